@@ -1,0 +1,187 @@
+"""Building blocks shared by TRM and HRM (SPEC §2).
+
+Shape legend: B batch, L sequence length including the puzzle prefix, D hidden size, H heads, d head dim,
+V vocabulary, m SwiGLU intermediate width.
+
+Weights are stored in float32 and cast to the activation dtype where they are used, so one set of parameters
+serves float32, bfloat16 and float16 forwards; the dtype is a runtime choice, not part of the model.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import ModelConfig, swiglu_width
+
+
+def trunc_normal_(tensor: torch.Tensor, std: float = 1.0, lower: float = -2.0, upper: float = 2.0,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """Truncated normal on [lower·σ', upper·σ'] whose *truncated* distribution has std ``std`` (JAX convention).
+
+    PyTorch's ``trunc_normal_`` truncates a normal of std σ, so its samples have a smaller std; here σ' is
+    enlarged so that the std after truncation is exactly ``std``. Sampling is by the inverse CDF.
+    """
+    with torch.no_grad():
+        if std == 0:
+            return tensor.zero_()
+        r2 = math.sqrt(2.0)
+        cdf_lo, cdf_hi = math.erf(lower / r2), math.erf(upper / r2)
+        mass = (cdf_hi - cdf_lo) / 2
+        phi = lambda t: math.exp(-0.5 * t * t) / math.sqrt(2 * math.pi)  # noqa: E731
+        # variance of a standard normal truncated to [lower, upper]
+        var = 1 - (upper * phi(upper) - lower * phi(lower)) / mass - ((phi(lower) - phi(upper)) / mass) ** 2
+        scale = std / math.sqrt(var)
+        tensor.uniform_(cdf_lo, cdf_hi, generator=generator)
+        tensor.erfinv_().mul_(r2 * scale).clamp_(lower * scale, upper * scale)
+    return tensor
+
+
+def rms_norm(h: torch.Tensor, eps: float) -> torch.Tensor:
+    """Unscaled RMS norm over the last axis, computed in float32 and cast back."""
+    dtype = h.dtype
+    h = h.float()
+    return (h * torch.rsqrt(h.square().mean(-1, keepdim=True) + eps)).to(dtype)
+
+
+class CastedLinear(nn.Module):
+    """``nn.Linear`` with LeCun truncated-normal init whose weight is cast to the input's dtype at use."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = False):
+        super().__init__()
+        self.weight = nn.Parameter(trunc_normal_(torch.empty(out_features, in_features), std=in_features**-0.5))
+        self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bias = None if self.bias is None else self.bias.to(x.dtype)
+        return F.linear(x, self.weight.to(x.dtype), bias)
+
+
+class CastedEmbedding(nn.Module):
+    """Embedding table [num, D] with truncated-normal init, looked up then cast to ``dtype``."""
+
+    def __init__(self, num: int, dim: int, std: float):
+        super().__init__()
+        self.weight = nn.Parameter(trunc_normal_(torch.empty(num, dim), std=std))
+
+    def forward(self, ids: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        return F.embedding(ids.long(), self.weight).to(dtype)
+
+
+class PuzzleEmbedding(nn.Module):
+    """Per-puzzle embedding table, kept outside the dense parameters (trained by sign-SGD, SPEC §5).
+
+    The table is a persistent buffer. In training, the rows of the batch are gathered into a fresh leaf
+    tensor (``local_weights``) that receives the gradient; the optimizer reads it with ``local_ids``.
+    """
+
+    def __init__(self, num_identifiers: int, dim: int):
+        super().__init__()
+        self.register_buffer("weight", torch.zeros(num_identifiers, dim))
+        self.local_ids: torch.Tensor | None = None
+        self.local_weights: torch.Tensor | None = None
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:  # [B] -> [B, puzzle_emb_ndim]
+        rows = self.weight[ids.long()]
+        if self.training and torch.is_grad_enabled():
+            rows = rows.detach().requires_grad_(True)
+            self.local_ids, self.local_weights = ids, rows
+        return rows
+
+
+class RotaryEmbedding(nn.Module):
+    """cos/sin tables [L, d] for RoPE over the whole sequence (prefix positions first)."""
+
+    def __init__(self, head_dim: int, length: int, theta: float):
+        super().__init__()
+        inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
+        freqs = torch.outer(torch.arange(length, dtype=torch.float32), inv_freq)  # [L, d/2]
+        angles = torch.cat((freqs, freqs), dim=-1)  # [L, d]
+        self.register_buffer("cos", angles.cos(), persistent=False)
+        self.register_buffer("sin", angles.sin(), persistent=False)
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((-x2, x1), dim=-1)
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x [B, L, H, d]; cos/sin [L, d] (float32). Rotation in float32, result in x's dtype."""
+    dtype = x.dtype
+    x = x.to(cos.dtype)
+    cos, sin = cos.unsqueeze(-2), sin.unsqueeze(-2)  # [L, 1, d]
+    return (x * cos + _rotate_half(x) * sin).to(dtype)
+
+
+class Attention(nn.Module):
+    """Non-causal multi-head self-attention with a fused qkv projection and optional RoPE."""
+
+    def __init__(self, hidden_size: int, num_heads: int):
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = hidden_size // num_heads
+        self.qkv_proj = CastedLinear(hidden_size, 3 * hidden_size)
+        self.o_proj = CastedLinear(hidden_size, hidden_size)
+
+    def forward(self, h: torch.Tensor, rope: RotaryEmbedding | None) -> torch.Tensor:
+        B, L, D = h.shape
+        qkv = self.qkv_proj(h).view(B, L, 3 * self.num_heads, self.head_dim)  # [B, L, 3H, d]
+        q, k, v = qkv.split(self.num_heads, dim=2)  # each [B, L, H, d]
+        if rope is not None:
+            q, k = apply_rope(q, rope.cos, rope.sin), apply_rope(k, rope.cos, rope.sin)
+        q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # [B, H, L, d]
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=False)  # [B, H, L, d]
+        return self.o_proj(out.transpose(1, 2).reshape(B, L, D))
+
+
+class SwiGLU(nn.Module):
+    """``W_down(silu(a) * b)`` with ``a, b = W_gate_up(h).chunk(2)`` over the last axis of width k."""
+
+    def __init__(self, k: int, expansion: float):
+        super().__init__()
+        m = swiglu_width(k, expansion)
+        self.gate_up_proj = CastedLinear(k, 2 * m)
+        self.down_proj = CastedLinear(m, k)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        gate, up = self.gate_up_proj(h).chunk(2, dim=-1)
+        return self.down_proj(F.silu(gate) * up)
+
+
+class Block(nn.Module):
+    """Post-norm block: token mixing (attention or MLP over positions), then the channel MLP."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.eps = cfg.rms_norm_eps
+        if cfg.mixer == "mlp_t":
+            self.mlp_t = SwiGLU(cfg.total_len, cfg.expansion)
+        else:
+            self.self_attn = Attention(cfg.hidden_size, cfg.num_heads)
+        self.mlp = SwiGLU(cfg.hidden_size, cfg.expansion)
+
+    def forward(self, h: torch.Tensor, rope: RotaryEmbedding | None) -> torch.Tensor:
+        if hasattr(self, "mlp_t"):
+            h = h.transpose(1, 2)  # [B, D, L]: mix along positions, normalise over positions
+            h = rms_norm(h + self.mlp_t(h), self.eps).transpose(1, 2)  # [B, L, D]
+        else:
+            h = rms_norm(h + self.self_attn(h, rope), self.eps)
+        return rms_norm(h + self.mlp(h), self.eps)
+
+
+class ReasoningNet(nn.Module):
+    """``net(h, injection)``: add the injection, then the blocks in order."""
+
+    def __init__(self, cfg: ModelConfig, num_layers: int):
+        super().__init__()
+        self.layers = nn.ModuleList(Block(cfg) for _ in range(num_layers))
+
+    def forward(self, h: torch.Tensor, injection: torch.Tensor, rope: RotaryEmbedding | None) -> torch.Tensor:
+        h = h + injection
+        for layer in self.layers:
+            h = layer(h, rope)
+        return h
