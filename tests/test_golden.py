@@ -79,3 +79,36 @@ def test_parity_cli_errors_name_the_key(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 2 and "inner.extra.weight" in r.stderr
     assert not (tmp_path / "o.pt").exists()
+
+
+@pytest.mark.parametrize("case", ["trm-mlp-sudoku", "trm-att-learned-short-prefix"])
+def test_arch_only_config_is_completed_from_weights(case):
+    cfg, sd, batch, expected = _load(case)
+    for k in ("vocab_size", "seq_len", "num_puzzle_identifiers", "batch_size"):
+        cfg.pop(k)
+    rel = compare(run_parity(cfg, sd, batch), expected)
+    assert max(rel.values()) <= 1e-4
+
+
+def test_rope_config_without_seq_len_asks_for_it():
+    from trm.config import ConfigError
+    from trm.model.official import complete_official_config
+
+    cfg, sd, _, _ = _load("trm-att-rope")
+    cfg.pop("seq_len")
+    with pytest.raises(ConfigError, match="seq_len"):
+        complete_official_config(cfg, sd)
+
+
+def test_import_official_writes_a_model_folder(tmp_path):
+    from trm.checkpoint import load_model
+    from trm.cli import main
+
+    _, _, batch, expected = _load("hrm-rope")
+    d = GOLDEN / "hrm-rope"
+    assert main(["import-official", str(d / "config.json"), str(d / "state_dict.pt"), "--out", str(tmp_path / "m")]) == 0
+    model, cfg, meta = load_model(tmp_path / "m")
+    assert cfg.model.arch == "hrm" and meta["source"] == "official checkpoint"
+    with torch.no_grad():
+        carry, out = model(model.initial_carry(batch), batch)
+    assert torch.allclose(out["logits"], expected["logits"][0], atol=1e-5)

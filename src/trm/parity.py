@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from .config import ConfigError
-from .model.official import config_from_official, load_official_state_dict
+from .model.official import complete_official_config, config_from_official, load_official_state_dict
 from .model.recursive import TRM
 from .utils import atomic_torch_save, load_tensors
 
@@ -26,7 +26,7 @@ BATCH_KEYS = ("inputs", "labels", "puzzle_identifiers")
 
 def run_parity(official_config: dict, state_dict: dict, batch: dict, steps: int | None = None,
                device: str = "cpu") -> dict[str, torch.Tensor]:
-    cfg, dtype = config_from_official(official_config)
+    cfg, dtype = config_from_official(complete_official_config(official_config, state_dict))
     model = TRM(cfg, dtype=dtype)
     load_official_state_dict(model, state_dict)
     model.to(device).eval()
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
     try:
-        official = _read_config(Path(args.official_config))
+        official = read_official_config(Path(args.official_config))
         sd = load_tensors(args.official_state_dict)
         batch = load_tensors(args.batch)
         out = run_parity(official, sd, batch, args.steps, args.device)
@@ -95,8 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _read_config(path: Path) -> dict:
+def read_official_config(path: Path) -> dict:
     text = path.read_text()
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file")
     if path.suffix in (".yaml", ".yml"):
         try:
             import yaml

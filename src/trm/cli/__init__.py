@@ -16,7 +16,7 @@ from ..config import ConfigError
 from ..utils import TRMError
 
 # in the order shown by `trm --help`
-SUBCOMMANDS = ["info", "presets", "demo", "data", "train", "eval", "solve", "export", "serve"]
+SUBCOMMANDS = ["info", "presets", "demo", "data", "train", "eval", "solve", "export", "serve", "import-official"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"trm {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="<command>")
     for name in SUBCOMMANDS:
-        modname = f"{__name__}.{name}"
+        modname = f"{__name__}.{name.replace('-', '_')}"
         if importlib.util.find_spec(modname) is None:
             continue
         mod = importlib.import_module(modname)

@@ -86,6 +86,46 @@ def config_from_official(off: dict[str, Any], warn: bool = True) -> tuple[ModelC
     return cfg, dtype
 
 
+def complete_official_config(off: dict[str, Any], state_dict: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """Fill fields that an official ``arch`` config leaves to the dataset (vocab, seq_len, identifiers) or that
+    the weights determine, from the tensor shapes. Fields already present are kept (and checked on load)."""
+    off = dict(off)
+    sd = {_strip_prefix(k): v for k, v in state_dict.items()}
+    emb = sd.get("inner.embed_tokens.embedding_weight")
+    if emb is not None:
+        off.setdefault("vocab_size", emb.shape[0])
+        off.setdefault("hidden_size", emb.shape[1])
+    table = sd.get("inner.puzzle_emb.weights")
+    if table is not None:
+        off.setdefault("num_puzzle_identifiers", table.shape[0])
+        off.setdefault("puzzle_emb_ndim", table.shape[1])
+    elif "puzzle_emb_ndim" not in off:
+        off["puzzle_emb_ndim"] = 0
+    for level, field in (("L_level", "L_layers"), ("H_level", "H_layers")):
+        ids = {int(k.split(".")[3]) for k in sd if k.startswith(f"inner.{level}.layers.")}
+        if ids:
+            off.setdefault(field, max(ids) + 1)
+    if any(".mlp_t." in k for k in sd):
+        off.setdefault("mlp_t", True)
+    if "inner.embed_pos.embedding_weight" in sd:
+        off.setdefault("pos_encodings", "learned")
+    if "seq_len" not in off:
+        hidden = off.get("hidden_size")
+        ndim = off.get("puzzle_emb_ndim", hidden or 0)
+        plen = off.get("puzzle_emb_len", 0 if "hrm" in str(off.get("model", off.get("name", ""))).lower() else 16)
+        prefix = 0 if not ndim else (-(ndim // -hidden) if plen == 0 or "hrm" in str(off.get("model", "")).lower() else plen)
+        total = None
+        if "inner.embed_pos.embedding_weight" in sd:
+            total = sd["inner.embed_pos.embedding_weight"].shape[0]
+        elif "inner.L_level.layers.0.mlp_t.down_proj.weight" in sd:
+            total = sd["inner.L_level.layers.0.mlp_t.down_proj.weight"].shape[0]
+        if total is None:
+            raise ConfigError("official config has no seq_len and the weights do not determine it "
+                              "(attention with RoPE): pass it explicitly, e.g. --seq-len 81")
+        off["seq_len"] = total - prefix
+    return off
+
+
 def _strip_prefix(key: str) -> str:
     for p in _PREFIXES:
         if key.startswith(p):

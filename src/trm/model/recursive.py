@@ -26,7 +26,14 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
-from .layers import CastedEmbedding, CastedLinear, PuzzleEmbedding, ReasoningNet, RotaryEmbedding, trunc_normal_
+from .layers import (
+    CastedEmbedding,
+    CastedLinear,
+    PuzzleEmbedding,
+    ReasoningNet,
+    RotaryEmbedding,
+    trunc_normal_,
+)
 
 Batch = dict[str, torch.Tensor]
 
