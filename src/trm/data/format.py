@@ -1,0 +1,415 @@
+"""The on-disk dataset layout of SPEC §6 (the official one), read with validation and written atomically.
+
+Layout::
+
+    DIR/identifiers.json                      list: identifier -> name, index 0 is "<blank>"
+    DIR/<split>/dataset.json                  DatasetMetadata
+    DIR/<split>/<set>__inputs.npy             [E, seq_len] integer tokens
+    DIR/<split>/<set>__labels.npy             [E, seq_len] integer targets (ignore_label_id = ignored)
+    DIR/<split>/<set>__puzzle_identifiers.npy [P] int32
+    DIR/<split>/<set>__puzzle_indices.npy     [P + 1] int32 CSR offsets into the examples
+    DIR/<split>/<set>__group_indices.npy      [G + 1] int32 CSR offsets into the puzzles
+    DIR/trm_task.json                         ours, ignored by the official loader: task kind, box shape, ...
+
+Builders in this package store tokens as uint8 and mark ignored label positions with ``ignore_label_id = 0``
+(the PAD token) like the official builders; the loader maps them to ``IGNORE = -100`` (SPEC §4) when batches
+are made.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..utils import atomic_write_json
+from .errors import DataError
+
+IGNORE = -100
+FIELDS = ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")
+TASK_FILE = "trm_task.json"
+
+
+@dataclass
+class DatasetMetadata:
+    """``dataset.json`` of one split (official field names and meaning)."""
+
+    pad_id: int
+    ignore_label_id: int | None
+    blank_identifier_id: int
+    vocab_size: int
+    seq_len: int
+    num_puzzle_identifiers: int
+    total_groups: int
+    mean_puzzle_examples: float
+    total_puzzles: int
+    sets: list[str] = field(default_factory=lambda: ["all"])
+
+    @classmethod
+    def from_json(cls, obj: Any, where: str) -> DatasetMetadata:
+        if not isinstance(obj, dict):
+            raise DataError(f"{where}: expected a JSON object")
+        missing = [f for f in cls.__dataclass_fields__ if f not in obj]
+        if missing:
+            raise DataError(f"{where}: missing field(s) {', '.join(missing)}")
+        ints = ("pad_id", "blank_identifier_id", "vocab_size", "seq_len", "num_puzzle_identifiers", "total_groups",
+                "total_puzzles")
+        for k in ints:
+            if not isinstance(obj[k], int) or isinstance(obj[k], bool):
+                raise DataError(f"{where}: {k} must be an integer, got {obj[k]!r}")
+        if obj["ignore_label_id"] is not None and not isinstance(obj["ignore_label_id"], int):
+            raise DataError(f"{where}: ignore_label_id must be an integer or null")
+        if not isinstance(obj["mean_puzzle_examples"], (int, float)):
+            raise DataError(f"{where}: mean_puzzle_examples must be a number")
+        sets = obj["sets"]
+        if not isinstance(sets, list) or not sets or not all(isinstance(s, str) and s for s in sets):
+            raise DataError(f"{where}: sets must be a non-empty list of names")
+        if obj["vocab_size"] < 1 or obj["seq_len"] < 1:
+            raise DataError(f"{where}: vocab_size and seq_len must be positive")
+        if obj["num_puzzle_identifiers"] < 1:
+            raise DataError(f"{where}: num_puzzle_identifiers must be at least 1 (the blank)")
+        return cls(**{k: obj[k] for k in cls.__dataclass_fields__})
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class SplitData:
+    """One split, all of its sets concatenated (offsets shifted so that they index the concatenation).
+
+    Arrays are as stored (typically uint8 tokens, memory-mapped); use :meth:`batch_labels` to get labels with
+    ignored positions as ``IGNORE`` (-100).
+    """
+
+    inputs: np.ndarray
+    labels: np.ndarray
+    puzzle_identifiers: np.ndarray
+    puzzle_indices: np.ndarray
+    group_indices: np.ndarray
+    metadata: DatasetMetadata
+    sets: list[str]
+    set_group_offsets: list[int]  # group index where each set starts (len(sets) + 1 entries)
+    path: Path | None = None
+
+    @property
+    def num_groups(self) -> int:
+        return len(self.group_indices) - 1
+
+    @property
+    def num_puzzles(self) -> int:
+        return len(self.puzzle_indices) - 1
+
+    @property
+    def num_examples(self) -> int:
+        return len(self.inputs)
+
+    def batch_inputs(self, idx: np.ndarray) -> np.ndarray:
+        return np.asarray(self.inputs[idx], dtype=np.int64)
+
+    def batch_labels(self, idx: np.ndarray) -> np.ndarray:
+        lab = np.asarray(self.labels[idx], dtype=np.int64)
+        if self.metadata.ignore_label_id is not None:
+            lab[lab == self.metadata.ignore_label_id] = IGNORE
+        return lab
+
+    def example_puzzles(self) -> np.ndarray:
+        """Puzzle index of every example [E]."""
+        return np.repeat(np.arange(self.num_puzzles), np.diff(self.puzzle_indices))
+
+
+def read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise DataError(f"{path}: {what} not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DataError(f"{path}: cannot read {what} ({e})") from None
+
+
+def load_metadata(root: str | os.PathLike, split: str) -> DatasetMetadata:
+    p = Path(root) / split / "dataset.json"
+    return DatasetMetadata.from_json(read_json(p, "dataset metadata"), str(p))
+
+
+def load_identifiers(root: str | os.PathLike) -> list[str]:
+    p = Path(root) / "identifiers.json"
+    ids = read_json(p, "identifier list")
+    if not isinstance(ids, list) or not all(isinstance(s, str) for s in ids):
+        raise DataError(f"{p}: expected a JSON list of names")
+    return ids
+
+
+def load_task_info(root: str | os.PathLike) -> dict:
+    """Our task description of a dataset (``trm_task.json``): {"task": "sudoku"|"maze"|"arc"|"custom", ...}.
+
+    ``{"task": "custom"}`` when the file is absent (for example a dataset built by the official scripts)."""
+    p = Path(root) / TASK_FILE
+    if not p.exists():
+        return {"task": "custom"}
+    info = read_json(p, "task info")
+    if not isinstance(info, dict) or not isinstance(info.get("task"), str):
+        raise DataError(f"{p}: expected a JSON object with a 'task' name")
+    return info
+
+
+def _load_array(path: Path, mmap: bool) -> np.ndarray:
+    if not path.is_file():
+        raise DataError(f"{path}: missing")
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: not a readable .npy array ({e})") from None
+
+
+def _check_offsets(arr: np.ndarray, end: int, what: str, where: str) -> None:
+    if arr.ndim != 1 or arr.size < 1:
+        raise DataError(f"{where}: {what} must be a non-empty 1-D array, got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise DataError(f"{where}: {what} must be integers, got {arr.dtype}")
+    if arr[0] != 0 or arr[-1] != end:
+        raise DataError(f"{where}: {what} must start at 0 and end at {end}, got {arr[0]}..{arr[-1]}")
+    if arr.size > 1 and (np.diff(arr) <= 0).any():
+        i = int(np.argmax(np.diff(arr) <= 0))
+        raise DataError(f"{where}: {what} must be strictly increasing (entry {i}: {arr[i]} -> {arr[i + 1]})")
+
+
+def _minmax(a: np.ndarray) -> tuple[int, int]:
+    lo, hi = None, None
+    step = 1 << 24
+    flat = a.reshape(-1)
+    for s in range(0, flat.size, step):
+        part = np.asarray(flat[s:s + step])
+        a_lo, a_hi = int(part.min()), int(part.max())
+        lo = a_lo if lo is None else min(lo, a_lo)
+        hi = a_hi if hi is None else max(hi, a_hi)
+    return (0, 0) if lo is None else (lo, hi)
+
+
+def load_split(root: str | os.PathLike, split: str, *, mmap: bool = True, check_values: bool = True) -> SplitData:
+    """Load and validate ``root/split`` (every set, concatenated in the order of ``metadata.sets``).
+
+    Checks shapes, integer dtypes, CSR offsets, identifier range and (``check_values``) the token range of
+    inputs and labels; any problem raises :class:`DataError` naming the file.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: dataset directory not found")
+    if not (root / split).is_dir():
+        raise DataError(f"{root}: has no '{split}' split (expected {root / split}/dataset.json)")
+    meta = load_metadata(root, split)
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in FIELDS}
+    set_offsets = [0]
+    n_ex = n_pz = 0
+    for set_name in meta.sets:
+        arrays = {k: _load_array(root / split / f"{set_name}__{k}.npy", mmap) for k in FIELDS}
+        where = f"{root / split}/{set_name}"
+        inp, lab = arrays["inputs"], arrays["labels"]
+        for k in ("inputs", "labels"):
+            a = arrays[k]
+            if a.ndim != 2 or a.shape[1] != meta.seq_len:
+                raise DataError(f"{where}__{k}.npy: expected shape [examples, {meta.seq_len}], got {a.shape}")
+            if not np.issubdtype(a.dtype, np.integer):
+                raise DataError(f"{where}__{k}.npy: expected integer tokens, got {a.dtype}")
+        if inp.shape != lab.shape:
+            raise DataError(f"{where}: inputs {inp.shape} and labels {lab.shape} differ in shape")
+        pid = arrays["puzzle_identifiers"]
+        if pid.ndim != 1 or not np.issubdtype(pid.dtype, np.integer):
+            raise DataError(f"{where}__puzzle_identifiers.npy: expected a 1-D integer array, got {pid.dtype} {pid.shape}")
+        _check_offsets(np.asarray(arrays["puzzle_indices"]), len(inp), "puzzle_indices", where)
+        if len(arrays["puzzle_indices"]) != len(pid) + 1:
+            raise DataError(f"{where}: {len(pid)} puzzle identifiers but {len(arrays['puzzle_indices']) - 1} puzzles")
+        _check_offsets(np.asarray(arrays["group_indices"]), len(pid), "group_indices", where)
+        if len(pid):
+            lo, hi = int(pid.min()), int(pid.max())
+            if lo < 0 or hi >= meta.num_puzzle_identifiers:
+                raise DataError(f"{where}__puzzle_identifiers.npy: values {lo}..{hi} outside "
+                                f"0..{meta.num_puzzle_identifiers - 1} (num_puzzle_identifiers)")
+        if check_values and len(inp):
+            lo, hi = _minmax(inp)
+            if lo < 0 or hi >= meta.vocab_size:
+                raise DataError(f"{where}__inputs.npy: tokens {lo}..{hi} outside the vocabulary 0..{meta.vocab_size - 1}")
+            lo, hi = _minmax(lab)
+            ok_lo = lo >= 0 or lo == IGNORE or (meta.ignore_label_id is not None and lo == meta.ignore_label_id)
+            if not ok_lo or hi >= meta.vocab_size:
+                raise DataError(f"{where}__labels.npy: labels {lo}..{hi} outside the vocabulary 0..{meta.vocab_size - 1}")
+            if lo < 0 and lo != IGNORE and lo != meta.ignore_label_id:
+                raise DataError(f"{where}__labels.npy: negative label {lo}")
+        parts["inputs"].append(inp)
+        parts["labels"].append(lab)
+        parts["puzzle_identifiers"].append(np.asarray(pid, dtype=np.int32))
+        parts["puzzle_indices"].append(np.asarray(arrays["puzzle_indices"], dtype=np.int64)[:-1] + n_ex)
+        parts["group_indices"].append(np.asarray(arrays["group_indices"], dtype=np.int64)[:-1] + n_pz)
+        n_ex += len(inp)
+        n_pz += len(pid)
+        set_offsets.append(set_offsets[-1] + len(arrays["group_indices"]) - 1)
+    if set_offsets[-1] != meta.total_groups:
+        raise DataError(f"{root / split}/dataset.json: total_groups is {meta.total_groups} but the sets hold "
+                        f"{set_offsets[-1]} groups")
+    one = len(meta.sets) == 1
+    inputs = parts["inputs"][0] if one else np.concatenate(parts["inputs"])
+    labels = parts["labels"][0] if one else np.concatenate(parts["labels"])
+    return SplitData(
+        inputs=inputs, labels=labels,
+        puzzle_identifiers=np.concatenate(parts["puzzle_identifiers"]),
+        puzzle_indices=np.concatenate(parts["puzzle_indices"] + [np.array([n_ex])]),
+        group_indices=np.concatenate(parts["group_indices"] + [np.array([n_pz])]),
+        metadata=meta, sets=list(meta.sets), set_group_offsets=set_offsets, path=root / split,
+    )
+
+
+# ----------------------------------------------------------------------------------------------- writing
+
+
+class DatasetWriter:
+    """Build a dataset in a temporary directory next to ``out_dir`` and move it into place on success.
+
+    ``with DatasetWriter(out) as w: ...`` — write files under ``w.tmp``; when the block raises, the
+    temporary directory is removed and nothing appears at ``out``. An existing ``out`` is replaced only with
+    ``overwrite=True`` (and only after the new one is complete).
+    """
+
+    def __init__(self, out_dir: str | os.PathLike, overwrite: bool = False) -> None:
+        self.out = Path(out_dir)
+        self.overwrite = overwrite
+        self.tmp: Path = Path()
+
+    def __enter__(self) -> DatasetWriter:
+        if self.out.exists() and not self.overwrite:
+            raise DataError(f"{self.out}: already exists (use --overwrite / overwrite=True to replace it)")
+        if self.out.exists() and not self.out.is_dir():
+            raise DataError(f"{self.out}: exists and is not a directory")
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".tmp", dir=self.out.parent))
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            return
+        try:
+            if self.out.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".old", dir=self.out.parent))
+                os.replace(self.out, old / "d")
+                os.replace(self.tmp, self.out)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(self.tmp, self.out)
+        except BaseException:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
+
+    def split_dir(self, split: str) -> Path:
+        d = self.tmp / split
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def write_json(self, name: str, obj: Any) -> None:
+        atomic_write_json(self.tmp / name, obj)
+
+
+def _token_dtype(arrays: list[np.ndarray]) -> np.dtype:
+    lo = min((int(a.min()) for a in arrays if a.size), default=0)
+    hi = max((int(a.max()) for a in arrays if a.size), default=0)
+    for dt in (np.uint8, np.int16, np.int32):
+        info = np.iinfo(dt)
+        if info.min <= lo and hi <= info.max:
+            return np.dtype(dt)
+    return np.dtype(np.int64)
+
+
+def split_metadata(sets: Mapping[str, Mapping[str, np.ndarray]], *, vocab_size: int, seq_len: int,
+                   num_puzzle_identifiers: int, pad_id: int = 0, ignore_label_id: int | None = 0,
+                   blank_identifier_id: int = 0) -> DatasetMetadata:
+    groups = sum(len(s["group_indices"]) - 1 for s in sets.values())
+    puzzles = sum(len(s["puzzle_indices"]) - 1 for s in sets.values())
+    examples = sum(len(s["inputs"]) for s in sets.values())
+    return DatasetMetadata(
+        pad_id=pad_id, ignore_label_id=ignore_label_id, blank_identifier_id=blank_identifier_id,
+        vocab_size=vocab_size, seq_len=seq_len, num_puzzle_identifiers=num_puzzle_identifiers,
+        total_groups=groups, mean_puzzle_examples=(examples / puzzles) if puzzles else 0.0,
+        total_puzzles=puzzles, sets=list(sets.keys()),
+    )
+
+
+def write_split(w: DatasetWriter, split: str, sets: Mapping[str, Mapping[str, np.ndarray]],
+                meta: DatasetMetadata) -> None:
+    d = w.split_dir(split)
+    for set_name, arrays in sets.items():
+        missing = [k for k in FIELDS if k not in arrays]
+        if missing:
+            raise DataError(f"split {split}/{set_name}: missing array(s) {', '.join(missing)}")
+        inp, lab = np.asarray(arrays["inputs"]), np.asarray(arrays["labels"])
+        if inp.ndim != 2 or inp.shape[1] != meta.seq_len or lab.shape != inp.shape:
+            raise DataError(f"split {split}/{set_name}: inputs {inp.shape} / labels {lab.shape} must be "
+                            f"[examples, {meta.seq_len}]")
+        if meta.ignore_label_id is not None:
+            lab = np.where(lab == IGNORE, meta.ignore_label_id, lab)
+        tok = _token_dtype([inp, lab])
+        np.save(d / f"{set_name}__inputs.npy", inp.astype(tok, copy=False))
+        np.save(d / f"{set_name}__labels.npy", lab.astype(tok, copy=False))
+        for k in ("puzzle_identifiers", "puzzle_indices", "group_indices"):
+            np.save(d / f"{set_name}__{k}.npy", np.asarray(arrays[k]).astype(np.int32))
+    atomic_write_json(d / "dataset.json", meta.to_json())
+
+
+def write_dataset(out_dir: str | os.PathLike, splits: Mapping[str, Any], identifiers: list[str], *,
+                  vocab_size: int, seq_len: int, pad_id: int = 0, ignore_label_id: int | None = 0,
+                  blank_identifier_id: int = 0, task_info: dict | None = None,
+                  extra: Mapping[str, Any] | None = None, overwrite: bool = False) -> Path:
+    """Write a dataset atomically.
+
+    ``splits`` maps a split name ("train", "test") to either one set's arrays (a dict with the five
+    ``FIELDS``; saved as set "all") or a mapping set name -> arrays. Labels may use -100 for ignored positions
+    (stored as ``ignore_label_id``). ``task_info`` goes to ``trm_task.json``; ``extra`` maps further file
+    names to JSON-serialisable objects (e.g. ``test_puzzles.json``). After writing, every split is re-loaded
+    and validated.
+    """
+    if not identifiers or identifiers[0] != "<blank>":
+        raise DataError("identifiers[0] must be '<blank>'")
+    out = Path(out_dir)
+    with DatasetWriter(out, overwrite) as w:
+        for split, value in splits.items():
+            sets = {"all": value} if "inputs" in value else dict(value)
+            meta = split_metadata(sets, vocab_size=vocab_size, seq_len=seq_len,
+                                  num_puzzle_identifiers=len(identifiers), pad_id=pad_id,
+                                  ignore_label_id=ignore_label_id, blank_identifier_id=blank_identifier_id)
+            write_split(w, split, sets, meta)
+        w.write_json("identifiers.json", list(identifiers))
+        if task_info is not None:
+            w.write_json(TASK_FILE, task_info)
+        for name, obj in (extra or {}).items():
+            w.write_json(name, obj)
+        for split in splits:
+            load_split(w.tmp, split)
+    return out
+
+
+def describe(root: str | os.PathLike) -> dict:
+    """A summary of a dataset directory (used by ``trm data info``)."""
+    root = Path(root)
+    info: dict[str, Any] = {"path": str(root), "task": load_task_info(root)}
+    try:
+        info["identifiers"] = len(load_identifiers(root))
+    except DataError:
+        info["identifiers"] = None
+    for split in ("train", "test"):
+        if not (root / split).is_dir():
+            continue
+        sd = load_split(root, split)
+        info[split] = {
+            **sd.metadata.to_json(),
+            "examples": sd.num_examples,
+            "puzzles": sd.num_puzzles,
+            "groups": sd.num_groups,
+            "dtype": str(sd.inputs.dtype),
+            "bytes": int(sum(p.stat().st_size for p in (root / split).iterdir())),
+        }
+    return info

@@ -1,0 +1,204 @@
+"""ARC encoding/augmentation/builds and mazes."""
+
+import json
+
+import numpy as np
+import pytest
+
+from trm.data import DataError, load_split, load_task_info
+from trm.data import arc as A
+from trm.data import maze as M
+from trm.data.builders import build_arc, build_maze_csv, build_maze_generated
+from trm.data.format import load_identifiers
+
+
+@pytest.mark.parametrize("h", range(1, 31))
+def test_canvas_round_trip_every_size(h):
+    rng = np.random.default_rng(h)
+    for w in range(1, 31):
+        g = rng.integers(0, 10, (h, w)).astype(np.uint8)
+        t = A.encode_canvas(g)
+        assert t.shape == (900,) and t.dtype == np.uint8
+        assert (A.crop_canvas(t) == g).all()
+        c = t.reshape(30, 30)
+        if h < 30:
+            assert (c[h, :w] == A.EOS).all() and c[h, w:].max(initial=0) == 0
+        if w < 30:
+            assert (c[:h, w] == A.EOS).all()
+        r0, c0 = rng.integers(0, 31 - h), rng.integers(0, 31 - w)
+        moved = A.encode_canvas(g, r0, c0).reshape(30, 30)
+        assert (moved[r0:r0 + h, c0:c0 + w] == g + 2).all()
+        assert (moved == A.EOS).sum() == (h if c0 + w < 30 else 0) + (w if r0 + h < 30 else 0)
+
+
+def test_dihedral_and_colour_maps_are_invertible():
+    rng = np.random.default_rng(0)
+    g = rng.integers(0, 10, (3, 5)).astype(np.uint8)
+    seen = set()
+    for t in range(8):
+        cmap = np.concatenate([[0], rng.permutation(np.arange(1, 10))]).astype(np.uint8)
+        a = A.augment_grid(g, t, cmap)
+        assert (A.inverse_augment_grid(a, t, cmap) == g).all()
+        assert (A.inverse_dihedral(A.dihedral(g, t), t) == g).all()
+        assert (A.dihedral(A.dihedral(g, t), A.INVERSE_DIHEDRAL[t]) == g).all()
+        name = A.identifier_name("abc", t, cmap)
+        assert A.parse_identifier(name)[0] == "abc" and A.parse_identifier(name)[1] == t
+        assert (A.parse_identifier(name)[2] == cmap).all()
+        seen.add(A.dihedral(g, t).tobytes() + bytes(A.dihedral(g, t).shape))
+    assert len(seen) == 8
+    assert (A.dihedral(g, 7) == np.fliplr(np.rot90(g))).all() and (A.dihedral(g, 1) == np.rot90(g)).all()
+    assert A.parse_identifier("007bbfb7")[1] == 0
+    with pytest.raises(DataError):
+        A.parse_identifier("x|||t9|||0123456789")
+
+
+def _write_task(path, train, test):
+    path.write_text(json.dumps({"train": [{"input": i, "output": o} for i, o in train],
+                                "test": [{"input": i, "output": o} for i, o in test]}))
+
+
+@pytest.fixture
+def arc_src(tmp_path):
+    src = tmp_path / "src"
+    for sub, names in (("training", ["t1", "t2"]), ("evaluation", ["e1"])):
+        (src / sub).mkdir(parents=True)
+        for k, name in enumerate(names):
+            g = [[(k + r + c) % 10 for c in range(3 + k)] for r in range(2 + k)]
+            h = [[(r * c + k) % 10 for c in range(2)] for r in range(4)]
+            _write_task(src / sub / f"{name}.json", [(g, h), (h, g)], [(g, g), (h, h)])
+    return src
+
+
+def test_arc_build_structure_and_determinism(arc_src, tmp_path):
+    out = build_arc(tmp_path / "a", arc_src, ["training", "evaluation"], "evaluation", num_aug=20, seed=1)
+    again = build_arc(tmp_path / "b", arc_src, ["training", "evaluation"], "evaluation", num_aug=20, seed=1)
+    for split in ("train", "test"):
+        for k in ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices"):
+            assert (np.load(out / split / f"all__{k}.npy") == np.load(again / split / f"all__{k}.npy")).all()
+    ids = load_identifiers(out)
+    assert ids[0] == "<blank>" and len(ids) == 1 + 3 * 21 and len(set(ids)) == len(ids)
+    tr, te = load_split(out, "train"), load_split(out, "test")
+    assert tr.num_groups == 3 and te.num_groups == 1
+    assert np.diff(tr.puzzle_indices).tolist() == [4] * 42 + [2] * 21  # e1 keeps only its demonstrations
+    assert np.diff(te.puzzle_indices).tolist() == [2] * 21
+    # the test split puts every version at the origin; undoing its augmentation gives the original pairs
+    tasks = json.loads((out / "test_puzzles.json").read_text())
+    assert list(tasks) == ["e1"] and tasks["e1"]["test"][0]["output"]
+    for p in range(te.num_puzzles):
+        name, t, cmap = A.parse_identifier(ids[te.puzzle_identifiers[p]])
+        assert name == "e1"
+        for e in range(te.puzzle_indices[p], te.puzzle_indices[p + 1]):
+            k = e - te.puzzle_indices[p]
+            lab = A.inverse_augment_grid(A.crop_canvas(te.labels[e]), t, cmap)
+            assert lab.tolist() == tasks["e1"]["test"][k]["output"]
+    # train: exactly one example per puzzle is guaranteed at the origin, others may be translated
+    inp = tr.inputs.reshape(-1, 30, 30)
+    for p in range(tr.num_puzzles):
+        rows = range(tr.puzzle_indices[p], tr.puzzle_indices[p + 1])
+        assert any(inp[r, 0, 0] >= 2 for r in rows)
+    assert load_task_info(out)["task"] == "arc"
+    versions = {ids[i].split("|||", 1)[-1] for i in tr.puzzle_identifiers[:21]}
+    assert len(versions) == 21
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", "task bad .*bad JSON"),
+    (json.dumps({"train": [{"input": [[1] * 31], "output": [[1]]}], "test": []}), "task bad .*larger than 30x30"),
+    (json.dumps({"train": [{"input": [[10]], "output": [[1]]}], "test": []}), "task bad .*colours must be 0..9"),
+    (json.dumps({"train": [{"input": [[1, 2], [3]], "output": [[1]]}], "test": []}), "task bad .*one non-zero length"),
+])
+def test_arc_bad_input_is_refused_without_output(arc_src, tmp_path, content, message):
+    (arc_src / "training" / "bad.json").write_text(content)
+    with pytest.raises(DataError, match=message):
+        build_arc(tmp_path / "out", arc_src, ["training", "evaluation"], "evaluation", num_aug=2)
+    assert not (tmp_path / "out").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["src"]
+
+
+def test_arc_kaggle_files_match_folders(shared_dir):
+    kaggle = shared_dir / "data/trm-kaggle-combined"
+    folders = shared_dir / "data"
+    if not kaggle.is_dir():
+        pytest.skip("kaggle-combined files not available")
+    a = {t.name: t for t in A.load_subset(kaggle, "evaluation")}
+    b = {t.name: t for t in A.load_subset(folders, "evaluation")}
+    assert len(a) == len(b) == 400 and set(a) == set(b)
+    for name in list(a)[:50]:
+        assert all((x[0] == y[0]).all() and (x[1] == y[1]).all() for x, y in zip(a[name].test, b[name].test, strict=False))
+    concept = A.load_subset(folders, "concept")
+    assert len(concept) == 160 and sum(len(t.test) for t in concept) == 480
+
+
+def test_maze_parse_format_and_errors():
+    text = "S #\n  #\n  G"
+    g = M.parse_maze(text)
+    assert M.format_maze(g) == text and (M.parse_maze(M.format_maze(g, flat=True)) == g).all()
+    assert M.encode(g).tolist() == [3, 2, 1, 2, 2, 1, 2, 2, 4]
+    assert (M.decode(M.encode(g)) == g).all()
+    with pytest.raises(DataError, match="bad maze character 'x'"):
+        M.parse_maze("S x\n   \n  G")
+    with pytest.raises(DataError, match="exactly one S"):
+        M.parse_maze("   \n   \n  G")
+
+
+def test_maze_tie_break_and_checker():
+    g = M.parse_maze("S  \n   \n  G")
+    label = M.solve(g)
+    # up, down, left, right preference from S: down first, then down, then right, right
+    assert M.format_maze(label) == "S  \no  \nooG"
+    assert M.check_path(g, label) == (True, True)
+    other = M.parse_maze("Soo\n  o\n  G")
+    assert M.check_path(g, other) == (True, True)
+    longer = M.parse_maze("Soo\noo \nooG")
+    assert M.check_path(g, longer) == (False, False)
+    detour = M.parse_maze("S #\no #\nooG".replace("#", " "))
+    assert M.check_path(g, detour) == (True, True)
+    g2 = M.parse_maze("S   \n ## \n    \n   G")
+    long_way = M.parse_maze("Sooo\n ##o\n   o\n   G")
+    assert M.check_path(g2, long_way) == (True, True)
+    broken = M.parse_maze("So o\n ##o\n   o\n   G")
+    assert M.check_path(g2, broken) == (False, False)
+    wall = M.parse_maze("S##G\n    \n    \n    ")
+    assert M.check_path(wall, M.parse_maze("S##G\noooo\n    \n    ")) == (True, True)
+    assert M.check_path(wall, M.parse_maze("So#G\noooo\n    \n    ")) == (False, False)  # 'o' on a wall
+    assert M.check_path(wall, M.parse_maze("S##G\noooo\n o  \n    ")) == (False, False)  # extra mark
+    assert M.check_path(wall, M.parse_maze("S##G\no oo\n    \n    ")) == (False, False)  # gap
+
+
+def test_maze_generation_and_dihedral_augmentation():
+    mz, lb = M.generate(12, 10, min_path=14, seed=4)
+    mz2, lb2 = M.generate(12, 10, min_path=14, seed=4, workers=2)
+    assert (mz == mz2).all() and (lb == lb2).all()
+    for m, label in zip(mz, lb, strict=False):
+        path = M.shortest_path(m)
+        assert len(path) - 1 > 14
+        assert (M.solve(m) == label).all() and M.check_path(m, label) == (True, True)
+        for t in range(8):
+            am, al = A.dihedral(m, t), A.dihedral(label, t)
+            assert M.check_path(am, al) == (True, True)
+            assert len(M.shortest_path(am)) == len(path)
+            assert (A.inverse_dihedral(am, t) == m).all()
+        walls = (m == M.WALL).mean()
+        assert 0.3 <= walls <= 0.5
+
+
+def test_maze_builds_csv_round_trip(tmp_path):
+    out = build_maze_generated(tmp_path / "m", 8, 6, 3, min_path=9, seed=1)
+    tr = load_split(out, "train")
+    assert tr.metadata.vocab_size == 6 and tr.metadata.seq_len == 64 and tr.num_examples == 6
+    assert load_task_info(out)["size"] == 8
+    for split, n in (("train", 6), ("test", 3)):
+        sd = load_split(out, split)
+        mz = M.decode(sd.batch_inputs(np.arange(n)))
+        lb = M.decode(sd.batch_labels(np.arange(n)))
+        rows = [(M.format_maze(a, flat=True), M.format_maze(b, flat=True)) for a, b in zip(mz, lb, strict=False)]
+        lines = ["source,question,answer,rating"] + [f'x,"{q}","{a}",0' for q, a in rows]
+        (tmp_path / f"{split}.csv").write_text("\n".join(lines) + "\n")
+    again = build_maze_csv(tmp_path / "m2", tmp_path / "train.csv", tmp_path / "test.csv")
+    for split in ("train", "test"):
+        assert (load_split(again, split).inputs[:] == load_split(out, split).inputs[:]).all()
+        assert (load_split(again, split).labels[:] == load_split(out, split).labels[:]).all()
+    (tmp_path / "train.csv").write_text("source,question,answer,rating\nx,S?G,SoG,1\n")
+    with pytest.raises(DataError, match="train.csv:2"):
+        build_maze_csv(tmp_path / "m3", tmp_path / "train.csv", tmp_path / "test.csv")
+    assert not (tmp_path / "m3").exists()
