@@ -1,0 +1,221 @@
+"""Self-describing model folders: ``save_pretrained`` / ``from_pretrained``.
+
+A pretrained folder is a model folder (:mod:`trm.checkpoint`: ``config.json`` + ``model.safetensors``) plus a
+generated ``README.md`` model card. Loading reads JSON and safetensors only: no pickle, no network.
+
+The card states what a reader needs to trust (or distrust) the numbers: task, preset, training data and seed,
+the evaluation protocol (N_sup, halting, voting, pass@k), results with their intervals, and limitations.
+``card_info`` supplies what the config cannot know; every key is optional:
+
+    data            str   training data, e.g. "6x6 Sudoku, 2000 generated puzzles, on-the-fly augmentation"
+    seed            int   training seed (default: config train.seed)
+    steps           int   optimizer steps trained
+    results         list  [{"metric": "exact accuracy", "split": "test", "correct": 412, "total": 500}, ...]
+                          or {"value": 0.82, "low": 0.78, "high": 0.85}; counts get a 95% Wilson interval
+    evaluation      str   protocol description overriding the one derived from the config
+    limitations     list  extra limitation sentences
+    notes           str   free text appended to the card
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..checkpoint import load_model, save_model
+from ..config import Config
+from ..model import TRM
+from ..utils import TRMError, atomic_write_text
+
+CARD_FILE = "README.md"
+
+_TASK_NAMES = {
+    "sudoku": "Sudoku (fill the grid so every row, column and box holds each digit once)",
+    "maze": "Maze path finding (mark a shortest path from S to G)",
+    "arc": "ARC-AGI abstract reasoning (predict the output grid of a task's test input)",
+}
+
+
+def save_pretrained(model: TRM, cfg: Config, path: str | os.PathLike, card_info: dict[str, Any] | None = None,
+                    state: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write ``config.json``, ``model.safetensors`` and a ``README.md`` model card into ``path`` atomically.
+
+    ``state`` overrides the weights (e.g. an EMA copy). ``card_info`` is stored in ``config.json`` under
+    ``meta.card`` so the card can be regenerated from the folder alone.
+    """
+    card_info = dict(card_info or {})
+    meta: dict[str, Any] = {"card": card_info}
+    folder = save_model(path, model, cfg, meta=meta, state=state)
+    n_dense = model.num_dense_parameters()
+    n_table = model.puzzle_emb.weight.numel() if cfg.model.puzzle_emb_ndim > 0 else 0
+    atomic_write_text(folder / CARD_FILE, model_card(cfg, card_info, n_dense, n_table))
+    return folder
+
+
+def from_pretrained(path: str | os.PathLike, device: str | torch.device = "cpu",
+                    dtype: torch.dtype = torch.float32) -> tuple[TRM, Config, dict[str, Any]]:
+    """Load a pretrained folder (or any model folder, checkpoint or run directory) in eval mode.
+
+    Returns ``(model, config, meta)``. Only JSON and safetensors are read.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise TRMError(f"{p}: no such model folder (from_pretrained works offline on local folders only)")
+    return load_model(p, device=device, dtype=dtype)
+
+
+# ---------------------------------------------------------------------------------------------- model card
+def wilson_interval(correct: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial proportion."""
+    if total <= 0:
+        return 0.0, 1.0
+    p = correct / total
+    denom = 1 + z * z / total
+    centre = (p + z * z / (2 * total)) / denom
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _result_row(r: dict[str, Any]) -> str:
+    metric = r.get("metric", "accuracy")
+    split = r.get("split", "test")
+    if "correct" in r and "total" in r:
+        c, t = int(r["correct"]), int(r["total"])
+        lo, hi = wilson_interval(c, t)
+        value = c / t if t else float("nan")
+        return f"| {metric} | {split} | {value:.1%} | [{lo:.1%}, {hi:.1%}] | {c}/{t} |"
+    if "value" in r:
+        v = float(r["value"])
+        ci = f"[{float(r['low']):.1%}, {float(r['high']):.1%}]" if "low" in r and "high" in r else "not given"
+        return f"| {metric} | {split} | {v:.1%} | {ci} | {r.get('n', '')} |"
+    raise TRMError(f"card_info result {r!r} needs 'correct' and 'total', or 'value'")
+
+
+def _protocol(cfg: Config) -> list[str]:
+    m, e = cfg.model, cfg.eval
+    steps = e.max_steps or m.N_sup
+    lines = [
+        f"- Supervision steps: N_sup = {m.N_sup} in training; {steps} at evaluation"
+        + (" (test-time depth larger than training's)" if steps > m.N_sup else "") + ".",
+        f"- Recursion per step: T = {m.T} recursions of n = {m.n} latent updates "
+        f"(effective depth {m.T * (m.n + 1) * m.num_layers} layers per step).",
+    ]
+    if e.mode == "official":
+        lines.append("- Halting: none at evaluation; every puzzle runs all steps and the last step's answer counts "
+                     "(the official protocol).")
+    else:
+        lines.append(f"- Halting: adaptive; a puzzle stops once sigmoid(q_halt) > {e.threshold}.")
+    if e.samples > 1:
+        lines.append(f"- Sampling: {e.samples} trajectories per puzzle (latent noise {e.noise}), "
+                     f"answer chosen by {e.vote} voting.")
+    if e.augment_votes:
+        lines.append(f"- Augmentation voting over {e.augment_votes} symmetric copies.")
+    if cfg.task == "arc":
+        lines.append("- ARC scoring: predictions of all augmented versions are un-augmented and voted per test input; "
+                     "pass@k counts a task input solved if the label is among the k top-ranked answers; pass@2 is "
+                     "the Kaggle metric.")
+    else:
+        lines.append("- Metric: exact match of the whole grid (pass@1).")
+    return lines
+
+
+def _limitations(cfg: Config, extra: list[str]) -> list[str]:
+    out = [
+        "Trained for one puzzle family and one grid size; it cannot read other formats or sizes.",
+        "Confidence is sigmoid(q_halt), the model's own estimate that its answer is right; it is a useful "
+        "signal for halting but not a calibrated probability.",
+    ]
+    if cfg.task == "arc" or cfg.model.num_puzzle_identifiers > 1:
+        out.append(
+            "Each task (and each augmented version of it) has its own learned puzzle embedding, fitted during "
+            "training on that task's demonstration pairs. The model can only answer tasks whose identifiers are "
+            "in its table; a new task needs its embedding trained first, so this is not a zero-shot solver."
+        )
+    if cfg.task == "sudoku":
+        out.append("Answers are not guaranteed to be valid Sudokus; check them with a verifier (the CLI and the "
+                   "service report `valid`).")
+    if cfg.task == "maze":
+        out.append("Hard mazes have many equally short paths; the model learned one tie-break, so compare by "
+                   "'valid and shortest', not only exact match.")
+    return out + [str(x) for x in extra]
+
+
+def model_card(cfg: Config, card_info: dict[str, Any], n_dense: int, n_table: int = 0) -> str:
+    """The README.md text for a pretrained folder."""
+    m = cfg.model
+    task = _TASK_NAMES.get(cfg.task, cfg.task)
+    seed = card_info.get("seed", cfg.train.seed)
+    mixer = "MLP over positions (TRM-MLP)" if m.mixer == "mlp_t" else f"self-attention, {m.num_heads} heads"
+    lines = [
+        "---",
+        "library_name: trm",
+        f"tags: [tiny-recursive-model, {cfg.task}]",
+        "license: mit",
+        "---",
+        "",
+        f"# {cfg.name}: a Tiny Recursive Model for {cfg.task}",
+        "",
+        f"**Task:** {task}.",
+        "",
+        "## Model",
+        "",
+        "| field | value |",
+        "|---|---|",
+        f"| preset | `{cfg.name}` |",
+        f"| architecture | {m.arch.upper()}, {m.num_layers} blocks, hidden {m.hidden_size}, {mixer}, "
+        f"positions: {m.pos_encodings} |",
+        f"| recursion | T = {m.T}, n = {m.n}, N_sup = {m.N_sup} |",
+        f"| vocabulary / sequence | V = {m.vocab_size}, {m.seq_len} tokens + {m.prefix_len} prefix positions |",
+        f"| dense parameters | {n_dense:,} |",
+        f"| puzzle-embedding table | {n_table:,} values ({m.num_puzzle_identifiers:,} identifiers x "
+        f"{m.puzzle_emb_ndim}) |" if n_table else "| puzzle-embedding table | none |",
+        "",
+        "## Training",
+        "",
+        f"- Data: {card_info.get('data', cfg.data.path or 'not recorded')}",
+        f"- Seed: {seed}",
+    ]
+    if "steps" in card_info:
+        lines.append(f"- Optimizer steps: {card_info['steps']}")
+    t = cfg.train
+    lines += [
+        f"- Optimizer: {t.optimizer}, lr {t.lr:g}, weight decay {t.weight_decay:g}, global batch {t.global_batch_size}, "
+        f"EMA {f'{t.ema_rate:g}' if t.ema else 'off'}",
+        "",
+        "## Evaluation protocol",
+        "",
+    ]
+    lines += [card_info["evaluation"]] if "evaluation" in card_info else _protocol(cfg)
+    lines += ["", "## Results", ""]
+    results = card_info.get("results") or []
+    if results:
+        lines += ["| metric | split | value | 95% interval | n |", "|---|---|---|---|---|"]
+        lines += [_result_row(r) for r in results]
+        lines.append("")
+        lines.append("Intervals are Wilson score intervals over puzzles where counts are given.")
+    else:
+        lines.append("No evaluation results were recorded with this model.")
+    lines += ["", "## Limitations", ""]
+    lines += [f"- {s}" for s in _limitations(cfg, list(card_info.get("limitations", [])))]
+    lines += [
+        "",
+        "## Usage",
+        "",
+        "```python",
+        "from trm.deploy.pretrained import from_pretrained",
+        "model, cfg, meta = from_pretrained(\"PATH\")",
+        "```",
+        "",
+        "```bash",
+        "trm solve PATH PUZZLE --json        # one puzzle",
+        "trm export PATH --format onnx --out PATH-onnx",
+        "trm serve PATH --port 8000           # HTTP API and web page",
+        "```",
+    ]
+    if card_info.get("notes"):
+        lines += ["", "## Notes", "", str(card_info["notes"])]
+    return "\n".join(lines) + "\n"

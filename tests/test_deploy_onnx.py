@@ -1,0 +1,200 @@
+"""ONNX export and its torch-free runner: equality with PyTorch and with the official golden numbers, the
+same answers as `trm solve`, and the variants (unrolled, int8, fp16 weights)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnx", reason="the onnx extra is not installed (pip install 'trm[onnx]')")
+pytest.importorskip("onnxruntime", reason="the onnx extra is not installed (pip install 'trm[onnx]')")
+
+from trm.checkpoint import save_model  # noqa: E402
+from trm.config import Config  # noqa: E402
+from trm.deploy.backends import load_onnx_solver  # noqa: E402
+from trm.deploy.onnx_export import check_step_graph, export_model, export_onnx  # noqa: E402
+from trm.deploy.onnx_runner import OnnxBackend, OnnxSolver  # noqa: E402
+from trm.model import TRM  # noqa: E402
+from trm.model.official import config_from_official, load_official_state_dict  # noqa: E402
+
+from .conftest import GOLDEN  # noqa: E402
+from .test_deploy_pretrained import make_sudoku_model  # noqa: E402
+
+CASES = ["trm-mlp-sudoku", "trm-att-rope", "trm-att-learned-short-prefix", "hrm-rope"]
+
+
+def _rel(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_golden_models_onnx_equals_pytorch_and_official(case, tmp_path):
+    d = GOLDEN / case
+    if not d.is_dir():
+        pytest.skip(f"golden case {case} not found under {GOLDEN}")
+    mcfg, _ = config_from_official(json.loads((d / "config.json").read_text()))
+    model = TRM(mcfg).eval()
+    load_official_state_dict(model, torch.load(d / "state_dict.pt", weights_only=True))
+    man = export_model(model, Config(model=mcfg), tmp_path / "x")
+    assert man["checks"]["step_max_rel_err_vs_torch"] <= 1e-4
+    assert check_step_graph(model, tmp_path / "x" / "step.onnx", batch_sizes=(1, 5), seed=3) <= 1e-4
+
+    # the exported step, driven by the runner's backend from the reset state, reproduces the official tensors
+    batch = torch.load(d / "batch.pt", weights_only=True)
+    expected = torch.load(d / "expected.pt", weights_only=True)
+    be = OnnxBackend(tmp_path / "x")
+    inputs = batch["inputs"].numpy().astype(np.int64)
+    B = inputs.shape[0]
+    y0, z0 = be.init_state()
+    y = np.broadcast_to(y0, (B, be.total_len, be.hidden_size)).astype(np.float32)
+    z = np.broadcast_to(z0, (B, be.total_len, be.hidden_size)).astype(np.float32)
+    rows = be.puzzle_rows(batch["puzzle_identifiers"].numpy())
+    with torch.inference_mode():
+        shape = (B, be.total_len, be.hidden_size)
+        ty, tz = model.y_init.expand(shape).float(), model.z_init.expand(shape).float()
+        tb = {"inputs": batch["inputs"], "puzzle_identifiers": batch["puzzle_identifiers"]}
+        for s in range(expected["logits"].shape[0]):
+            y, z, logits, q_halt = be.step(y, z, inputs, rows)
+            ty, tz, tlogits, tq, _ = model.step(ty, tz, tb)
+            assert _rel(logits, tlogits) <= 1e-4
+            assert _rel(logits, expected["logits"][s]) <= 1e-4
+            assert _rel(q_halt, expected["q_halt_logits"][s]) <= 1e-4
+            assert _rel(y, expected["y"][s]) <= 1e-4 and _rel(z, expected["z"][s]) <= 1e-4
+
+
+@pytest.fixture(scope="module")
+def sudoku_export(tmp_path_factory):
+    root = tmp_path_factory.mktemp("onnx")
+    model, cfg = make_sudoku_model()
+    save_model(root / "model", model, cfg)
+    man = export_onnx(root / "model", root / "export", int8=True, fp16=True, unrolled=[3])
+    return root, man
+
+
+def _puzzles(n=6, seed=1):
+    from trm.data import sudoku as sd
+
+    grids, _ = sd.generate(n, (2, 3), blanks=(16, 22), seed=seed)
+    return [sd.format_sudoku(g) for g in grids]
+
+
+def _same(a, b):
+    """Identical answers, steps, verdicts and traces; confidences equal to float32 rounding."""
+    assert set(a) == set(b)
+    for k in a:
+        if k == "confidence":
+            assert abs(a[k] - b[k]) <= 1e-4
+        elif k == "trace":
+            assert [t["answer"] for t in a[k]] == [t["answer"] for t in b[k]]
+            assert np.allclose([t["confidence"] for t in a[k]], [t["confidence"] for t in b[k]], atol=1e-4)
+        else:
+            assert a[k] == b[k], k
+
+
+@pytest.mark.parametrize("settings", [
+    {}, {"mode": "adaptive", "threshold": 0.5}, {"max_steps": 3, "trace": True}, {"max_steps": 12},
+    {"samples": 3, "noise": 0.3, "trace": True}, {"samples": 3, "vote": "confidence"},
+], ids=["official", "adaptive", "fixed-3", "deeper-12", "sampled", "confidence-vote"])
+def test_runner_solves_like_trm_solve(sudoku_export, settings):
+    from trm.infer.solver import load_solver
+
+    root, _ = sudoku_export
+    puzzles = _puzzles()
+    ref = [r.to_json(trace=settings.get("trace", False)) for r in load_solver(root / "model").solve_many(puzzles, **settings)]
+    got = load_onnx_solver(root / "export").solve_many(puzzles, **settings)
+    for a, b in zip(ref, got, strict=True):
+        _same(a, b)
+    if settings.get("mode") == "adaptive":
+        assert len({r["steps"] for r in got}) > 1, "expected rows halting at different steps"
+
+
+def test_standalone_runner_needs_no_torch(sudoku_export, tmp_path):
+    root, _ = sudoku_export
+    export = root / "export"
+    puzzle = _puzzles(1)[0]
+    # torch and trm made unimportable: the copied runner must work with numpy + onnxruntime alone
+    code = (
+        "import sys, json; sys.modules['torch'] = None; sys.modules['trm'] = None\n"
+        f"sys.path.insert(0, {str(export)!r})\n"
+        "import trm_onnx_runner as r\n"
+        f"s = r.OnnxSolver({str(export)!r})\n"
+        f"print(json.dumps(s.solve({puzzle!r}, mode='adaptive')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout)
+    ref = load_onnx_solver(export).solve(puzzle, mode="adaptive")
+    _same(res, ref)
+    cli = subprocess.run([sys.executable, str(export / "trm_onnx_runner.py"), str(export), puzzle, "--json"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert cli.returncode == 0, cli.stderr
+    assert set(json.loads(cli.stdout)) == {"answer", "steps", "confidence", "valid", "errors"}
+    bad = subprocess.run([sys.executable, str(export / "trm_onnx_runner.py"), str(export), "12"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert bad.returncode == 2 and "36 cells" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_unrolled_and_quantised_variants(sudoku_export):
+    root, man = sudoku_export
+    export = root / "export"
+    assert {"step", "step_int8", "step_fp16w", "unrolled", "puzzle_emb"} & set(man["files"]) == {
+        "step", "step_int8", "step_fp16w", "unrolled"}  # no puzzle embedding in this model
+    solver = OnnxSolver(export)
+    x = np.stack([solver.codec.parse(p).tokens for p in _puzzles(4)])
+    loop = solver.run(x, max_steps=3)
+    flat = solver.run_unrolled(x, steps=3)
+    assert np.array_equal(loop["predictions"], flat["predictions"])
+    assert flat["q_halt"].shape == (4, 3)
+    assert man["weights_bytes"]["step_int8"].get("int8", 0) > 0
+    sizes = man["sizes_bytes"]
+    assert sizes["step_fp16w"] < sizes["step"] and sizes["step_int8"] < sizes["step"]
+    for variant in ("int8", "fp16w"):
+        check = man["checks"][f"{variant}_vs_float32"]
+        assert 0.0 <= check["token_agreement"] <= 1.0
+        res = OnnxSolver(export, variant=variant).run(x)
+        assert res["predictions"].shape == x.shape
+
+
+def test_puzzle_embedding_stays_out_of_the_graph(tmp_path):
+    from trm.presets import get_preset
+
+    cfg = get_preset("tiny_att")
+    model = TRM(cfg.model).eval()
+    with torch.no_grad():
+        model.puzzle_emb.weight.normal_()
+    man = export_model(model, cfg, tmp_path / "x")
+    table = np.load(tmp_path / "x" / "puzzle_emb.npy")
+    assert table.shape == (4, 32) and np.array_equal(table, model.puzzle_emb.weight.numpy())
+    assert "puzzle_emb" in man["io"]["step_inputs"]
+    import onnx
+
+    inits = onnx.load(str(tmp_path / "x" / "step.onnx")).graph.initializer
+    assert all(tuple(i.dims) != (4, 32) for i in inits)
+    # different identifiers give different answers through the numpy lookup, as in PyTorch
+    be = OnnxBackend(tmp_path / "x")
+    pids = np.array([0, 3])
+    x = np.ones((2, 36), np.int64)
+    y = np.broadcast_to(be.init_state()[0], (2, be.total_len, 32)).astype(np.float32)
+    logits = be.step(y, y.copy(), x, be.puzzle_rows(pids))[2]
+    with torch.inference_mode():
+        t = model.step(torch.from_numpy(y), torch.from_numpy(y.copy()),
+                       {"inputs": torch.from_numpy(x), "puzzle_identifiers": torch.from_numpy(pids).int()})[2]
+    assert _rel(logits, t) <= 1e-4
+
+
+def test_cli_export_and_errors(tmp_path):
+    from trm.cli import main
+
+    model, cfg = make_sudoku_model()
+    save_model(tmp_path / "m", model, cfg)
+    assert main(["export", str(tmp_path / "m"), "--format", "onnx", "--out", str(tmp_path / "e")]) == 0
+    assert (tmp_path / "e" / "trm_export.json").is_file()
+    assert main(["export", str(tmp_path / "nothing"), "--out", str(tmp_path / "e2")]) == 2
+    with pytest.raises(Exception, match="not an ONNX export folder"):
+        load_onnx_solver(tmp_path / "m")
+    assert Path(tmp_path / "e" / "trm_onnx_runner.py").read_text().count("import torch") == 0
