@@ -1,0 +1,71 @@
+"""``trm eval``: score a trained model on a dataset."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "evaluate a model on a dataset: accuracy with confidence intervals, per-step accuracy, halting, ARC voting"
+DESCRIPTION = """Evaluate a run directory, checkpoint or model folder on a dataset split.
+
+Prints exact and token accuracy with 95% Wilson intervals, the accuracy after each supervision step (table,
+bar plot, and per_step.png with pillow), halting statistics and, in the official mode, what adaptive halting
+would give at several thresholds. Maze also reports "valid and shortest path"; ARC runs the voting evaluator
+(pass@1/2/5/10/100/1000, per-task results, submission.json). Everything is written to --out/report.json.
+
+examples:
+  trm eval runs/demo --data data/sudoku6
+  trm eval runs/demo --data data/sudoku6 --mode adaptive --threshold 0.7 --json
+  trm eval runs/demo --data data/sudoku6 --max-steps 16 --samples 8 --noise 0.2
+  trm eval runs/arc1 --data data/arc1 --out eval/arc1
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from .solve import add_inference_arguments
+
+    p.add_argument("checkpoint", help="run directory, checkpoint directory or model folder")
+    p.add_argument("--data", required=True, help="dataset directory (official layout, built by `trm data build`)")
+    p.add_argument("--split", default="test", help="split to evaluate (default test)")
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N examples")
+    add_inference_arguments(p)
+    p.add_argument("--out", default=None, help="folder for report.json, per_step.png and ARC's submission.json "
+                                               "(default: RUN/eval, or ./trm-eval for a model folder)")
+    p.add_argument("--json", action="store_true", help="end the output with one JSON line of the results")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
+    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+
+
+def default_out(checkpoint: str):
+    from pathlib import Path
+
+    p = Path(checkpoint)
+    if (p / "checkpoints").is_dir():
+        return p / "eval"
+    return Path("trm-eval")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
+    from ..infer import Settings, evaluate, format_report
+    from ..infer.evaluate import save_report
+    from ..infer.solver import dataset_task_info, load_solver
+    from ..infer.tasks import task_info
+
+    solver = load_solver(args.checkpoint, device=args.device, dtype=args.dtype)
+    data_info, _ = dataset_task_info(args.data)
+    info = task_info(solver.cfg, None, data_info)
+    st = Settings(mode=args.mode, threshold=args.threshold, max_steps=args.max_steps, samples=args.samples,
+                  noise=args.noise, seed=args.seed, vote=args.vote, augment=args.augment,
+                  batch_size=args.batch_size).validate()
+    out = args.out or default_out(args.checkpoint)
+    report = evaluate(solver.model, solver.cfg, args.data, st, info=info, split=args.split, limit=args.limit,
+                      progress=not args.no_progress and sys.stderr.isatty(), out_dir=out)
+    print(format_report(report))
+    for note in save_report(report, out):
+        print(note)
+    if args.json:
+        print(json.dumps(report))
+    return 0
