@@ -198,3 +198,22 @@ def test_cli_export_and_errors(tmp_path):
     with pytest.raises(Exception, match="not an ONNX export folder"):
         load_onnx_solver(tmp_path / "m")
     assert Path(tmp_path / "e" / "trm_onnx_runner.py").read_text().count("import torch") == 0
+
+
+def test_trm_solve_backend_onnx_matches_torch(sudoku_export, capsys):
+    import json
+
+    from trm.cli import main
+
+    root, _ = sudoku_export
+    puzzle = _puzzles(1, seed=5)[0]
+    for extra in ([], ["--mode", "adaptive", "--threshold", "0.6", "--trace"]):
+        main(["solve", str(root / "model"), puzzle, "--json", *extra])
+        ref = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        main(["solve", str(root / "export"), puzzle, "--json", "--backend", "onnx", *extra])
+        got = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        _same(ref, got)
+    assert main(["solve", str(root / "model"), puzzle, "--backend", "onnx"]) == 2
+    assert "not an ONNX export folder" in capsys.readouterr().err
+    assert main(["solve", str(root / "export"), "12345", "--backend", "onnx"]) == 2
+    assert "error:" in capsys.readouterr().err

@@ -30,6 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object: answer, steps, confidence, valid...")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (default cpu)")
     p.add_argument("--dtype", default="float32", choices=["auto", "float32", "bfloat16", "float16"])
+    p.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+                   help="onnx: run an export folder (trm export) through onnxruntime, without torch")
 
 
 def add_inference_arguments(p: argparse.ArgumentParser, batch: bool = False) -> None:
@@ -79,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     from ..infer import load_solver
 
     text = _read_puzzle(args.puzzle)
+    if args.backend == "onnx":
+        return _run_onnx(args, text)
     solver = load_solver(args.checkpoint, device=args.device, dtype=args.dtype, data=args.data)
     kind = solver.info.kind
     # an ARC task file is passed by path: its name identifies the task's trained puzzle embeddings
@@ -113,6 +117,44 @@ def run(args: argparse.Namespace) -> int:
         for n in notes:
             print(n)
     return 1 if result.valid is False else 0
+
+
+def _run_onnx(args: argparse.Namespace, text: str) -> int:
+    import json
+
+    from ..deploy.backends import is_export_dir, load_onnx_solver
+    from ..utils import TRMError
+
+    if not is_export_dir(args.checkpoint):
+        raise TRMError(f"{args.checkpoint}: not an ONNX export folder (make one with `trm export CHECKPOINT "
+                       "--format onnx --out DIR`)")
+    unsupported = [flag for flag, on in (("--gif", args.gif), ("--png", args.png), ("--augment", args.augment != 1),
+                                         ("--data", args.data)) if on]
+    if unsupported:
+        raise TRMError(f"{', '.join(unsupported)} not supported with --backend onnx")
+    try:
+        res = load_onnx_solver(args.checkpoint).solve(
+            text, mode=args.mode, threshold=args.threshold, max_steps=args.max_steps, samples=args.samples,
+            noise=args.noise, seed=args.seed, vote=args.vote, trace=args.trace)
+    except ValueError as e:  # the runner's puzzle and settings errors
+        raise TRMError(str(e)) from None
+    if args.json:
+        print(json.dumps(res))
+    else:
+        if args.trace:
+            for i, t in enumerate(res.get("trace", []), 1):
+                print(f"step {i}  confidence {t['confidence']:.3f}\n{t['answer']}\n")
+        print(res["answer"] if isinstance(res["answer"], str) else json.dumps(res["answer"]))
+        print(f"steps {res['steps']}  confidence {res['confidence']:.3f}")
+        if res["valid"] is None:
+            print("not verified: no verifier (or no expected output) for this task")
+        elif res["valid"]:
+            print("valid: the verifier accepts this answer")
+        else:
+            print("WRONG: the verifier rejects this answer:")
+            for e in res.get("errors", []):
+                print(f"  - {e}")
+    return 1 if res["valid"] is False else 0
 
 
 def _frames(solver, text, result):
