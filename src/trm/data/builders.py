@@ -6,7 +6,6 @@ next to ``out_dir``, renamed into place only when complete, so a failed build le
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -198,22 +197,12 @@ def build_sudoku_hard(out_dir, source, n_train: int = 1000, n_test: int = 20000,
 
 def read_sudoku_csv(path, box: S.Box = (3, 3), min_rating: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Puzzles and answers from the official CSV (``source,question,answer,rating``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
     qs, ans = [], []
-    with open(path, newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None or [h.strip() for h in header[:3]] != ["source", "question", "answer"]:
-            raise DataError(f"{path}: expected a header 'source,question,answer,rating', got {header}")
-        for i, row in enumerate(reader, start=2):
-            if len(row) < 3:
-                raise DataError(f"{path}:{i}: expected 4 columns, got {len(row)}")
-            if min_rating is not None and len(row) > 3 and int(row[3]) < min_rating:
-                continue
-            qs.append(S.parse_sudoku(row[1], box, where=f"{path}:{i} question"))
-            ans.append(S.parse_sudoku(row[2], box, where=f"{path}:{i} answer"))
+    for i, row in M.official_csv_rows(path):
+        if min_rating is not None and len(row) > 3 and int(row[3]) < min_rating:
+            continue
+        qs.append(S.parse_sudoku(row[1], box, where=f"{path}:{i} question"))
+        ans.append(S.parse_sudoku(row[2], box, where=f"{path}:{i} answer"))
     if not qs:
         raise DataError(f"{path}: no puzzles")
     q, a = np.stack(qs), np.stack(ans)

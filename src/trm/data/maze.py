@@ -305,26 +305,32 @@ def generate(count: int, n: int = 30, min_path: int | None = None, seed: int = 0
     return _concat_jobs(_gen_chunk, jobs, count, workers, progress, f"generate {n}x{n} mazes", n)
 
 
-def read_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Mazes and labels from the official CSV (``source,question,answer,rating``; N² characters per grid)."""
+def official_csv_rows(path: str | os.PathLike, min_columns: int = 3):
+    """Rows ``(line number, row)`` of an official CSV file (``source,question,answer,rating``), header checked."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    qs, ans = [], []
     with open(path, newline="") as f:
         reader = csv.reader(f)
         header = next(reader, None)
         if header is None or [h.strip() for h in header[:3]] != ["source", "question", "answer"]:
             raise DataError(f"{path}: expected a header 'source,question,answer,rating', got {header}")
         for i, row in enumerate(reader, start=2):
-            if len(row) < 3:
-                raise DataError(f"{path}:{i}: expected at least 3 columns, got {len(row)}")
-            q = parse_maze(row[1], where=f"{path}:{i} question")
-            a = parse_maze(row[2], where=f"{path}:{i} answer")
-            if q.shape != a.shape or (qs and q.shape != qs[0].shape):
-                raise DataError(f"{path}:{i}: grid size {q.shape} differs from the others")
-            qs.append(q)
-            ans.append(a)
+            if len(row) < min_columns:
+                raise DataError(f"{path}:{i}: expected at least {min_columns} columns, got {len(row)}")
+            yield i, row
+
+
+def read_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Mazes and labels from the official CSV (``source,question,answer,rating``; N² characters per grid)."""
+    qs, ans = [], []
+    for i, row in official_csv_rows(path):
+        q = parse_maze(row[1], where=f"{path}:{i} question")
+        a = parse_maze(row[2], where=f"{path}:{i} answer")
+        if q.shape != a.shape or (qs and q.shape != qs[0].shape):
+            raise DataError(f"{path}:{i}: grid size {q.shape} differs from the others")
+        qs.append(q)
+        ans.append(a)
     if not qs:
         raise DataError(f"{path}: no mazes")
     return np.stack(qs), np.stack(ans)

@@ -19,7 +19,6 @@ the evaluation protocol (N_sup, halting, voting, pass@k), results with their int
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -69,15 +68,11 @@ def from_pretrained(path: str | os.PathLike, device: str | torch.device = "cpu",
 
 
 # ---------------------------------------------------------------------------------------------- model card
-def wilson_interval(correct: int, total: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a binomial proportion."""
-    if total <= 0:
-        return 0.0, 1.0
-    p = correct / total
-    denom = 1 + z * z / total
-    centre = (p + z * z / (2 * total)) / denom
-    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+def wilson_interval(correct: int, total: int) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial proportion (the one ``trm eval`` reports)."""
+    from ..infer.metrics import wilson
+
+    return wilson(correct, total)
 
 
 def _result_row(r: dict[str, Any]) -> str:
