@@ -16,6 +16,10 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+# Adaptive halting stops a row once sigmoid(q_halt) exceeds this. The training rule (q_halt > 0) is 0.5, but
+# at inference 0.9 keeps nearly all of the official mode's accuracy for most of the savings (docs/BENCHMARKS.md).
+DEFAULT_HALT_THRESHOLD = 0.9
+
 
 class ConfigError(ValueError):
     """A configuration value or key is invalid. The message names the key."""
@@ -129,6 +133,7 @@ class DataConfig:
     path: str = _f("", "dataset directory in the official layout (train/ and test/ inside)")
     test_split: str = _f("test", "split used for evaluation")
     augment_on_the_fly: bool = _f(False, "apply random symmetry augmentation when sampling (Sudoku/Maze)")
+    test_limit: int = _f(0, "evaluate during training on a fixed random subset of this many test examples (0 = all)")
 
 
 @dataclass
@@ -159,6 +164,9 @@ class TrainConfig:
     )
     device: str = _f("auto", "auto, cpu, cuda, cuda:N or mps")
     compile: bool = _f(False, "torch.compile the supervision step (falls back to eager if compilation fails)")
+    kernels: Literal["auto", "eager", "fused"] = _f(
+        "auto", "elementwise kernels of the blocks: fused = compiled SwiGLU activation and residual + RMS norm; "
+        "auto = fused when training in bfloat16/float16 without train.compile, eager otherwise")
     log_interval: int = _f(10, "steps between console/JSONL metric lines")
     tensorboard: bool = _f(False, "also log to TensorBoard (needs the tensorboard package)")
     wandb: bool = _f(False, "also log to Weights & Biases (needs the wandb package)")
@@ -170,7 +178,7 @@ class EvalConfig:
     """Inference settings (SPEC §3, §7)."""
 
     mode: Literal["official", "adaptive"] = _f("official", "official: every row runs N_sup steps; adaptive: halt early")
-    threshold: float = _f(0.5, "adaptive halting: stop a row once sigmoid(q_halt) exceeds this")
+    threshold: float = _f(DEFAULT_HALT_THRESHOLD, "adaptive halting: stop a row once sigmoid(q_halt) exceeds this")
     max_steps: int = _f(0, "supervision steps at inference (0 = the model's N_sup; larger = test-time depth)")
     batch_size: int = _f(256, "evaluation batch size")
     samples: int = _f(1, "trajectories per puzzle (K > 1: noisy latent sampling)")
@@ -199,6 +207,7 @@ class Config:
         _check(0.0 <= t.ema_rate < 1.0, "train.ema_rate", "must be in [0, 1)")
         _check(t.dtype in ("auto", "float32", "bfloat16", "float16"), "train.dtype", f"unknown dtype {t.dtype!r}")
         _check(t.optimizer in ("adam_atan2", "adamw"), "train.optimizer", f"unknown optimizer {t.optimizer!r}")
+        _check(t.kernels in ("auto", "eager", "fused"), "train.kernels", f"unknown kernels {t.kernels!r}")
         e = self.eval
         _check(e.mode in ("official", "adaptive"), "eval.mode", f"must be 'official' or 'adaptive', got {e.mode!r}")
         _check(0.0 < e.threshold < 1.0 or e.mode == "official", "eval.threshold", "must be in (0, 1)")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..config import DEFAULT_HALT_THRESHOLD
+
 HELP = "solve one puzzle (Sudoku string, maze text file, ARC task JSON) and verify the answer"
 DESCRIPTION = """Solve one puzzle with a trained model, print the answer, the supervision steps used and the
 halting head's confidence, and check the answer with a symbolic verifier (Sudoku: rules and givens; Maze: a
@@ -39,8 +41,9 @@ def add_inference_arguments(p: argparse.ArgumentParser, batch: bool = False) -> 
     g = p.add_argument_group("inference")
     g.add_argument("--mode", choices=["official", "adaptive"], default="official",
                    help="official: every row runs max-steps steps; adaptive: stop once sigmoid(q_halt) > threshold")
-    g.add_argument("--threshold", type=float, default=0.5,
-                   help="adaptive halting threshold on sigmoid(q_halt) (default 0.5, the training rule q_halt > 0; "
+    g.add_argument("--threshold", type=float, default=DEFAULT_HALT_THRESHOLD,
+                   help=f"adaptive halting threshold on sigmoid(q_halt) (default {DEFAULT_HALT_THRESHOLD}; "
+                        "0.5 is the training rule q_halt > 0; "
                         "higher loses less accuracy for a little more compute, see docs/BENCHMARKS.md)")
     g.add_argument("--max-steps", type=int, default=None,
                    help="supervision steps (default: the model's N_sup; larger = test-time depth)")

@@ -371,7 +371,7 @@ class Settings:
     """Inference options, with the defaults of ``trm solve``; ``max_steps=None`` means the model's N_sup."""
 
     mode: str = "official"
-    threshold: float = 0.5
+    threshold: float = 0.9  # trm.config.DEFAULT_HALT_THRESHOLD (this file imports nothing from trm)
     max_steps: int | None = None
     samples: int = 1
     noise: float = 0.1
@@ -704,7 +704,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("export_dir")
     ap.add_argument("puzzle", help="puzzle text, @FILE to read it from a file, or - for stdin")
     ap.add_argument("--mode", choices=["official", "adaptive"], default="official")
-    ap.add_argument("--threshold", type=float, default=0.5)
+    ap.add_argument("--threshold", type=float, default=0.9)
     ap.add_argument("--max-steps", type=int, default=None)
     ap.add_argument("--samples", type=int, default=1)
     ap.add_argument("--noise", type=float, default=0.1)

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from ..config import DEFAULT_HALT_THRESHOLD
 from ..utils import TRMError
 from .backends import LoadedModel, load_for_serving
 from .onnx_runner import Job, PuzzleError, Settings, combine_arc, job_result
@@ -200,7 +201,7 @@ def create_app(model_path: str | os.PathLike | None = None, *, loaded: LoadedMod
         mode: Literal["official", "adaptive"] = Field(
             "official", description="official: run max_steps supervision steps; adaptive: stop once confident")
         max_steps: int | None = Field(None, ge=1, description=f"supervision steps (default N_sup = {n_sup})")
-        threshold: float = Field(0.5, gt=0.0, lt=1.0, description="adaptive mode: stop when sigmoid(q_halt) > this")
+        threshold: float = Field(DEFAULT_HALT_THRESHOLD, gt=0.0, lt=1.0, description="adaptive mode: stop when sigmoid(q_halt) > this")
         samples: int = Field(1, ge=1, description="trajectories per puzzle (> 1 needs noise > 0)")
         noise: float = Field(0.1, ge=0.0, le=10.0, description="std of the latent noise of extra trajectories")
         seed: int = Field(0, ge=0, le=2**31 - 1)

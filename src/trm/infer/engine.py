@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..config import DEFAULT_HALT_THRESHOLD
 from ..utils import TRMError
 from .tasks import TokenTransform
 
@@ -31,7 +32,7 @@ class Settings:
     """How to run inference. ``max_steps=None`` means the model's N_sup."""
 
     mode: str = "official"
-    threshold: float = 0.5
+    threshold: float = DEFAULT_HALT_THRESHOLD
     max_steps: int | None = None
     samples: int = 1
     noise: float = 0.1
@@ -96,7 +97,7 @@ def _noise_table(cache: dict[int, torch.Tensor], step: int, K: int, shape: tuple
 
 @torch.no_grad()
 def run(model, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor, *, mode: str = "official",
-        threshold: float = 0.5, max_steps: int | None = None, batch_size: int = 256, noise: float = 0.0,
+        threshold: float = DEFAULT_HALT_THRESHOLD, max_steps: int | None = None, batch_size: int = 256, noise: float = 0.0,
         trajectory: torch.Tensor | None = None, seed: int = 0, record: bool = False,
         on_done: Callable[[int], None] | None = None) -> Trajectories:
     """Solve token rows ``inputs`` [R, S] (any device; results come back on the CPU).

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..config import DEFAULT_HALT_THRESHOLD
 from ..utils import TRMError
 from .engine import Settings, predict
 from .tasks import (
@@ -101,7 +102,7 @@ class Solver:
     def parse(self, puzzle: Any) -> Puzzle:
         return self.codec.parse(puzzle)
 
-    def solve(self, puzzle: Any, mode: str = "official", threshold: float = 0.5, max_steps: int | None = None,
+    def solve(self, puzzle: Any, mode: str = "official", threshold: float = DEFAULT_HALT_THRESHOLD, max_steps: int | None = None,
               samples: int = 1, noise: float = 0.1, seed: int = 0, trace: bool = False, vote: str = "majority",
               augment: int = 1, batch_size: int = 256) -> SolveResult:
         """Solve one puzzle. See :class:`~trm.infer.engine.Settings` for the inference options."""
@@ -109,7 +110,7 @@ class Solver:
                                noise=noise, seed=seed, trace=trace, vote=vote, augment=augment,
                                batch_size=batch_size)[0]
 
-    def solve_many(self, puzzles: list[Any], mode: str = "official", threshold: float = 0.5,
+    def solve_many(self, puzzles: list[Any], mode: str = "official", threshold: float = DEFAULT_HALT_THRESHOLD,
                    max_steps: int | None = None, samples: int = 1, noise: float = 0.1, seed: int = 0,
                    trace: bool = False, vote: str = "majority", augment: int = 1,
                    batch_size: int = 256) -> list[SolveResult]:
