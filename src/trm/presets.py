@@ -92,7 +92,7 @@ def sudoku6_mlp() -> Config:
         data=DataConfig(augment_on_the_fly=True),
         train=TrainConfig(global_batch_size=128, lr=1e-3, lr_warmup_steps=100, optimizer="adamw", weight_decay=0.1,
                           puzzle_emb_lr=1e-4, puzzle_emb_weight_decay=0.1, ema=True, ema_rate=0.995, epochs=1000,
-                          eval_interval=0, eval_interval_steps=500),
+                          eval_interval=0, eval_interval_steps=250),
         eval=EvalConfig(batch_size=500),
     )
 

@@ -47,6 +47,45 @@ def rms_norm(h: torch.Tensor, eps: float) -> torch.Tensor:
     return (h * torch.rsqrt(h.square().mean(-1, keepdim=True) + eps)).to(dtype)
 
 
+def add_rms_norm(h: torch.Tensor, delta: torch.Tensor, eps: float) -> torch.Tensor:
+    """``rms_norm(h + delta)``: the residual connection and post-norm of a block."""
+    return rms_norm(h + delta, eps)
+
+
+def swiglu_activation(gate_up: torch.Tensor) -> torch.Tensor:
+    """``silu(a) * b`` for ``a, b = gate_up.chunk(2, -1)``."""
+    gate, up = gate_up.chunk(2, dim=-1)
+    return F.silu(gate) * up
+
+
+class _Fused:
+    """A small elementwise function compiled with ``torch.compile`` on first use (one fused loop instead of a
+    pass over memory per operation, forward and backward); plain PyTorch if compilation is unavailable."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.compiled = None
+        self.failed = False
+
+    def __call__(self, *args):
+        if self.failed:
+            return self.fn(*args)
+        if self.compiled is None:
+            self.compiled = torch.compile(self.fn, dynamic=False)
+        try:
+            return self.compiled(*args)
+        except Exception as e:  # inductor reports a missing compiler or backend with many exception types
+            import warnings
+
+            warnings.warn(f"fused kernels unavailable ({type(e).__name__}); using plain PyTorch", stacklevel=2)
+            self.failed = True
+            return self.fn(*args)
+
+
+fused_add_rms_norm = _Fused(add_rms_norm)
+fused_swiglu_activation = _Fused(swiglu_activation)
+
+
 class CastedLinear(nn.Module):
     """``nn.Linear`` with LeCun truncated-normal init whose weight is cast to the input's dtype at use."""
 
@@ -141,6 +180,8 @@ class Attention(nn.Module):
 class SwiGLU(nn.Module):
     """``W_down(silu(a) * b)`` with ``a, b = W_gate_up(h).chunk(2)`` over the last axis of width k."""
 
+    fused = False  # use the compiled elementwise kernel (set by TRM.use_fused_kernels)
+
     def __init__(self, k: int, expansion: float):
         super().__init__()
         m = swiglu_width(k, expansion)
@@ -148,12 +189,41 @@ class SwiGLU(nn.Module):
         self.down_proj = CastedLinear(m, k)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        gate, up = self.gate_up_proj(h).chunk(2, dim=-1)
-        return self.down_proj(F.silu(gate) * up)
+        gate_up = self.gate_up_proj(h)
+        if self.fused:
+            return self.down_proj(fused_swiglu_activation(gate_up))
+        if torch.is_grad_enabled() and gate_up.requires_grad:
+            return self.down_proj(_SwiGLUActivation.apply(gate_up))
+        return self.down_proj(swiglu_activation(gate_up))
+
+
+class _SwiGLUActivation(torch.autograd.Function):
+    """``silu(a) * b`` for ``a, b = x.chunk(2, -1)``, whose backward writes both halves of the gradient into one
+    buffer (autograd would build them separately and concatenate: one more pass over the widest tensor).
+    The arithmetic is exactly autograd's, so results are bit-identical."""
+
+    @staticmethod
+    def forward(ctx, gate_up: torch.Tensor) -> torch.Tensor:
+        gate, up = gate_up.chunk(2, dim=-1)
+        act = F.silu(gate)
+        ctx.save_for_backward(gate_up, act)
+        return act * up
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        gate_up, act = ctx.saved_tensors
+        gate, up = gate_up.chunk(2, dim=-1)
+        out = torch.empty_like(gate_up)
+        grad_gate, grad_up = out.chunk(2, dim=-1)
+        torch.ops.aten.silu_backward(grad * up, gate, grad_input=grad_gate)
+        torch.mul(grad, act, out=grad_up)
+        return out
 
 
 class Block(nn.Module):
     """Post-norm block: token mixing (attention or MLP over positions), then the channel MLP."""
+
+    fused = False  # use the compiled residual + norm kernel (set by TRM.use_fused_kernels)
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -165,12 +235,20 @@ class Block(nn.Module):
         self.mlp = SwiGLU(cfg.hidden_size, cfg.expansion)
 
     def forward(self, h: torch.Tensor, rope: RotaryEmbedding | None) -> torch.Tensor:
+        norm = fused_add_rms_norm if self.fused else add_rms_norm
         if hasattr(self, "mlp_t"):
-            h = h.transpose(1, 2)  # [B, D, L]: mix along positions, normalise over positions
-            h = rms_norm(h + self.mlp_t(h), self.eps).transpose(1, 2)  # [B, L, D]
+            # a linear layer on a transposed view takes a batched-matmul path that is several times slower in
+            # bfloat16 on CPUs, so low precision makes the views contiguous; float32 keeps them (and its
+            # bit-exact agreement with the official code)
+            h = _layout(h.transpose(1, 2))  # [B, D, L]: mix along positions, normalise over positions
+            h = _layout(norm(h, self.mlp_t(h), self.eps).transpose(1, 2))  # [B, L, D]
         else:
-            h = rms_norm(h + self.self_attn(h, rope), self.eps)
-        return rms_norm(h + self.mlp(h), self.eps)
+            h = norm(h, self.self_attn(h, rope), self.eps)
+        return norm(h, self.mlp(h), self.eps)
+
+
+def _layout(h: torch.Tensor) -> torch.Tensor:
+    return h if h.dtype == torch.float32 else h.contiguous()
 
 
 class ReasoningNet(nn.Module):

@@ -211,3 +211,14 @@ class TRM(nn.Module):
 
     def num_dense_parameters(self) -> int:
         return sum(p.numel() for p in self.dense_parameters())
+
+    def use_fused_kernels(self, enabled: bool = True) -> TRM:
+        """Run the elementwise parts of every block (SwiGLU activation, residual + RMS norm) as compiled fused
+        kernels. A speed option for low-precision training on CPUs (and GPUs without full compilation); the
+        float32 results then differ from plain PyTorch in the last bits."""
+        from .layers import Block, SwiGLU
+
+        for m in self.modules():
+            if isinstance(m, (Block, SwiGLU)):
+                m.fused = enabled
+        return self
