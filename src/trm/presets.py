@@ -172,13 +172,9 @@ def get_preset(name: str, paper: bool = False) -> Config:
 
 def count_dense_parameters(cfg: ModelConfig) -> int:
     """Dense parameter count without allocating weights (the ARC puzzle table alone is 1.8 GB)."""
-    from .model import TRM
-
-    with torch_meta():
-        return TRM(cfg).num_dense_parameters()
-
-
-def torch_meta():
     import torch
 
-    return torch.device("meta")
+    from .model import TRM
+
+    with torch.device("meta"):
+        return TRM(cfg).num_dense_parameters()

@@ -82,6 +82,9 @@ def _evaluate_grid(model, cfg, info: TaskInfo, data: SplitData, st: Settings, n_
     N = st.max_steps or model.cfg.N_sup
     acc = Accumulator(N, SWEEP if C == 1 else ())
     pids = torch.as_tensor(_example_identifiers(data), dtype=torch.int32)
+    # the symbolic check of each answer (a verifier returns its list of errors), reported beside exact match
+    verifier = {"maze": ("valid_shortest_accuracy", check_maze),
+                "sudoku": ("valid_accuracy", lambda q, a: check_sudoku(q, a, codec.box))}.get(info.kind)
     chunk = max(1, max(CHUNK_ROWS, st.batch_size) // C)
     on_done = (lambda k: bar.update(k / C)) if bar is not None else None
     for start in range(0, n_total, chunk):
@@ -91,14 +94,10 @@ def _evaluate_grid(model, cfg, info: TaskInfo, data: SplitData, st: Settings, n_
         pred = predict(model, inputs, pids[start:end], st, transforms, record=True, on_done=on_done)
         keep = (labels != -100).any(-1)
         acc.add(pred, labels, keep)
-        if info.kind == "maze":
-            acc.add_extra("valid_shortest_accuracy", sum(
-                not check_maze(codec.grid(inputs[i].numpy()), codec.grid(pred.preds[i].numpy()))
-                for i in torch.nonzero(keep).flatten().tolist()))
-        elif info.kind == "sudoku":
-            acc.add_extra("valid_accuracy", sum(
-                not check_sudoku(codec.grid(inputs[i].numpy()), codec.grid(pred.preds[i].numpy()), codec.box)
-                for i in torch.nonzero(keep).flatten().tolist()))
+        if verifier is not None:
+            name, check = verifier
+            acc.add_extra(name, sum(not check(codec.grid(inputs[i].numpy()), codec.grid(pred.preds[i].numpy()))
+                                    for i in torch.nonzero(keep).flatten().tolist()))
     return acc.report()
 
 
