@@ -28,8 +28,10 @@ def main() -> None:
     ap.add_argument("--tmp", default=None, help="where to write the datasets (default: system temp)")
     args = ap.parse_args()
 
-    from trm.data import builders as B
-    from trm.data import sudoku as S
+    from trm.data import sudoku_generate as S
+    from trm.data.build.arc import build_arc_preset
+    from trm.data.build.maze import build_maze_generated
+    from trm.data.build.sudoku import build_sudoku_hard
     from trm.data.format import describe
 
     shared = Path(args.shared)
@@ -44,18 +46,18 @@ def main() -> None:
                 if not src.is_dir():
                     results[name] = {"skipped": f"{src} not found"}
                     continue
-                B.build_arc_preset(out, "arc1", src, num_aug=1000, workers=args.workers)
+                build_arc_preset(out, "arc1", src, num_aug=1000, workers=args.workers)
             elif name == "sudoku-hard":
                 src = shared / "sudoku"
                 if not src.is_dir():
                     results[name] = {"skipped": f"{src} not found"}
                     continue
-                B.build_sudoku_hard(out, src, workers=args.workers)
+                build_sudoku_hard(out, src, workers=args.workers)
             elif name == "sudoku-generate-10k":
                 p, _ = S.generate(10_000, (3, 3), (50, 58), seed=0, workers=args.workers)
                 assert (p == 0).reshape(len(p), -1).sum(1).min() >= 50
             elif name == "maze-hard":
-                B.build_maze_generated(out, 30, 1000, 1000, workers=args.workers)
+                build_maze_generated(out, 30, 1000, 1000, workers=args.workers)
             else:
                 raise SystemExit(f"unknown benchmark {name}")
             dt = time.perf_counter() - t0

@@ -117,13 +117,12 @@ def main(argv: list[str] | None = None) -> int:
         res["throughput"][f"onnxruntime_{v}"] = B / (t * m.N_sup)
 
     if args.data:
-        from trm.infer.engine import Settings, predict
+        from trm.infer import Settings, TorchBackend, predict
 
         x, labels = _test_split(Path(args.data))
         x, labels = x[: args.limit], labels[: args.limit]
         res["accuracy"]["puzzles"] = len(x)
-        with torch.inference_mode():
-            pred = predict(model, torch.from_numpy(x), torch.zeros(len(x), dtype=torch.int32), Settings()).preds.numpy()
+        pred = predict(TorchBackend(model), model.cfg.N_sup, x, np.zeros(len(x), np.int64), Settings()).preds
         mask = labels >= 0
         res["accuracy"]["pytorch_eager"] = float((pred == labels).all(-1).mean())
         res["accuracy"]["pytorch_eager_tokens"] = float(((pred == labels) & mask).sum() / mask.sum())

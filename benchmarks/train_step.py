@@ -29,10 +29,10 @@ from trm.utils import resolve_device, resolve_dtype
 def net_call_flops(m: ModelConfig, batch: int) -> float:
     """Matmul FLOPs of one call of the tiny network (all its blocks) on ``batch`` rows."""
     D, L = m.hidden_size, m.total_len
-    md = swiglu_width(D, m.expansion)
+    md = swiglu_width(D, m.expansion, m.swiglu_multiple)
     channel = 2 * batch * L * (D * 2 * md + md * D)
     if m.mixer == "mlp_t":
-        ml = swiglu_width(L, m.expansion)
+        ml = swiglu_width(L, m.expansion, m.swiglu_multiple)
         mixing = 2 * batch * D * (L * 2 * ml + ml * L)
     else:
         mixing = 2 * batch * L * (D * 3 * D + D * D) + 2 * 2 * batch * L * L * D

@@ -1,12 +1,23 @@
+import json
 import os
 from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("TRM_SHARED", REPO.parent / "shared"))
-GOLDEN = SHARED / "golden"
+# Parity cases computed by the official TRM/HRM code, committed with the tests (see tests/golden/README.md).
+GOLDEN = Path(__file__).resolve().parent / "golden"
+GOLDEN_CASES = ("trm-mlp-sudoku", "trm-att-rope", "trm-att-learned-short-prefix", "hrm-rope")
+
+
+def load_golden(case: str) -> tuple[dict, dict, dict, dict]:
+    """(official config, official state dict, batch, expected tensors) of one committed parity case."""
+    d = GOLDEN / case
+    cfg = json.loads((d / "config.json").read_text())
+    return (cfg, *(load_file(d / f"{n}.safetensors") for n in ("state_dict", "batch", "expected")))
 
 
 def pytest_addoption(parser):
@@ -31,6 +42,11 @@ def _deterministic():
 
 @pytest.fixture
 def shared_dir():
+    """The workplace's shared folder of real datasets (``$TRM_SHARED`` or ``../shared``); tests that need the
+    real Sudoku/ARC collections skip without it (their data is too large, and not ours, to commit)."""
     if not SHARED.is_dir():
-        pytest.skip(f"shared data folder not found at {SHARED} (set TRM_SHARED)")
+        pytest.skip(
+            f"checks the real ARC/Sudoku collections, which this repository does not redistribute: "
+            f"none at {SHARED} (set TRM_SHARED)"
+        )
     return SHARED

@@ -27,9 +27,13 @@ def make_sudoku_model(seed: int = 0):
     return model, cfg
 
 
-CARD = {"data": "6x6 Sudoku, 2000 generated puzzles", "seed": 7, "steps": 1500,
-        "results": [{"metric": "exact accuracy", "split": "test", "correct": 180, "total": 200}],
-        "limitations": ["Only 6x6 grids with 2x3 boxes."]}
+CARD = {
+    "data": "6x6 Sudoku, 2000 generated puzzles",
+    "seed": 7,
+    "steps": 1500,
+    "results": [{"metric": "exact accuracy", "split": "test", "correct": 180, "total": 200}],
+    "limitations": ["Only 6x6 grids with 2x3 boxes."],
+}
 
 
 def test_round_trip_and_card(tmp_path):
@@ -46,8 +50,18 @@ def test_round_trip_and_card(tmp_path):
     with torch.no_grad():
         assert torch.equal(model.step(y, y, x)[2], loaded.step(y, y, x)[2])
     card = (folder / "README.md").read_text()
-    for needle in ("sudoku6_mlp", "6x6 Sudoku, 2000 generated puzzles", "Seed: 7", "N_sup = 8",
-                   "Halting", "90.0%", "[85.1%, 93.4%]", "180/200", "Only 6x6 grids", "Limitations"):
+    for needle in (
+        "sudoku6_mlp",
+        "6x6 Sudoku, 2000 generated puzzles",
+        "Seed: 7",
+        "N_sup = 8",
+        "Halting",
+        "90.0%",
+        "[85.1%, 93.4%]",
+        "180/200",
+        "Only 6x6 grids",
+        "Limitations",
+    ):
         assert needle in card, needle
 
 

@@ -46,7 +46,9 @@ def test_endpoints(client):
     assert info["parameters"]["dense"] > 100_000 and info["grid"]["box"] == [2, 3]
     tool = client.get("/v1/tool").json()
     assert tool["name"] == "solve_sudoku" and tool["parameters"]["required"] == ["puzzle"]
-    assert {"puzzle", "mode", "max_steps", "threshold", "samples", "trace"} <= set(tool["parameters"]["properties"])
+    assert {"puzzle", "mode", "max_steps", "threshold", "samples", "trace"} <= set(
+        tool["parameters"]["properties"]
+    )
     schema = client.get("/openapi.json").json()
     assert "/v1/solve" in schema["paths"]
     page = client.get("/")
@@ -55,35 +57,46 @@ def test_endpoints(client):
 
 
 def test_solve_matches_trm_solve(client, model_dir):
-    from trm.infer.solver import load_solver
+    from trm.infer import load_solver
 
     solver = load_solver(model_dir)
-    for seed, body in enumerate([{}, {"mode": "adaptive", "threshold": 0.6}, {"max_steps": 3, "trace": True},
-                                 {"samples": 3, "noise": 0.3}]):
+    for seed, body in enumerate(
+        [
+            {},
+            {"mode": "adaptive", "threshold": 0.6},
+            {"max_steps": 3, "trace": True},
+            {"samples": 3, "noise": 0.3},
+        ]
+    ):
         puzzle = _puzzle(client, seed)
         r = client.post("/v1/solve", json={"task": "sudoku", "puzzle": puzzle, **body})
         assert r.status_code == 200, r.text
         got = r.json()
         ref = solver.solve(puzzle, **body).to_json(trace=body.get("trace", False))
         assert set(got) == set(ref)
-        assert got["answer"] == ref["answer"] and got["steps"] == ref["steps"] and got["valid"] == ref["valid"]
+        assert (
+            got["answer"] == ref["answer"] and got["steps"] == ref["steps"] and got["valid"] == ref["valid"]
+        )
         assert abs(got["confidence"] - ref["confidence"]) < 1e-4
         if body.get("trace"):
             assert [t["answer"] for t in got["trace"]] == [t["answer"] for t in ref["trace"]]
 
 
-@pytest.mark.parametrize("body,status,words", [
-    ({"task": "maze", "puzzle": "#S G#"}, 400, "not maze"),
-    ({"puzzle": "123"}, 400, "36 cells"),
-    ({"puzzle": "11" + "." * 34}, 400, "twice"),
-    ({"puzzle": "." * 36, "max_steps": 10_000}, 400, "limit"),
-    ({"puzzle": "." * 36, "samples": 100}, 400, "limit"),
-    ({"puzzle": "." * 36, "samples": 2, "noise": 0}, 400, "noise"),
-    ({"puzzle": "." * 36, "mode": "fast"}, 422, ""),
-    ({"puzzle": "." * 36, "threshold": 2}, 422, ""),
-    ({"puzzle": "." * 36, "unknown": 1}, 422, ""),
-    ({"nothing": 1}, 422, ""),
-])
+@pytest.mark.parametrize(
+    "body,status,words",
+    [
+        ({"task": "maze", "puzzle": "#S G#"}, 400, "not maze"),
+        ({"puzzle": "123"}, 400, "36 cells"),
+        ({"puzzle": "11" + "." * 34}, 400, "twice"),
+        ({"puzzle": "." * 36, "max_steps": 10_000}, 400, "limit"),
+        ({"puzzle": "." * 36, "samples": 100}, 400, "limit"),
+        ({"puzzle": "." * 36, "samples": 2, "noise": 0}, 400, "noise"),
+        ({"puzzle": "." * 36, "mode": "fast"}, 422, ""),
+        ({"puzzle": "." * 36, "threshold": 2}, 422, ""),
+        ({"puzzle": "." * 36, "unknown": 1}, 422, ""),
+        ({"nothing": 1}, 422, ""),
+    ],
+)
 def test_bad_input_is_a_4xx_with_a_message(client, body, status, words):
     r = client.post("/v1/solve", json=body)
     assert r.status_code == status, r.text
@@ -91,8 +104,11 @@ def test_bad_input_is_a_4xx_with_a_message(client, body, status, words):
 
 
 def test_request_size_is_bounded(client):
-    r = client.post("/v1/solve", content=b'{"puzzle": "' + b"." * 100_000 + b'"}',
-                    headers={"content-type": "application/json"})
+    r = client.post(
+        "/v1/solve",
+        content=b'{"puzzle": "' + b"." * 100_000 + b'"}',
+        headers={"content-type": "application/json"},
+    )
     assert r.status_code == 413
     r = client.post("/v1/solve", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 422
@@ -123,7 +139,7 @@ class SlowBackend:
 
     def __init__(self, inner, delay):
         self.inner, self.delay = inner, delay
-        self.total_len, self.hidden_size = inner.total_len, inner.hidden_size
+        self.total_len, self.hidden_size, self.ops = inner.total_len, inner.hidden_size, inner.ops
 
     def init_state(self):
         return self.inner.init_state()
@@ -138,7 +154,7 @@ class SlowBackend:
 
 def test_slow_request_times_out_without_stalling_others(model_dir):
     loaded = load_for_serving(model_dir)
-    loaded.backend = SlowBackend(loaded.backend, 0.03)
+    loaded.solver.backend = SlowBackend(loaded.solver.backend, 0.03)
     app = create_app(loaded=loaded, limits=Limits(max_steps=64, timeout_s=5.0))
     puzzle = "." * 36
     with TestClient(app) as c:
@@ -146,8 +162,10 @@ def test_slow_request_times_out_without_stalling_others(model_dir):
 
         def slow():
             t = time.monotonic()
-            res["slow"] = (c.post("/v1/solve", json={"puzzle": puzzle, "max_steps": 64, "timeout": 0.6}),
-                           time.monotonic() - t)
+            res["slow"] = (
+                c.post("/v1/solve", json={"puzzle": puzzle, "max_steps": 64, "timeout": 0.6}),
+                time.monotonic() - t,
+            )
 
         th = threading.Thread(target=slow)
         th.start()
@@ -167,7 +185,7 @@ def test_slow_request_times_out_without_stalling_others(model_dir):
 
 def test_busy_server_answers_503(model_dir):
     loaded = load_for_serving(model_dir)
-    loaded.backend = SlowBackend(loaded.backend, 0.05)
+    loaded.solver.backend = SlowBackend(loaded.solver.backend, 0.05)
     app = create_app(loaded=loaded, limits=Limits(max_jobs=2, timeout_s=5.0))
     with TestClient(app) as c:
         codes = []
@@ -200,16 +218,16 @@ def test_serves_an_onnx_export(model_dir, tmp_path):
 def test_engine_survives_cancelled_event_loop(model_dir):
     """A request whose client goes away is dropped from the batch at the next step."""
     loaded = load_for_serving(model_dir)
-    loaded.backend = SlowBackend(loaded.backend, 0.02)
+    loaded.solver.backend = SlowBackend(loaded.solver.backend, 0.02)
     app = create_app(loaded=loaded)
     with TestClient(app) as c:
         batcher = app.state.batcher
 
         async def go():
-            from trm.deploy.onnx_runner import Settings
+            from trm.infer import Settings
 
-            parsed = loaded.codec.parse("." * 36)
-            task = asyncio.ensure_future(batcher.submit(parsed, Settings(max_steps=64), False, 5.0))
+            request = loaded.solver.request("." * 36, Settings(max_steps=64))
+            task = asyncio.ensure_future(batcher.submit(request, 5.0))
             await asyncio.sleep(0.1)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):

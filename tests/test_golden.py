@@ -1,4 +1,5 @@
-"""Parity with tensors computed by the official implementation (SPEC §10)."""
+"""Parity with tensors computed by the official implementation (SPEC §10), from the committed fixtures in
+tests/golden (see its README)."""
 
 import subprocess
 import sys
@@ -8,25 +9,46 @@ import torch
 
 from trm.parity import compare, run_parity
 
-from .conftest import GOLDEN
-
-CASES = ["trm-mlp-sudoku", "trm-att-rope", "trm-att-learned-short-prefix", "hrm-rope"]
+from .conftest import GOLDEN, GOLDEN_CASES, load_golden
 
 
-def _load(case):
-    import json
-
-    d = GOLDEN / case
-    if not d.is_dir():
-        pytest.skip(f"golden case {case} not found under {GOLDEN}")
-    cfg = json.loads((d / "config.json").read_text())
-    load = lambda n: torch.load(d / n, weights_only=True)  # noqa: E731
-    return cfg, load("state_dict.pt"), load("batch.pt"), load("expected.pt")
+def _official_files(case, tmp_path):
+    """The case as the official code hands it over: ``.pt`` state dict and batch (written from our fixtures)."""
+    _, sd, batch, expected = load_golden(case)
+    paths = {n: tmp_path / f"{n}.pt" for n in ("state_dict", "batch", "expected")}
+    for n, tensors in (("state_dict", sd), ("batch", batch), ("expected", expected)):
+        torch.save(tensors, paths[n])
+    return GOLDEN / case / "config.json", paths, sd
 
 
-@pytest.mark.parametrize("case", CASES)
+def _parity_cli(config, state_dict, batch, out, expected=None):
+    cmd = [
+        sys.executable,
+        "-m",
+        "trm.parity",
+        "--official-config",
+        str(config),
+        "--official-state-dict",
+        str(state_dict),
+        "--batch",
+        str(batch),
+        "--out",
+        str(out),
+    ]
+    if expected is not None:
+        cmd += ["--expected", str(expected)]
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
+def test_all_cases_are_committed():
+    assert sorted(
+        p.name for p in GOLDEN.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))
+    ) == sorted(GOLDEN_CASES)
+
+
+@pytest.mark.parametrize("case", GOLDEN_CASES)
 def test_golden_case(case):
-    cfg, sd, batch, expected = _load(case)
+    cfg, sd, batch, expected = load_golden(case)
     ours = run_parity(cfg, sd, batch)
     assert set(ours) == set(expected)
     rel = compare(ours, expected)
@@ -35,7 +57,7 @@ def test_golden_case(case):
 
 @pytest.mark.parametrize("prefix", ["", "model.", "_orig_mod.model."])
 def test_golden_with_checkpoint_prefixes(prefix):
-    cfg, sd, batch, expected = _load("trm-att-rope")
+    cfg, sd, batch, expected = load_golden("trm-att-rope")
     sd = {prefix + k: v for k, v in sd.items()}
     ours = run_parity(cfg, sd, batch, steps=1)
     rel = compare({k: v[:1] for k, v in ours.items()}, {k: v[:1] for k, v in expected.items()})
@@ -43,47 +65,37 @@ def test_golden_with_checkpoint_prefixes(prefix):
 
 
 def test_parity_cli_writes_official_layout(tmp_path):
-    d = GOLDEN / "trm-att-learned-short-prefix"
-    if not d.is_dir():
-        pytest.skip("golden data not found")
+    config, f, _ = _official_files("trm-att-learned-short-prefix", tmp_path)
     out = tmp_path / "out.pt"
-    r = subprocess.run([sys.executable, "-m", "trm.parity", "--official-config", str(d / "config.json"),
-                        "--official-state-dict", str(d / "state_dict.pt"), "--batch", str(d / "batch.pt"),
-                        "--out", str(out), "--expected", str(d / "expected.pt")], capture_output=True, text=True)
+    r = _parity_cli(config, f["state_dict"], f["batch"], out, expected=f["expected"])
     assert r.returncode == 0, r.stderr
     assert "PASS" in r.stdout
     got = torch.load(out, weights_only=True)
-    exp = torch.load(d / "expected.pt", weights_only=True)
+    exp = torch.load(f["expected"], weights_only=True)
     assert {k: v.shape for k, v in got.items()} == {k: v.shape for k, v in exp.items()}
 
 
 def test_parity_cli_errors_name_the_key(tmp_path):
-    d = GOLDEN / "trm-att-rope"
-    if not d.is_dir():
-        pytest.skip("golden data not found")
-    sd = torch.load(d / "state_dict.pt", weights_only=True)
+    config, f, sd = _official_files("trm-att-rope", tmp_path)
+    sd = dict(sd)
     sd["inner.L_level.layers.0.mlp.down_proj.weight"] = torch.zeros(3, 3)
     bad = tmp_path / "bad.pt"
     torch.save(sd, bad)
-    r = subprocess.run([sys.executable, "-m", "trm.parity", "--official-config", str(d / "config.json"),
-                        "--official-state-dict", str(bad), "--batch", str(d / "batch.pt"), "--out", str(tmp_path / "o.pt")],
-                       capture_output=True, text=True)
+    r = _parity_cli(config, bad, f["batch"], tmp_path / "o.pt")
     assert r.returncode == 2
     assert "inner.L_level.layers.0.mlp.down_proj.weight" in r.stderr
     assert "Traceback" not in r.stderr
     del sd["inner.L_level.layers.0.mlp.down_proj.weight"]
     sd["inner.extra.weight"] = torch.zeros(1)
     torch.save(sd, bad)
-    r = subprocess.run([sys.executable, "-m", "trm.parity", "--official-config", str(d / "config.json"),
-                        "--official-state-dict", str(bad), "--batch", str(d / "batch.pt"), "--out", str(tmp_path / "o.pt")],
-                       capture_output=True, text=True)
+    r = _parity_cli(config, bad, f["batch"], tmp_path / "o.pt")
     assert r.returncode == 2 and "inner.extra.weight" in r.stderr
     assert not (tmp_path / "o.pt").exists()
 
 
 @pytest.mark.parametrize("case", ["trm-mlp-sudoku", "trm-att-learned-short-prefix"])
 def test_arch_only_config_is_completed_from_weights(case):
-    cfg, sd, batch, expected = _load(case)
+    cfg, sd, batch, expected = load_golden(case)
     for k in ("vocab_size", "seq_len", "num_puzzle_identifiers", "batch_size"):
         cfg.pop(k)
     rel = compare(run_parity(cfg, sd, batch), expected)
@@ -94,7 +106,7 @@ def test_rope_config_without_seq_len_asks_for_it():
     from trm.config import ConfigError
     from trm.model.official import complete_official_config
 
-    cfg, sd, _, _ = _load("trm-att-rope")
+    cfg, sd, _, _ = load_golden("trm-att-rope")
     cfg.pop("seq_len")
     with pytest.raises(ConfigError, match="seq_len"):
         complete_official_config(cfg, sd)
@@ -104,9 +116,9 @@ def test_import_official_writes_a_model_folder(tmp_path):
     from trm.checkpoint import load_model
     from trm.cli import main
 
-    _, _, batch, expected = _load("hrm-rope")
-    d = GOLDEN / "hrm-rope"
-    assert main(["import-official", str(d / "config.json"), str(d / "state_dict.pt"), "--out", str(tmp_path / "m")]) == 0
+    config, f, _ = _official_files("hrm-rope", tmp_path)
+    _, _, batch, expected = load_golden("hrm-rope")
+    assert main(["import-official", str(config), str(f["state_dict"]), "--out", str(tmp_path / "m")]) == 0
     model, cfg, meta = load_model(tmp_path / "m")
     assert cfg.model.arch == "hrm" and meta["source"] == "official checkpoint"
     with torch.no_grad():

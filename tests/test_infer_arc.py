@@ -9,11 +9,10 @@ import pytest
 import torch
 
 from trm.config import Config, ModelConfig
-from trm.data import arc
-from trm.infer import ArcVoter, Settings, Solver, evaluate
+from trm.infer import ArcVoter, Settings, evaluate, torch_solver
 from trm.infer.evaluate import vote_arc
-from trm.infer.tasks import arc_crop, arc_encode
 from trm.model import TRM
+from trm.tasks import arc
 
 from .test_infer_engine import CopyModel
 
@@ -30,9 +29,17 @@ def canvas_with_junk(grid: np.ndarray, t: int, cmap: str) -> np.ndarray:
     """What a model might output for the augmented version: the grid, EOS, then junk beyond the EOS."""
     c = arc.encode_canvas(arc.augment_grid(grid, t, cmap)).astype(np.int64).reshape(30, 30)
     h, w = arc.augment_grid(grid, t, cmap).shape
-    c[h + 1:, :] = 5  # colours below the EOS row must not be cropped in
-    c[:h, w + 1:] = 7
+    c[h + 1 :, :] = 5  # colours below the EOS row must not be cropped in
+    c[:h, w + 1 :] = 7
     return c.reshape(-1)
+
+
+def arc_encode(grid):
+    return arc.encode_canvas(np.asarray(grid)).astype(np.int64)
+
+
+def arc_crop(tokens):
+    return arc.crop_canvas(np.asarray(tokens)).astype(np.int64)
 
 
 def test_crop_takes_the_largest_top_left_colour_rectangle():
@@ -50,7 +57,12 @@ def test_voter_scores_hand_made_predictions_exactly(tmp_path):
     # (task, test input) -> list of (predicted grid in the original frame, confidence), one per version
     plan = {
         ("A", 0): [(RIGHT, 0.6)] * 3 + [(WRONG, 0.99)] * 2,  # majority right: pass@1
-        ("A", 1): [(WRONG, 0.9), (WRONG, 0.9), (RIGHT, 0.5), (RIGHT, 0.5)],  # tie, wrong more confident: pass@2
+        ("A", 1): [
+            (WRONG, 0.9),
+            (WRONG, 0.9),
+            (RIGHT, 0.5),
+            (RIGHT, 0.5),
+        ],  # tie, wrong more confident: pass@2
         ("B", 0): [(WRONG, 0.8)],  # never right
     }
     for key, preds in plan.items():
@@ -58,8 +70,9 @@ def test_voter_scores_hand_made_predictions_exactly(tmp_path):
             name = arc.identifier_name(key[0], t, cmap)
             inputs = arc.encode_canvas(arc.augment_grid(INPUTS[key], t, cmap))
             label = canvas_with_junk(RIGHT[key], t, cmap)
-            task, inp, out = vote_arc(voter, name, inputs, canvas_with_junk(which[key], t, cmap)[None], [conf],
-                                      label)
+            task, inp, out = vote_arc(
+                voter, name, inputs, canvas_with_junk(which[key], t, cmap)[None], [conf], label
+            )
             assert task == key[0]
             assert np.array_equal(inp, INPUTS[key])  # the augmentation is undone on the input too
             assert np.array_equal(out, RIGHT[key])
@@ -91,7 +104,10 @@ def _write_tasks(root):
         return {"input": g.tolist(), "output": fn(g).tolist()}
 
     tasks = {
-        "evaluation/same": {"train": [pair(lambda g: g, 3, 3)], "test": [pair(lambda g: g, 2, 4), pair(lambda g: g, 3, 1)]},
+        "evaluation/same": {
+            "train": [pair(lambda g: g, 3, 3)],
+            "test": [pair(lambda g: g, 2, 4), pair(lambda g: g, 3, 1)],
+        },
         "evaluation/flip": {"train": [pair(np.fliplr, 2, 2)], "test": [pair(np.fliplr, 3, 3)]},
         "training/other": {"train": [pair(np.flipud, 2, 2)], "test": [pair(np.flipud, 2, 3)]},
     }
@@ -103,17 +119,34 @@ def _write_tasks(root):
 
 @pytest.fixture(scope="module")
 def arc_data(tmp_path_factory):
-    from trm.data.builders import build_arc
+    from trm.data.build.arc import build_arc
 
     root = tmp_path_factory.mktemp("arc")
     _write_tasks(root / "src")
-    return build_arc(root / "data", source=root / "src", subsets=("training", "evaluation"),
-                     test_subset="evaluation", num_aug=4, seed=0)
+    return build_arc(
+        root / "data",
+        source=root / "src",
+        subsets=("training", "evaluation"),
+        test_subset="evaluation",
+        num_aug=4,
+        seed=0,
+    )
 
 
 def test_evaluate_arc_end_to_end_with_a_copying_model(arc_data, tmp_path):
-    cfg = Config(name="t", task="arc", model=ModelConfig(vocab_size=12, seq_len=900, hidden_size=8, num_heads=2,
-                                                         N_sup=2, puzzle_emb_ndim=0, puzzle_emb_len=0))
+    cfg = Config(
+        name="t",
+        task="arc",
+        model=ModelConfig(
+            vocab_size=12,
+            seq_len=900,
+            hidden_size=8,
+            num_heads=2,
+            N_sup=2,
+            puzzle_emb_ndim=0,
+            puzzle_emb_len=0,
+        ),
+    )
     report = evaluate(CopyModel(cfg), cfg, arc_data, Settings(), out_dir=tmp_path)
     # answering the input is right for every version of 'same' (after undoing each augmentation) and wrong for
     # 'flip', so the benchmark is exactly one task out of two
@@ -130,16 +163,32 @@ def test_evaluate_arc_end_to_end_with_a_copying_model(arc_data, tmp_path):
 def test_solve_arc_task_with_its_trained_versions(arc_data, tmp_path):
     torch.manual_seed(0)
     ids = json.loads((arc_data / "identifiers.json").read_text())
-    cfg = Config(name="t", task="arc", model=ModelConfig(vocab_size=12, seq_len=900, hidden_size=8, num_heads=2,
-                                                         T=1, n=1, N_sup=2, puzzle_emb_ndim=8, puzzle_emb_len=1,
-                                                         num_puzzle_identifiers=len(ids), num_layers=1))
-    solver = Solver(TRM(cfg.model).eval(), cfg, identifiers=ids)
+    cfg = Config(
+        name="t",
+        task="arc",
+        model=ModelConfig(
+            vocab_size=12,
+            seq_len=900,
+            hidden_size=8,
+            num_heads=2,
+            T=1,
+            n=1,
+            N_sup=2,
+            puzzle_emb_ndim=8,
+            puzzle_emb_len=1,
+            num_puzzle_identifiers=len(ids),
+            num_layers=1,
+        ),
+    )
+    solver = torch_solver(TRM(cfg.model).eval(), cfg, identifiers=ids)
     task = tmp_path / "same.json"
-    task.write_text(json.dumps({"train": [], "test": [{"input": [[1, 2], [3, 4]], "output": [[1, 2], [3, 4]]}]}))
+    task.write_text(
+        json.dumps({"train": [], "test": [{"input": [[1, 2], [3, 4]], "output": [[1, 2], [3, 4]]}]})
+    )
     r = solver.solve(str(task), trace=True)
     assert r.candidates == 5  # the original and its 4 augmented versions, each with its own embedding
     assert isinstance(r.answer, list) and len(r.answer) == 1
     assert r.valid is (r.answer[0] == [[1, 2], [3, 4]])
     assert len(r.trace) == r.steps == 2
-    copy = Solver(CopyModel(cfg), cfg, identifiers=ids).solve(str(task))
+    copy = torch_solver(CopyModel(cfg), cfg, identifiers=ids).solve(str(task))
     assert copy.valid is True and copy.votes == 5 and copy.answer == [[[1, 2], [3, 4]]]

@@ -9,8 +9,9 @@ import pytest
 
 from trm.checkpoint import save_model
 from trm.cli import main
-from trm.data import sudoku as sd
-from trm.data.builders import write_sudoku
+from trm.data.build.sudoku import write_sudoku
+from trm.data.sudoku_generate import generate
+from trm.tasks import sudoku as sd
 
 from .test_infer_engine import tiny_model
 
@@ -20,7 +21,7 @@ def sudoku_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("infer_cli")
     model, cfg = tiny_model()
     save_model(root / "run" / "checkpoints" / "best", model, cfg, {"step": 0})
-    puzzles, solutions = sd.generate(12, (2, 2), blanks=(6, 10), seed=2)
+    puzzles, solutions = generate(12, (2, 2), blanks=(6, 10), seed=2)
     write_sudoku(root / "data", (puzzles[:4], solutions[:4]), (puzzles[4:], solutions[4:]), (2, 2))
     return root, [sd.format_sudoku(p) for p in puzzles[4:]]
 
@@ -43,14 +44,24 @@ def test_solve_json(sudoku_run, capsys):
 def test_solve_text_says_when_the_answer_is_wrong(sudoku_run, capsys, tmp_path):
     root, puzzles = sudoku_run
     f = tmp_path / "p.txt"
-    f.write_text("\n".join(puzzles[1][r * 4:(r + 1) * 4] for r in range(4)) + "\n")
-    code = main(["solve", str(root / "run"), str(f), "--trace", "--png", str(tmp_path / "t.png"),
-                 "--gif", str(tmp_path / "t.gif")])
+    f.write_text("\n".join(puzzles[1][r * 4 : (r + 1) * 4] for r in range(4)) + "\n")
+    code = main(
+        [
+            "solve",
+            str(root / "run"),
+            str(f),
+            "--trace",
+            "--png",
+            str(tmp_path / "t.png"),
+            "--gif",
+            str(tmp_path / "t.gif"),
+        ]
+    )
     out = capsys.readouterr().out
     assert "step 1" in out and "confidence" in out
     lines = out.strip().splitlines()
     answer_at = next(i for i, ln in enumerate(lines) if ln.startswith("steps "))
-    assert all(len(ln) == 4 for ln in lines[answer_at - 4:answer_at])  # answered in the input's layout
+    assert all(len(ln) == 4 for ln in lines[answer_at - 4 : answer_at])  # answered in the input's layout
     assert ("WRONG" in out) == (code == 1) and ("valid: " in out) == (code == 0)
     from PIL import Image
 
@@ -58,18 +69,21 @@ def test_solve_text_says_when_the_answer_is_wrong(sudoku_run, capsys, tmp_path):
     assert Image.open(tmp_path / "t.gif").n_frames == 6
 
 
-@pytest.mark.parametrize("puzzle,needle", [
-    ("1234", "needs 16 cells"),
-    ("12x4" + "." * 12, "bad character"),
-    ("11.." + "." * 12, "appears twice"),
-    (".12." "3..." "...." "4...", "no solution"),  # the first cell sees 1, 2 in its row and 3, 4 in its column
-    ("missing/file.txt", "no such file"),
-])
+@pytest.mark.parametrize(
+    "puzzle,needle",
+    [
+        ("1234", "needs 16 cells"),
+        ("12x4" + "." * 12, "bad character"),
+        ("11.." + "." * 12, "appears twice"),
+        (".12.3.......4...", "no solution"),  # the first cell sees 1, 2 in its row and 3, 4 in its column
+        ("missing/file.txt", "no such file"),
+    ],
+)
 def test_solve_bad_input(sudoku_run, capsys, puzzle, needle):
     root, _ = sudoku_run
     assert main(["solve", str(root / "run"), puzzle]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error:") and needle in err and "Traceback" not in err
+    assert err.startswith("trm: error:") and needle in err and "Traceback" not in err
 
 
 def test_solve_corrupt_checkpoint(sudoku_run, tmp_path, capsys):
@@ -84,22 +98,60 @@ def test_solve_corrupt_checkpoint(sudoku_run, tmp_path, capsys):
 
 def test_eval_json_and_report(sudoku_run, capsys, tmp_path):
     root, _ = sudoku_run
-    code = main(["eval", str(root / "run"), "--data", str(root / "data"), "--json", "--out", str(tmp_path),
-                 "--no-progress", "--batch-size", "3"])
+    code = main(
+        [
+            "eval",
+            str(root / "run"),
+            "--data",
+            str(root / "data"),
+            "--json",
+            "--out",
+            str(tmp_path),
+            "--no-progress",
+            "--batch-size",
+            "3",
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     res = _json_line(out)
-    for key in ("exact_accuracy", "token_accuracy", "mean_steps", "count", "per_step", "exact_accuracy_ci95",
-                "threshold_sweep", "valid_accuracy"):
+    for key in (
+        "exact_accuracy",
+        "token_accuracy",
+        "mean_steps",
+        "count",
+        "per_step",
+        "exact_accuracy_ci95",
+        "threshold_sweep",
+        "valid_accuracy",
+    ):
         assert key in res, key
     assert res["count"] == 8 and res["mean_steps"] == 6
     lo, hi = res["exact_accuracy_ci95"]
     assert lo <= res["exact_accuracy"] <= hi
     assert len(res["per_step"]) == 6 and res["per_step"][-1]["exact_accuracy"] == res["exact_accuracy"]
-    assert "step  exact" in out and (tmp_path / "report.json").is_file() and (tmp_path / "per_step.png").is_file()
+    assert (
+        "step  exact" in out
+        and (tmp_path / "report.json").is_file()
+        and (tmp_path / "per_step.png").is_file()
+    )
     # the adaptive run reproduces what the official run predicted for that threshold
-    main(["eval", str(root / "run"), "--data", str(root / "data"), "--json", "--out", str(tmp_path),
-          "--no-progress", "--mode", "adaptive", "--threshold", "0.7"])
+    main(
+        [
+            "eval",
+            str(root / "run"),
+            "--data",
+            str(root / "data"),
+            "--json",
+            "--out",
+            str(tmp_path),
+            "--no-progress",
+            "--mode",
+            "adaptive",
+            "--threshold",
+            "0.7",
+        ]
+    )
     ada = _json_line(capsys.readouterr().out)
     sweep = next(r for r in res["threshold_sweep"] if r["threshold"] == 0.7)
     assert ada["mean_steps"] == pytest.approx(sweep["mean_steps"])
@@ -107,12 +159,13 @@ def test_eval_json_and_report(sudoku_run, capsys, tmp_path):
 
 
 def test_solve_maze(tmp_path, capsys):
-    from trm.data import maze
+    from trm.data import maze_generate
+    from trm.tasks import maze
 
     model, cfg = tiny_model(seq_len=36, vocab_size=6)
     cfg.task = "maze"
     save_model(tmp_path / "m", model, cfg)
-    mazes, _ = maze.generate(1, 6, seed=0)
+    mazes, _ = maze_generate.generate(1, 6, seed=0)
     text = maze.format_maze(mazes[0])
     (tmp_path / "maze.txt").write_text(text + "\n")
     code = main(["solve", str(tmp_path / "m"), str(tmp_path / "maze.txt"), "--json", "--augment", "8"])

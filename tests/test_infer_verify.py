@@ -5,9 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trm.data import maze
-from trm.data import sudoku as sd
-from trm.infer import TaskInfo, check_maze, check_sudoku, make_codec
+from trm.data import maze_generate
+from trm.data.sudoku_generate import generate
+from trm.infer import TaskInfo, make_codec
+from trm.tasks import maze
+from trm.tasks.maze import check_maze
+from trm.tasks.sudoku import check_sudoku
 from trm.utils import TRMError
 
 from .test_infer_engine import tiny_config
@@ -15,7 +18,7 @@ from .test_infer_engine import tiny_config
 
 @pytest.fixture(scope="module")
 def sudoku6():
-    p, s = sd.generate(3, (2, 3), blanks=(15, 20), seed=1)
+    p, s = generate(3, (2, 3), blanks=(15, 20), seed=1)
     return p, s
 
 
@@ -43,7 +46,7 @@ def test_sudoku_verifier_rejects_wrong_answers(sudoku6):
 
 
 def _maze_grids(n: int = 8):
-    mazes, labels = maze.generate(4, n, seed=0)
+    mazes, labels = maze_generate.generate(4, n, seed=0)
     chars = np.array(list(maze.CHARSET))
     return [(chars[m], chars[lab]) for m, lab in zip(mazes, labels, strict=True)], mazes, labels
 
@@ -64,8 +67,13 @@ def test_maze_verifier_rejects_broken_detoured_and_tampered_paths():
     assert any("breaks off" in e for e in check_maze(m, broken))
     stray = lab.copy()
     free = [tuple(p) for p in np.argwhere(m == " ") if lab[tuple(p)] == " "]
-    far = next(p for p in free if all(abs(p[0] - q[0]) + abs(p[1] - q[1]) > 1 for q in np.argwhere(lab != " ")
-                                       if lab[tuple(q)] in "oSG"))
+    far = next(
+        p
+        for p in free
+        if all(
+            abs(p[0] - q[0]) + abs(p[1] - q[1]) > 1 for q in np.argwhere(lab != " ") if lab[tuple(q)] in "oSG"
+        )
+    )
     stray[far] = "o"
     assert any("not on the way" in e for e in check_maze(m, stray))
     wall = lab.copy()

@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from trm.checkpoint import load_model
 from trm.cli import main as cli_main
 from trm.presets import get_preset
-from trm.train import trainer as trainer_module
+from trm.train import step as step_module
 from trm.train.trainer import train
 from trm.utils import TRMError
 
@@ -24,7 +24,8 @@ from trm.utils import TRMError
 def make_dataset(path, n_train=160, n_test=40, seed=3, identifiers=1):
     """A small 6x6 Sudoku dataset in the official layout (several identifiers when asked)."""
     from trm.data.format import write_dataset
-    from trm.data.sudoku import encode, generate
+    from trm.data.sudoku_generate import generate
+    from trm.tasks.sudoku import encode
 
     puzzles, solutions = generate(n_train + n_test, box=(2, 3), blanks=(14, 20), seed=seed)
 
@@ -103,18 +104,18 @@ def test_run_directory_layout_and_checkpoints_load(data_dir, tmp_path):
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(data_dir, tmp_path, monkeypatch):
-    real = trainer_module.act_loss
+    real = step_module.act_loss
     calls = {"n": 0}
 
-    def poisoned(carry, outputs, loss="stablemax"):
-        total, metrics = real(carry, outputs, loss=loss)
+    def poisoned(carry, outputs, loss="stablemax", halt_weight=0.5):
+        total, metrics = real(carry, outputs, loss=loss, halt_weight=halt_weight)
         calls["n"] += 1
         if calls["n"] >= 5:
             total = total * float("nan")
             metrics["lm_loss"] = metrics["lm_loss"] * float("nan")
         return total, metrics
 
-    monkeypatch.setattr(trainer_module, "act_loss", poisoned)
+    monkeypatch.setattr(step_module, "act_loss", poisoned)
     run = tmp_path / "run"
     with pytest.raises(TRMError, match="NaN or infinite by step 5.*last good checkpoint"):
         train(tiny_cfg("train.max_steps=8", "train.eval_interval_steps=2"), data_dir, run, console=False)
@@ -124,16 +125,17 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(data_dir, tmp_path, monke
     assert all(torch.isfinite(v).all() for v in weights.values())
 
 
-def test_incompatible_dataset_fails_before_compute(data_dir, tmp_path):
+def test_incompatible_dataset_fails_before_compute(data_dir, tmp_path, monkeypatch):
     with pytest.raises(TRMError, match="seq_len is 49 .*dataset has seq_len = 36"):
         train(tiny_cfg("model.seq_len=49"), data_dir, tmp_path / "a", explicit={"model.seq_len"}, console=False)
     assert not (tmp_path / "a").exists()
     with pytest.raises(TRMError, match="does not exist"):
         train(tiny_cfg(), tmp_path / "missing", tmp_path / "b", console=False)
-    with pytest.raises(TRMError, match="tensorboard package"):
-        if importlib.util.find_spec("tensorboard") is not None:
-            raise TRMError("tensorboard package is installed here; nothing to check")
-        train(tiny_cfg("train.tensorboard=true"), data_dir, tmp_path / "d", console=False)
+    with monkeypatch.context() as m:  # tensorboard made unimportable (find_spec -> None) whether installed or not
+        m.setitem(sys.modules, "tensorboard", None)
+        assert importlib.util.find_spec("tensorboard") is None
+        with pytest.raises(TRMError, match="tensorboard package"):
+            train(tiny_cfg("train.tensorboard=true"), data_dir, tmp_path / "d", console=False)
     assert not (tmp_path / "d").exists()
     broken = tmp_path / "broken"
     (broken / "train").mkdir(parents=True)
@@ -195,14 +197,19 @@ def test_ctrl_c_writes_a_checkpoint(data_dir, tmp_path):
 
 def test_demo_end_to_end(data_dir, tmp_path, capsys):
     out = tmp_path / "demo"
-    rc = cli_main(["demo", "--out", str(out), "--data", str(data_dir), "--minutes", "0.02", "--baseline-minutes", "0.01",
-                   "train.kernels=eager", "train.global_batch_size=32", "train.eval_interval_steps=0"])
+    rc = cli_main(["demo", "--out", str(out), "--data", str(data_dir), "--minutes", "2", "train.kernels=eager",
+                   "train.dtype=float32", "train.global_batch_size=32", "train.max_steps=4",
+                   "train.eval_interval_steps=2"])
     assert rc == 0
     text = capsys.readouterr().out
-    assert "direct prediction after" in text and "step 1" in text and "answer:" in text
+    assert "direct prediction after" in text and "same wall time" in text and "time to accuracy" in text
+    assert "step 1" in text and "answer:" in text and "recorded" not in text
     assert (out / "checkpoints/best/model.safetensors").is_file()
     assert (out / "baseline_direct/checkpoints/last/model.safetensors").is_file()
     summary = json.loads((out / "demo_summary.json").read_text())
-    assert summary["trm"]["steps"] >= 1 and summary["direct"]["steps"] >= 1
+    assert summary["trm"]["steps"] == 4 and summary["direct"]["steps"] >= 1
+    assert summary["trm"]["count"] == 40 and summary["machine"]["cpu"]
+    # the baseline trained for (about) the TRM's training time, not for a fixed budget
+    assert summary["direct"]["train_seconds"] <= summary["trm"]["train_seconds"] * 1.5 + 1.0
     model, cfg, _ = load_model(out)
-    assert cfg.name == "sudoku6_mlp" and cfg.model.seq_len == 36
+    assert cfg.name == "sudoku6_mlp_fast" and cfg.model.seq_len == 36

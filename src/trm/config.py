@@ -10,15 +10,13 @@ names are accepted on import through :mod:`trm.model.official`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
+import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
-
-# Adaptive halting stops a row once sigmoid(q_halt) exceeds this. The training rule (q_halt > 0) is 0.5, but
-# at inference 0.9 keeps nearly all of the official mode's accuracy for most of the savings (docs/BENCHMARKS.md).
-DEFAULT_HALT_THRESHOLD = 0.9
 
 
 class ConfigError(ValueError):
@@ -36,9 +34,28 @@ def find_multiple(a: int, b: int) -> int:
     return -(a // -b) * b
 
 
-def swiglu_width(k: int, expansion: float) -> int:
-    """Intermediate width m of a SwiGLU acting on an axis of size k (SPEC §2)."""
-    return find_multiple(round(expansion * k * 2 / 3), 256)
+def swiglu_width(k: int, expansion: float, multiple: int = 256) -> int:
+    """Intermediate width m of a SwiGLU acting on an axis of size k (SPEC §2: rounded up to a multiple of 256)."""
+    return find_multiple(round(expansion * k * 2 / 3), multiple)
+
+
+def parse_depth_curriculum(text: str) -> list[tuple[float, int, int]]:
+    """``"0:1,2;0.3:2,3"`` -> ``[(0.0, 1, 2), (0.3, 2, 3)]`` (start fraction of training, T, n), sorted."""
+    if not text.strip():
+        return []
+    out = []
+    for part in text.split(";"):
+        try:
+            frac, depth = part.split(":")
+            T, n = (int(v) for v in depth.split(","))
+            out.append((float(frac), T, n))
+        except ValueError:
+            raise ConfigError(f"train.depth_curriculum: cannot read {part!r}; expected 'F:T,n;F:T,n;...' "
+                              "such as '0:1,2;0.3:2,3'") from None
+    out.sort()
+    if out[0][0] != 0.0 or any(not 0.0 <= f < 1.0 or T < 1 or n < 1 for f, T, n in out):
+        raise ConfigError("train.depth_curriculum: fractions must start at 0 and be in [0, 1); T, n must be >= 1")
+    return out
 
 
 @dataclass
@@ -51,6 +68,7 @@ class ModelConfig:
     hidden_size: int = _f(512, "D: hidden width")
     num_heads: int = _f(8, "attention heads (attention mixer only)")
     expansion: float = _f(4.0, "SwiGLU expansion factor")
+    swiglu_multiple: int = _f(256, "SwiGLU widths are rounded up to a multiple of this (256 in the paper)")
     num_layers: int = _f(2, "blocks in the tiny net (official L_layers; HRM: blocks in L_net)")
     h_layers: int = _f(4, "HRM only: blocks in H_net (official H_layers)")
     T: int = _f(3, "recursions per supervision step (official H_cycles); the first T-1 run without gradient")
@@ -106,6 +124,7 @@ class ModelConfig:
             _check(getattr(self, key) >= 1, f"model.{key}", f"must be >= 1, got {getattr(self, key)}")
         _check(self.h_layers >= 1 or self.arch == "trm", "model.h_layers", "HRM needs at least one H block")
         _check(self.expansion > 0, "model.expansion", "must be > 0")
+        _check(self.swiglu_multiple >= 1, "model.swiglu_multiple", "must be >= 1")
         _check(self.puzzle_emb_ndim >= 0, "model.puzzle_emb_ndim", "must be >= 0")
         _check(self.puzzle_emb_len >= 0, "model.puzzle_emb_len", "must be >= 0")
         _check(self.num_puzzle_identifiers >= 1, "model.num_puzzle_identifiers", "must be >= 1 (0 is the blank id)")
@@ -144,17 +163,26 @@ class TrainConfig:
     epochs: int = _f(50000, "passes over the training groups")
     max_steps: int = _f(0, "stop after this many optimizer steps (0 = derived from epochs)")
     max_minutes: float = _f(0.0, "stop after this much wall-clock training time (0 = no limit)")
+    target_accuracy: float = _f(0.0, "stop at the first evaluation whose exact accuracy reaches this (0 = never)")
     lr: float = _f(1e-4, "peak learning rate of the dense parameters")
     lr_min_ratio: float = _f(1.0, "cosine floor as a fraction of lr (1.0 = constant after warm-up, as in the paper)")
     lr_warmup_steps: int = _f(2000, "linear warm-up steps")
     beta1: float = _f(0.9, "first-moment decay")
     beta2: float = _f(0.95, "second-moment decay")
     weight_decay: float = _f(1.0, "decoupled weight decay of the dense parameters")
-    optimizer: Literal["adam_atan2", "adamw"] = _f("adam_atan2", "dense optimizer")
+    optimizer: Literal["adam_atan2", "adamw", "muon"] = _f(
+        "adam_atan2", "dense optimizer; muon = Muon on the hidden weight matrices, AdamW (train.lr) on the rest")
+    muon_lr: float = _f(0.02, "learning rate of the Muon parameter group (train.optimizer=muon)")
+    grad_clip: float = _f(0.0, "clip the dense gradients to this global norm (0 = no clipping, as in the paper)")
+    halt_loss_weight: float = _f(0.5, "weight of the halting (and continue) BCE in the total loss (0.5 in the paper)")
+    depth_curriculum: str = _f(
+        "", "training depth schedule 'F:T,n;F:T,n;...': from fraction F of the training steps on, the recursion "
+        "uses T, n (CGAR); empty = the model's T, n throughout. Evaluation always uses the model's T, n")
     puzzle_emb_lr: float = _f(1e-4, "sign-SGD learning rate of the puzzle-embedding table")
     puzzle_emb_weight_decay: float = _f(1.0, "weight decay of the puzzle-embedding table")
     ema: bool = _f(True, "keep an exponential moving average of the dense weights for evaluation and saving")
     ema_rate: float = _f(0.999, "EMA decay per optimizer step")
+    ema_warmup: bool = _f(False, "ramp the EMA decay as min(ema_rate, (1 + k) / (10 + k)) over the first steps")
     eval_interval: int = _f(5000, "evaluate every this many epochs (0 = only at the end)")
     eval_interval_steps: int = _f(0, "evaluate every this many optimizer steps (overrides eval_interval if > 0)")
     checkpoint_every_eval: bool = _f(True, "save the last checkpoint at every evaluation")
@@ -167,6 +195,8 @@ class TrainConfig:
     kernels: Literal["auto", "eager", "fused"] = _f(
         "auto", "elementwise kernels of the blocks: fused = compiled SwiGLU activation and residual + RMS norm; "
         "auto = fused when training in bfloat16/float16 without train.compile, eager otherwise")
+    autotune: bool = _f(False, "on the CPU, choose dtype and kernels by timing the real step for each candidate "
+                        "(a few seconds; cached per machine in ~/.cache/trm); only with dtype and kernels 'auto'")
     log_interval: int = _f(10, "steps between console/JSONL metric lines")
     tensorboard: bool = _f(False, "also log to TensorBoard (needs the tensorboard package)")
     wandb: bool = _f(False, "also log to Weights & Biases (needs the wandb package)")
@@ -175,16 +205,27 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    """Inference settings (SPEC §3, §7)."""
+    """The inference protocol of this run (SPEC §3, §7): ``trm eval`` and ``trm solve`` of the run start from
+    these settings and its model card states them. Unset (null) fields take the library's defaults, declared
+    with their bounds in :class:`trm.infer.engine.Settings`; command-line flags override both."""
 
-    mode: Literal["official", "adaptive"] = _f("official", "official: every row runs N_sup steps; adaptive: halt early")
-    threshold: float = _f(DEFAULT_HALT_THRESHOLD, "adaptive halting: stop a row once sigmoid(q_halt) exceeds this")
-    max_steps: int = _f(0, "supervision steps at inference (0 = the model's N_sup; larger = test-time depth)")
-    batch_size: int = _f(256, "evaluation batch size")
-    samples: int = _f(1, "trajectories per puzzle (K > 1: noisy latent sampling)")
-    noise: float = _f(0.0, "std of the latent noise for multi-trajectory sampling")
-    vote: Literal["confidence", "majority"] = _f("confidence", "how sampled trajectories pick an answer")
-    augment_votes: int = _f(0, "symmetric copies per puzzle for augmentation voting (0 = off)")
+    mode: Literal["official", "adaptive"] | None = _f(None, "official: every puzzle runs max_steps steps; adaptive: "
+                                                      "a puzzle stops once sigmoid(q_halt) > threshold")
+    threshold: float | None = _f(None, "adaptive halting threshold on sigmoid(q_halt), in (0, 1)")
+    max_steps: int | None = _f(None, "supervision steps (null or 0: the model's N_sup; larger = test-time depth)")
+    batch_size: int = _f(256, "rows per forward pass at evaluation (the trainer's evaluations too)")
+    samples: int | None = _f(None, "trajectories per puzzle (K > 1: noisy latent sampling)")
+    noise: float | None = _f(None, "std of the latent noise of the extra trajectories")
+    vote: Literal["majority", "confidence"] | None = _f(None, "how one answer is chosen among trajectories and "
+                                                         "symmetric copies")
+    augment_votes: int | None = _f(None, "symmetric copies per puzzle for augmentation voting (null, 0 or 1: off)")
+
+    def options(self) -> dict[str, Any]:
+        """The inference options this section sets, by their :class:`trm.infer.engine.Settings` names."""
+        out = {k: getattr(self, k) for k in ("mode", "threshold", "samples", "noise", "vote", "batch_size")}
+        out["max_steps"] = self.max_steps or None  # 0 meant N_sup in configs saved before null did
+        out["augment"] = self.augment_votes or None
+        return {k: v for k, v in out.items() if v is not None}
 
 
 @dataclass
@@ -206,12 +247,16 @@ class Config:
         _check(0.0 <= t.lr_min_ratio <= 1.0, "train.lr_min_ratio", "must be in [0, 1]")
         _check(0.0 <= t.ema_rate < 1.0, "train.ema_rate", "must be in [0, 1)")
         _check(t.dtype in ("auto", "float32", "bfloat16", "float16"), "train.dtype", f"unknown dtype {t.dtype!r}")
-        _check(t.optimizer in ("adam_atan2", "adamw"), "train.optimizer", f"unknown optimizer {t.optimizer!r}")
+        _check(t.optimizer in ("adam_atan2", "adamw", "muon"), "train.optimizer", f"unknown optimizer {t.optimizer!r}")
         _check(t.kernels in ("auto", "eager", "fused"), "train.kernels", f"unknown kernels {t.kernels!r}")
+        _check(t.grad_clip >= 0, "train.grad_clip", "must be >= 0")
+        _check(0.0 <= t.target_accuracy <= 1.0, "train.target_accuracy", "must be in [0, 1]")
+        _check(t.halt_loss_weight >= 0, "train.halt_loss_weight", "must be >= 0")
+        parse_depth_curriculum(t.depth_curriculum)
         e = self.eval
-        _check(e.mode in ("official", "adaptive"), "eval.mode", f"must be 'official' or 'adaptive', got {e.mode!r}")
-        _check(0.0 < e.threshold < 1.0 or e.mode == "official", "eval.threshold", "must be in (0, 1)")
-        _check(e.samples >= 1, "eval.samples", "must be >= 1")
+        _check(e.threshold is None or 0.0 < e.threshold < 1.0, "eval.threshold", "must be in (0, 1)")
+        _check(e.samples is None or e.samples >= 1, "eval.samples", "must be >= 1")
+        _check(e.batch_size >= 1, "eval.batch_size", "must be >= 1")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -245,16 +290,22 @@ def _split_override(text: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
+@functools.cache
 def _field_types(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
 def _coerce(tp: Any, value: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType) and type(None) in typing.get_args(tp):  # X | None
+        if value is None:
+            return None
+        (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _coerce(inner, value, key)
     if origin is Literal:
         allowed = typing.get_args(tp)
         if value not in allowed:
-            raise ConfigError(f"{key}: must be one of {list(allowed)}, got {value!r}")
+            raise ConfigError(f"{key}: must be one of {list(allowed)}, got {_short(value)}")
         return value
     if tp is bool:
         if isinstance(value, bool):
@@ -263,64 +314,70 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
             return value.lower() in ("true", "1", "yes", "on")
         if isinstance(value, int) and value in (0, 1):
             return bool(value)
-        raise ConfigError(f"{key}: expected a boolean, got {value!r}")
+        raise ConfigError(f"{key}: expected a boolean, got {_short(value)}")
     if tp is int:
-        if isinstance(value, bool):
-            raise ConfigError(f"{key}: expected an integer, got {value!r}")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
+        out = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            out = value
+        elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            out = int(value)
+        elif isinstance(value, str) and value.strip().isascii():
+            text = value.strip()
             try:
-                return int(value)
+                out = int(text)
             except ValueError:
                 try:
-                    as_float = float(value)
+                    as_float = float(text) if len(text) <= 64 else math.nan
                 except ValueError:
                     as_float = math.nan
-                if as_float.is_integer():
-                    return int(as_float)
-        raise ConfigError(f"{key}: expected an integer, got {value!r}")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(float(value)) if value.replace("e", "").replace(".", "").lstrip("-").isdigit() and float(
-                    value
-                ).is_integer() else int(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+                if math.isfinite(as_float) and as_float.is_integer():
+                    out = int(as_float)
+        if out is None:
+            raise ConfigError(f"{key}: expected an integer, got {_short(value)}")
+        if not -INT_LIMIT <= out < INT_LIMIT:
+            raise ConfigError(f"{key}: {_short(out)} is out of range (integers must lie within +-2^63)")
+        return out
     if tp is float:
-        if isinstance(value, bool):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)) or (
+                isinstance(value, str) and not value.strip().isascii()):
+            raise ConfigError(f"{key}: expected a number, got {_short(value)}")
         try:
             out = float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{key}: expected a number, got {value!r}") from None
-        if math.isnan(out):
-            raise ConfigError(f"{key}: NaN is not allowed")
+        except (ValueError, OverflowError):
+            raise ConfigError(f"{key}: expected a finite number, got {_short(value)}") from None
+        if not math.isfinite(out):
+            raise ConfigError(f"{key}: expected a finite number, got {_short(value)}")
         return out
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{key}: expected a string, got {value!r}")
+            raise ConfigError(f"{key}: expected a string, got {_short(value)}")
         return value
     return value
 
 
+INT_LIMIT = 2**63  # integers in a config fit a signed 64-bit integer (torch, NumPy and JSON readers agree)
+
+
+def _short(value: Any) -> str:
+    """repr of a value for an error message, cut to a readable length."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long for repr
+        return f"an integer of about {value.bit_length() * 3 // 10} digits"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def from_dict(cls: type, d: Any, prefix: str = "") -> Any:
     """Build dataclass ``cls`` from a dict, rejecting unknown keys and coercing types."""
+    where = prefix.rstrip(".") or "config"
     if not isinstance(d, dict):
-        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {type(d).__name__}")
+        raise ConfigError(f"{where}: expected a mapping, got {type(d).__name__}")
     types = _field_types(cls)
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - names)
+    unknown = sorted((k for k in d if k not in names), key=repr)
     if unknown:
-        where = prefix.rstrip(".") or "config"
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys: {sorted(names)}")
+        shown = ", ".join(_short(k) for k in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+        raise ConfigError(f"{where}: unknown key(s) {shown}; valid keys: {sorted(names)}")
     kwargs = {}
     for name, value in d.items():
         tp = types[name]

@@ -97,6 +97,21 @@ def sudoku6_mlp() -> Config:
     )
 
 
+def sudoku6_mlp_fast() -> Config:
+    """The demo's fast recipe for ``sudoku6_mlp``'s task (docs/BENCHMARKS.md, "Fewer steps"): a cheaper network
+    (T=2, n=3, SwiGLU widths rounded to 32), a depth curriculum (1,2) -> (2,2) -> (2,3) (CGAR), Muon on the
+    hidden matrices, gradient clipping, a cosine schedule and an EMA with warm-up. Deep recursion, deep
+    supervision (N_sup = 8), learned halting and the EMA are kept."""
+    c = sudoku6_mlp()
+    c.name = "sudoku6_mlp_fast"
+    c.model.T, c.model.n, c.model.swiglu_multiple = 2, 3, 32
+    t = c.train
+    t.optimizer, t.muon_lr, t.lr, t.lr_warmup_steps, t.lr_min_ratio = "muon", 0.02, 1e-3, 50, 0.1
+    t.max_steps, t.eval_interval_steps, t.ema_warmup, t.grad_clip = 600, 50, True, 1.0
+    t.depth_curriculum = "0:1,2;0.3:2,2;0.6:2,3"
+    return c
+
+
 def sudoku6_direct() -> Config:
     """The same network as ``sudoku6_mlp`` as direct prediction (T = 1, n = 1, N_sup = 1)."""
     c = sudoku6_mlp()
@@ -138,6 +153,7 @@ PRESETS: dict[str, Callable[[], Config]] = {
     "hrm_arc1": _hrm(arc1_att, "hrm_arc1"),
     "hrm_arc2": _hrm(arc2_att, "hrm_arc2"),
     "sudoku6_mlp": sudoku6_mlp,
+    "sudoku6_mlp_fast": sudoku6_mlp_fast,
     "sudoku6_direct": sudoku6_direct,
     "maze_small_att": maze_small_att,
     "tiny_att": tiny_att,

@@ -1,10 +1,19 @@
-"""Small shared helpers: atomic writes, safe tensor loading, device and dtype resolution, seeding."""
+"""Small shared helpers: atomic writes, safe tensor loading, device and dtype resolution, seeding.
+
+Atomic writes write beside the target, flush and ``fsync`` the data, rename over the target and ``fsync`` the
+directory, so that after a crash or a power cut the target holds either its old or its new content.
+:func:`fault_point` is the test hook of the crash tests (see docs/RELIABILITY.md).
+"""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
+import shutil
+import signal
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -12,9 +21,137 @@ from typing import Any
 import numpy as np
 import torch
 
+from .errors import TRMError
 
-class TRMError(Exception):
-    """An error a user can act on; the CLI prints its message without a traceback."""
+FAULT_ENV = "TRM_FAULT_INJECT"
+_fault_hits: dict[str, int] = {}
+
+
+def fault_point(stage: str) -> None:
+    """Crash-test hook: with ``TRM_FAULT_INJECT=STAGE[@N]`` the process SIGKILLs itself the N-th time (default:
+    the first) it reaches ``STAGE``. Does nothing otherwise; the stages are listed in docs/RELIABILITY.md."""
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return
+    name, _, nth = spec.partition("@")
+    if name != stage:
+        return
+    _fault_hits[stage] = _fault_hits.get(stage, 0) + 1
+    if _fault_hits[stage] == (int(nth) if nth.isdigit() else 1):
+        os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
+
+
+def fsync_dir(path: str | os.PathLike) -> None:
+    """Make a directory's entries (creations, renames) durable; a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as e:
+        if e.errno not in (errno.EINVAL, errno.EBADF, errno.EACCES):  # filesystems without directory fsync
+            raise
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(root: str | os.PathLike) -> None:
+    """fsync every file under ``root`` and every directory, ``root`` last."""
+    for dirpath, _dirnames, filenames in os.walk(root, topdown=False):
+        for name in filenames:
+            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fsync_dir(dirpath)
+
+
+def rename_exchange(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Atomically swap two existing paths (Linux ``renameat2(RENAME_EXCHANGE)``). False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange_flag = -100, 2
+    if fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange_flag) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EXDEV):
+        return False
+    raise OSError(err, os.strerror(err), os.fspath(b))
+
+
+def replace_directory(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Move the complete directory ``src`` to ``dst``, replacing an existing ``dst`` (then removed).
+
+    Atomic where :func:`rename_exchange` works; elsewhere two renames, with the old directory kept as
+    ``.<name>.old-<pid>`` between them (which :func:`trm.checkpoint.resolve_slot` recovers from).
+    """
+    src, dst = Path(src), Path(dst)
+    if not dst.exists() and not dst.is_symlink():
+        os.replace(src, dst)
+    elif dst.is_dir() and not dst.is_symlink() and rename_exchange(src, dst):
+        fsync_dir(dst.parent)
+        shutil.rmtree(src, ignore_errors=True)
+    else:
+        old = dst.parent / f".{dst.name}.old-{os.getpid()}"
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(dst, old)
+        try:
+            os.replace(src, dst)
+        except BaseException:
+            os.replace(old, dst)
+            raise
+        fsync_dir(dst.parent)
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)
+        return
+    fsync_dir(dst.parent)
+
+
+JSON_SIZE_LIMIT = 1 << 30  # bytes; a JSON file trm reads (configs, metadata, task lists) is far smaller
+
+
+def read_json_file(path: str | os.PathLike, what: str = "JSON file", error: type[Exception] = TRMError,
+                   limit: int = JSON_SIZE_LIMIT) -> Any:
+    """Parse the JSON file ``path``. Whatever is wrong with it (missing, a directory or a device, unreadable,
+    too large, not UTF-8, not JSON, nested too deeply) raises ``error("PATH: problem")``."""
+    import stat
+
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
+            raise error(f"{path}: is a directory, expected a {what}")
+        if not stat.S_ISREG(mode):  # a device or a pipe (/dev/zero) would be read forever or block
+            raise error(f"{path}: not a regular file, expected a {what}")
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except FileNotFoundError:
+        raise error(f"{path}: {what} not found") from None
+    except OSError as e:
+        raise error(f"{path}: cannot read the {what} ({e.strerror or e})") from None
+    if len(data) > limit:
+        raise error(f"{path}: too large for a {what} (over {limit:,} bytes)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise error(f"{path}: cannot read the {what}: corrupt, not UTF-8 text ({e.reason} at byte {e.start})") from None
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise error(f"{path}: cannot read the {what}: corrupt JSON (nested too deeply)") from None
+    except ValueError as e:  # JSONDecodeError, or an integer too long to convert
+        raise error(f"{path}: cannot read the {what}: corrupt JSON ({' '.join(str(e).split())})") from None
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -30,6 +167,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    fsync_dir(path.parent)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -47,10 +185,16 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     os.close(fd)
     try:
         torch.save(obj, tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    fsync_dir(path.parent)
 
 
 def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -112,7 +256,8 @@ def seed_everything(seed: int) -> None:
 class atomic_directory:
     """Write a directory atomically: fill the temporary path it yields, then it replaces ``path`` on success.
 
-    On an exception the temporary directory is removed and ``path`` is left as it was.
+    The files are fsynced before the switch (:func:`replace_directory`). On an exception the temporary
+    directory is removed and ``path`` is left as it was.
     """
 
     def __init__(self, path: str | os.PathLike):
@@ -124,16 +269,10 @@ class atomic_directory:
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        import shutil
-
-        if exc_type is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            return
-        old = None
-        if self.path.exists():
-            old = self.path.parent / f".{self.path.name}.old-{os.getpid()}"
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(self.path, old)
-        os.replace(self.tmp, self.path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        try:
+            if exc_type is None:
+                fsync_tree(self.tmp)
+                replace_directory(self.tmp, self.path)
+        finally:
+            if self.tmp.exists():
+                shutil.rmtree(self.tmp, ignore_errors=True)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from ..infer.settings import given_options
+from .solve import add_inference_arguments
+
 HELP = "evaluate a model on a dataset: accuracy with confidence intervals, per-step accuracy, halting, ARC voting"
-DESCRIPTION = """Evaluate a run directory, checkpoint or model folder on a dataset split.
+DESCRIPTION = """Evaluate a run directory, checkpoint or model folder on a dataset split, with the run's inference protocol
+(its config's eval section; flags override it).
 
 Prints exact and token accuracy with 95% Wilson intervals, the accuracy after each supervision step (table,
 bar plot, and per_step.png with pillow), halting statistics and, in the official mode, what adaptive halting
@@ -21,19 +25,24 @@ examples:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from .solve import add_inference_arguments
-
     p.add_argument("checkpoint", help="run directory, checkpoint directory or model folder")
-    p.add_argument("--data", required=True, help="dataset directory (official layout, built by `trm data build`)")
+    p.add_argument(
+        "--data", required=True, help="dataset directory (official layout, built by `trm data build`)"
+    )
     p.add_argument("--split", default="test", help="split to evaluate (default test)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N examples")
     add_inference_arguments(p)
-    p.add_argument("--out", default=None, help="folder for report.json, per_step.png and ARC's submission.json "
-                                               "(default: RUN/eval, or ./trm-eval for a model folder)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="folder for report.json, per_step.png and ARC's submission.json "
+        "(default: RUN/eval, or ./trm-eval for a model folder)",
+    )
     p.add_argument("--json", action="store_true", help="end the output with one JSON line of the results")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: every core)")
 
 
 def default_out(checkpoint: str):
@@ -49,20 +58,29 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
+    from ..checkpoint import load_model
     from ..infer import Settings, evaluate, format_report
     from ..infer.evaluate import save_report
-    from ..infer.solver import dataset_task_info, load_solver
     from ..infer.tasks import task_info
+    from ..infer.torch_backend import TorchBackend, dataset_task_info
+    from ..utils import resolve_device, resolve_dtype
 
-    solver = load_solver(args.checkpoint, device=args.device, dtype=args.dtype)
+    dev = resolve_device(args.device)
+    model, cfg, meta = load_model(args.checkpoint, dev, resolve_dtype(args.dtype, dev))
     data_info, _ = dataset_task_info(args.data)
-    info = task_info(solver.cfg, None, data_info)
-    st = Settings(mode=args.mode, threshold=args.threshold, max_steps=args.max_steps, samples=args.samples,
-                  noise=args.noise, seed=args.seed, vote=args.vote, augment=args.augment,
-                  batch_size=args.batch_size).validate()
+    st = Settings.from_eval(cfg.eval).replace(**given_options(args)).validate()
     out = args.out or default_out(args.checkpoint)
-    report = evaluate(solver.model, solver.cfg, args.data, st, info=info, split=args.split, limit=args.limit,
-                      progress=not args.no_progress and sys.stderr.isatty(), out_dir=out)
+    report = evaluate(
+        TorchBackend(model, args.threads),
+        cfg,
+        args.data,
+        st,
+        info=task_info(cfg, meta, data_info),
+        split=args.split,
+        limit=args.limit,
+        progress=not args.no_progress and sys.stderr.isatty(),
+        out_dir=out,
+    )
     print(format_report(report))
     for note in save_report(report, out):
         print(note)

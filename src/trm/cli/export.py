@@ -23,10 +23,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="model folder, checkpoint directory or run directory")
     p.add_argument("--format", choices=["onnx"], default="onnx", help="export format (only onnx)")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--int8", action="store_true", help="also write step_int8.onnx (dynamic int8 quantisation)")
-    p.add_argument("--fp16", action="store_true", help="also write step_fp16w.onnx (float16 weights, float32 compute)")
-    p.add_argument("--unrolled", type=int, action="append", default=[], metavar="N",
-                   help="also write unrolled_N{N}.onnx: N steps without loops (repeatable)")
+    p.add_argument(
+        "--int8", action="store_true", help="also write step_int8.onnx (dynamic int8 quantisation)"
+    )
+    p.add_argument(
+        "--fp16", action="store_true", help="also write step_fp16w.onnx (float16 weights, float32 compute)"
+    )
+    p.add_argument(
+        "--unrolled",
+        type=int,
+        action="append",
+        default=[],
+        metavar="N",
+        help="also write unrolled_N{N}.onnx: N steps without loops (repeatable)",
+    )
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
 
@@ -36,13 +46,16 @@ def run(args: argparse.Namespace) -> int:
 
     from ..deploy.onnx_export import export_onnx
 
-    man = export_onnx(args.checkpoint, args.out, int8=args.int8, fp16=args.fp16, unrolled=args.unrolled,
-                      opset=args.opset)
+    man = export_onnx(
+        args.checkpoint, args.out, int8=args.int8, fp16=args.fp16, unrolled=args.unrolled, opset=args.opset
+    )
     if args.json:
         print(json.dumps(man, indent=2))
         return 0
     print(f"exported {man['preset']} ({man['task']}) to {args.out}")
-    print(f"  dense parameters {man['parameters']['dense']:,}; puzzle-embedding values {man['parameters']['puzzle_emb']:,}")
+    print(
+        f"  dense parameters {man['parameters']['dense']:,}; puzzle-embedding values {man['parameters']['puzzle_emb']:,}"
+    )
     for key, size in man["sizes_bytes"].items():
         print(f"  {key:<14} {size / 1024:10.1f} KiB")
     for key, value in man["checks"].items():

@@ -1,12 +1,23 @@
-"""Training data for every paper task (SPEC §6): the official on-disk format, the group sampler, and
-builders for Sudoku (any box shape), Maze (any size) and ARC.
+"""Training data for every paper task (SPEC §6): the official on-disk format, the group sampler, generators,
+readers and builders for Sudoku (any box shape), Maze (any size) and ARC. The puzzle rules themselves live in
+:mod:`trm.tasks`.
 
 Modules: :mod:`~trm.data.format` (read/write/validate), :mod:`~trm.data.sampler` (training sampler and test
-iterator), :mod:`~trm.data.sudoku`, :mod:`~trm.data.maze`, :mod:`~trm.data.arc` (task logic),
-:mod:`~trm.data.builders` (datasets and presets), :mod:`~trm.data.render` (terminal view).
+iterator), :mod:`~trm.data.sudoku_generate` (with :mod:`~trm.data.sudoku_batch`, the vectorised solver),
+:mod:`~trm.data.maze_generate`, :mod:`~trm.data.readers` (CSV files, Sudoku collections, ARC task files),
+:mod:`~trm.data.build` (one builder module per task), :mod:`~trm.data.presets` (named datasets),
+:mod:`~trm.data.jobs` (worker processes).
 """
 
 from .errors import DataError
 from .format import IGNORE, DatasetMetadata, SplitData, load_split, load_task_info, write_dataset
 
-__all__ = ["IGNORE", "DataError", "DatasetMetadata", "SplitData", "load_split", "load_task_info", "write_dataset"]
+__all__ = [
+    "IGNORE",
+    "DataError",
+    "DatasetMetadata",
+    "SplitData",
+    "load_split",
+    "load_task_info",
+    "write_dataset",
+]

@@ -1,13 +1,9 @@
-"""The error type of the data package."""
+"""The error type of the data package: the task layer's :class:`~trm.tasks.errors.PuzzleError` (a
+:class:`~trm.utils.TRMError`, so the CLI prints it without a traceback, and a ``ValueError``), under the name
+data code uses for bad input files, puzzles and dataset directories."""
 
 from __future__ import annotations
 
-from ..utils import TRMError
+from ..tasks.errors import PuzzleError as DataError
 
-
-class DataError(TRMError, ValueError):
-    """Bad input data (a puzzle, a task file, a dataset directory). The message names what is wrong and where.
-
-    It is a :class:`~trm.utils.TRMError`, so the CLI prints it without a traceback, and a ``ValueError``, so
-    library callers can catch it as one.
-    """
+__all__ = ["DataError"]

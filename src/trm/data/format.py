@@ -18,8 +18,9 @@ are made.
 
 from __future__ import annotations
 
-import json
+import math
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -29,12 +30,22 @@ from typing import Any
 
 import numpy as np
 
-from ..utils import atomic_write_json
+from ..utils import atomic_write_json, fsync_tree, read_json_file, replace_directory
 from .errors import DataError
 
 IGNORE = -100
 FIELDS = ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")
 TASK_FILE = "trm_task.json"
+# bounds of dataset.json (docs/RELIABILITY.md): counts and ids are int32 like the official arrays
+INT32_MAX = 2**31 - 1
+MAX_VOCAB = 1 << 16
+MAX_SEQ_LEN = 1 << 20
+SET_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @dataclass
@@ -54,27 +65,39 @@ class DatasetMetadata:
 
     @classmethod
     def from_json(cls, obj: Any, where: str) -> DatasetMetadata:
+        """Check every field (types, ranges, set names) of a parsed ``dataset.json``; DataError naming ``where``."""
         if not isinstance(obj, dict):
-            raise DataError(f"{where}: expected a JSON object")
+            raise DataError(f"{where}: expected a JSON object, got {type(obj).__name__}")
         missing = [f for f in cls.__dataclass_fields__ if f not in obj]
         if missing:
             raise DataError(f"{where}: missing field(s) {', '.join(missing)}")
-        ints = ("pad_id", "blank_identifier_id", "vocab_size", "seq_len", "num_puzzle_identifiers", "total_groups",
-                "total_puzzles")
-        for k in ints:
-            if not isinstance(obj[k], int) or isinstance(obj[k], bool):
-                raise DataError(f"{where}: {k} must be an integer, got {obj[k]!r}")
-        if obj["ignore_label_id"] is not None and not isinstance(obj["ignore_label_id"], int):
-            raise DataError(f"{where}: ignore_label_id must be an integer or null")
-        if not isinstance(obj["mean_puzzle_examples"], (int, float)):
-            raise DataError(f"{where}: mean_puzzle_examples must be a number")
+
+        def integer(k: str, lo: int, hi: int = INT32_MAX, allow_none: bool = False) -> None:
+            v = obj[k]
+            if v is None and allow_none:
+                return
+            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+                raise DataError(f"{where}: {k} must be an integer in [{lo}, {hi}]"
+                                f"{' or null' if allow_none else ''}, got {_short(v)}")
+
+        integer("vocab_size", 1, MAX_VOCAB)
+        integer("seq_len", 1, MAX_SEQ_LEN)
+        integer("num_puzzle_identifiers", 1)
+        for k in ("total_groups", "total_puzzles"):
+            integer(k, 0)
+        integer("pad_id", 0, obj["vocab_size"] - 1)
+        integer("blank_identifier_id", 0, obj["num_puzzle_identifiers"] - 1)
+        integer("ignore_label_id", -INT32_MAX, INT32_MAX, allow_none=True)
+        mean = obj["mean_puzzle_examples"]
+        if (not isinstance(mean, (int, float)) or isinstance(mean, bool) or not math.isfinite(mean)
+                or not 0 <= mean <= INT32_MAX):
+            raise DataError(f"{where}: mean_puzzle_examples must be a finite number >= 0, got {_short(mean)}")
         sets = obj["sets"]
-        if not isinstance(sets, list) or not sets or not all(isinstance(s, str) and s for s in sets):
-            raise DataError(f"{where}: sets must be a non-empty list of names")
-        if obj["vocab_size"] < 1 or obj["seq_len"] < 1:
-            raise DataError(f"{where}: vocab_size and seq_len must be positive")
-        if obj["num_puzzle_identifiers"] < 1:
-            raise DataError(f"{where}: num_puzzle_identifiers must be at least 1 (the blank)")
+        if not isinstance(sets, list) or not sets or not all(isinstance(s, str) and SET_NAME.fullmatch(s) for s in sets):
+            raise DataError(f"{where}: sets must be a non-empty list of names made of letters, digits, '_', '-' "
+                            f"and '.', got {_short(sets)}")
+        if len(set(sets)) != len(sets):
+            raise DataError(f"{where}: sets lists a name twice")
         return cls(**{k: obj[k] for k in cls.__dataclass_fields__})
 
     def to_json(self) -> dict:
@@ -126,12 +149,7 @@ class SplitData:
 
 
 def read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path}: {what} not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise DataError(f"{path}: cannot read {what} ({e})") from None
+    return read_json_file(path, what, error=DataError)
 
 
 def load_metadata(root: str | os.PathLike, split: str) -> DatasetMetadata:
@@ -161,12 +179,21 @@ def load_task_info(root: str | os.PathLike) -> dict:
 
 
 def _load_array(path: Path, mmap: bool) -> np.ndarray:
-    if not path.is_file():
+    """A .npy array, never unpickled (``allow_pickle=False``); any failure is a DataError naming the file."""
+    if not path.exists():
         raise DataError(f"{path}: missing")
+    if not path.is_file():
+        raise DataError(f"{path}: not a regular file, expected a .npy array")
     try:
-        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path}: not a readable .npy array ({e})") from None
+        arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except Exception as e:  # noqa: BLE001 - numpy's header parser raises ValueError, EOFError, SyntaxError, ...
+        reason = " ".join(str(e).split())[:200] or type(e).__name__
+        raise DataError(f"{path}: not a readable .npy array ({reason})") from None
+    if not isinstance(arr, np.ndarray):  # an .npz archive
+        if hasattr(arr, "close"):
+            arr.close()
+        raise DataError(f"{path}: not a .npy array (an .npz archive?)")
+    return arr
 
 
 def _check_offsets(arr: np.ndarray, end: int, what: str, where: str) -> None:
@@ -176,6 +203,7 @@ def _check_offsets(arr: np.ndarray, end: int, what: str, where: str) -> None:
         raise DataError(f"{where}: {what} must be integers, got {arr.dtype}")
     if arr[0] != 0 or arr[-1] != end:
         raise DataError(f"{where}: {what} must start at 0 and end at {end}, got {arr[0]}..{arr[-1]}")
+    arr = arr.astype(np.int64)  # unsigned differences would wrap around instead of going negative
     if arr.size > 1 and (np.diff(arr) <= 0).any():
         i = int(np.argmax(np.diff(arr) <= 0))
         raise DataError(f"{where}: {what} must be strictly increasing (entry {i}: {arr[i]} -> {arr[i + 1]})")
@@ -291,20 +319,19 @@ class DatasetWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            return
-        try:
-            if self.out.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".old", dir=self.out.parent))
-                os.replace(self.out, old / "d")
-                os.replace(self.tmp, self.out)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(self.tmp, self.out)
-        except BaseException:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            raise
+        if exc_type is None:
+            try:
+                fsync_tree(self.tmp)
+                replace_directory(self.tmp, self.out)
+                return
+            except OSError as e:
+                exc = e
+            finally:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        if isinstance(exc, OSError):  # a full disk, a file-size limit, permissions: one line naming the dataset
+            kept = "the previous dataset is kept" if self.out.exists() else "nothing was written"
+            raise DataError(f"{self.out}: cannot write the dataset ({exc.strerror or exc}); {kept}") from None
 
     def split_dir(self, split: str) -> Path:
         d = self.tmp / split
@@ -395,6 +422,10 @@ def write_dataset(out_dir: str | os.PathLike, splits: Mapping[str, Any], identif
 def describe(root: str | os.PathLike) -> dict:
     """A summary of a dataset directory (used by ``trm data info``)."""
     root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: dataset directory not found")
+    if not any((root / split / "dataset.json").exists() for split in ("train", "test")):
+        raise DataError(f"{root}: not a dataset (no train/dataset.json or test/dataset.json)")
     info: dict[str, Any] = {"path": str(root), "task": load_task_info(root)}
     try:
         info["identifiers"] = len(load_identifiers(root))

@@ -49,7 +49,7 @@ class TrainSampler:
 
     ``augment(inputs_row, labels_row, rng) -> (inputs_row, labels_row)`` is applied to every example of the
     global batch, in order, with the sampler's own generator (for example
-    :func:`trm.data.sudoku.make_token_augmenter`); labels reach it with -100 for ignored positions.
+    :func:`trm.tasks.sudoku.make_token_augmenter`); labels reach it with -100 for ignored positions.
     """
 
     def __init__(self, split: SplitData, global_batch_size: int, seed: int = 0, rank: int = 0, world_size: int = 1,
@@ -87,19 +87,38 @@ class TrainSampler:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        if int(state["global_batch_size"]) != self.global_batch_size:
-            raise DataError(f"sampler state is for global batch {state['global_batch_size']}, "
-                            f"not {self.global_batch_size}")
-        self.seed = int(state["seed"])
-        self.epoch = int(state["epoch"])
-        if state.get("rng") is None:
+        """Restore :meth:`state_dict`; a state that is not one (wrong keys, types or ranges) is a DataError."""
+
+        def integer(key: str, lo: int, hi: int | None = None) -> int:
+            v = state.get(key)
+            if not isinstance(v, int) or isinstance(v, bool) or v < lo or (hi is not None and v > hi):
+                raise DataError(f"sampler state: {key} must be an integer in [{lo}, {'...' if hi is None else hi}], "
+                                f"got {v!r:.80}")
+            return v
+
+        if not isinstance(state, dict):
+            raise DataError(f"sampler state: expected a mapping, got {type(state).__name__}")
+        batch = integer("global_batch_size", 1)
+        if batch != self.global_batch_size:
+            raise DataError(f"sampler state is for global batch {batch}, not {self.global_batch_size}")
+        seed, epoch = integer("seed", 0), integer("epoch", 0)
+        rng_state = state.get("rng")
+        position = integer("position", 0, self.split.num_groups) if rng_state is not None else 0
+        if rng_state is not None:
+            try:
+                probe = np.random.PCG64()
+                probe.state = rng_state
+            except Exception:  # noqa: BLE001 - probing untrusted data: any failure means it is not a state
+                raise DataError("sampler state: rng is not a PCG64 generator state") from None
+        self.seed, self.epoch = seed, epoch
+        if rng_state is None:
             self._rng = self._order = None
             self._pos = 0
             return
         self._start_epoch()
-        self._pos = int(state["position"])
+        self._pos = position
         assert self._rng is not None
-        self._rng.bit_generator.state = state["rng"]
+        self._rng.bit_generator.state = rng_state
 
     def _next_global(self) -> tuple[np.ndarray, np.ndarray] | None:
         """Example and puzzle indices of the next full global batch of this epoch, or None at its end."""

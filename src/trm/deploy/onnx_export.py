@@ -12,6 +12,7 @@ Export folder layout (``trm_export.json`` describes it):
     carry_init.npz        y_init, z_init [D]: the reset state broadcast to [B, L, D] by the runner
     puzzle_emb.npy        the puzzle-embedding table [num_identifiers, puzzle_emb_ndim] (only when the model has one)
     trm_onnx_runner.py    a copy of :mod:`trm.deploy.onnx_runner` (numpy + onnxruntime, no torch, no trm needed)
+    trm_tasks/            a copy of :mod:`trm.tasks` (puzzle parsers, formats and verifiers), imported by the runner
     trm_export.json       config, task, file names, sizes and the export-time checks
 
 The puzzle-embedding table is kept out of the graph: the runner looks the row up in numpy and feeds it as
@@ -26,6 +27,7 @@ PyTorch on a random batch and refused if the relative error exceeds 1e-4.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import shutil
@@ -37,10 +39,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import __version__
 from ..checkpoint import load_model
 from ..config import Config
+from ..infer import engine, settings, solver, voting
+from ..infer.settings import Settings
+from ..infer.tasks import task_info
 from ..model import TRM
+from ..tasks import copy_package
 from ..utils import TRMError, atomic_write_json
+from . import onnx_runner
+from .onnx_runner import OnnxSolver
 
 MANIFEST = "trm_export.json"
 EXPORT_FORMAT = "trm-onnx"
@@ -112,16 +121,40 @@ def _example(cfg: Config, B: int, gen: torch.Generator) -> dict[str, torch.Tenso
     return ex
 
 
-def _torch_export(module: nn.Module, args: tuple, path: Path, input_names: list[str], output_names: list[str],
-                  dynamic: dict[str, dict[int, str]], opset: int) -> None:
+def _torch_export(
+    module: nn.Module,
+    args: tuple,
+    path: Path,
+    input_names: list[str],
+    output_names: list[str],
+    dynamic: dict[str, dict[int, str]],
+    opset: int,
+) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python ints taken from shapes; checked below
         try:
-            torch.onnx.export(module, args, str(path), dynamo=False, opset_version=opset, input_names=input_names,
-                              output_names=output_names, dynamic_axes=dynamic, do_constant_folding=True)
+            torch.onnx.export(
+                module,
+                args,
+                str(path),
+                dynamo=False,
+                opset_version=opset,
+                input_names=input_names,
+                output_names=output_names,
+                dynamic_axes=dynamic,
+                do_constant_folding=True,
+            )
         except TypeError:  # a torch without the dynamo switch: the TorchScript exporter is the only one
-            torch.onnx.export(module, args, str(path), opset_version=opset, input_names=input_names,
-                              output_names=output_names, dynamic_axes=dynamic, do_constant_folding=True)
+            torch.onnx.export(
+                module,
+                args,
+                str(path),
+                opset_version=opset,
+                input_names=input_names,
+                output_names=output_names,
+                dynamic_axes=dynamic,
+                do_constant_folding=True,
+            )
 
 
 def _rel_err(a: np.ndarray, b: np.ndarray) -> float:
@@ -136,8 +169,9 @@ def _session(path: Path):
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
-def check_step_graph(model: TRM, path: str | os.PathLike, batch_sizes: tuple[int, ...] = (1, 3),
-                     seed: int = 0) -> float:
+def check_step_graph(
+    model: TRM, path: str | os.PathLike, batch_sizes: tuple[int, ...] = (1, 3), seed: int = 0
+) -> float:
     """Max relative error (per output, vs its max abs value) of the step graph against eager PyTorch."""
     gen = torch.Generator().manual_seed(seed)
     sess = _session(Path(path))
@@ -168,7 +202,9 @@ def quantize_int8(src: Path, dst: Path) -> None:
         # without shape inference first, only the MatMuls whose input shapes the quantiser can see are quantised
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=False)
-        quantize_dynamic(str(pre), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
+        quantize_dynamic(
+            str(pre), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"]
+        )
 
 
 def weight_bytes(path: Path) -> dict[str, int]:
@@ -196,8 +232,11 @@ def fp16_weights(src: Path, dst: Path, min_elements: int = 16) -> None:
             arr = numpy_helper.to_array(init).astype(np.float16)
             half = numpy_helper.from_array(arr, name=init.name + "__fp16")
             kept.append(half)
-            casts.append(helper.make_node("Cast", [half.name], [init.name], to=TensorProto.FLOAT,
-                                          name=init.name + "__cast"))
+            casts.append(
+                helper.make_node(
+                    "Cast", [half.name], [init.name], to=TensorProto.FLOAT, name=init.name + "__cast"
+                )
+            )
         else:
             kept.append(init)
     del g.initializer[:]
@@ -209,8 +248,16 @@ def fp16_weights(src: Path, dst: Path, min_elements: int = 16) -> None:
     onnx.save(model, str(dst))
 
 
-def export_onnx(model_path: str | os.PathLike, out: str | os.PathLike, *, int8: bool = False, fp16: bool = False,
-                unrolled: list[int] | None = None, opset: int = OPSET, check: bool = True) -> dict[str, Any]:
+def export_onnx(
+    model_path: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    int8: bool = False,
+    fp16: bool = False,
+    unrolled: list[int] | None = None,
+    opset: int = OPSET,
+    check: bool = True,
+) -> dict[str, Any]:
     """Export a model folder / checkpoint / run directory to ``out``; returns the manifest written there."""
     try:
         import onnx  # noqa: F401
@@ -218,13 +265,33 @@ def export_onnx(model_path: str | os.PathLike, out: str | os.PathLike, *, int8: 
     except ImportError as e:
         raise TRMError(f"ONNX export needs the onnx extras: pip install 'trm[onnx]' ({e})") from None
     model, cfg, meta = load_model(model_path, dtype=torch.float32)
-    return export_model(model, cfg, out, meta=meta, int8=int8, fp16=fp16, unrolled=unrolled, opset=opset,
-                        check=check, source=str(model_path))
+    return export_model(
+        model,
+        cfg,
+        out,
+        meta=meta,
+        int8=int8,
+        fp16=fp16,
+        unrolled=unrolled,
+        opset=opset,
+        check=check,
+        source=str(model_path),
+    )
 
 
-def export_model(model: TRM, cfg: Config, out: str | os.PathLike, *, meta: dict[str, Any] | None = None,
-                 int8: bool = False, fp16: bool = False, unrolled: list[int] | None = None, opset: int = OPSET,
-                 check: bool = True, source: str = "") -> dict[str, Any]:
+def export_model(
+    model: TRM,
+    cfg: Config,
+    out: str | os.PathLike,
+    *,
+    meta: dict[str, Any] | None = None,
+    int8: bool = False,
+    fp16: bool = False,
+    unrolled: list[int] | None = None,
+    opset: int = OPSET,
+    check: bool = True,
+    source: str = "",
+) -> dict[str, Any]:
     """Export an in-memory model (see :func:`export_onnx`)."""
     m = cfg.model
     out = Path(out)
@@ -236,7 +303,9 @@ def export_model(model: TRM, cfg: Config, out: str | os.PathLike, *, meta: dict[
     ex = _example(cfg, 2, gen)
     names = list(ex)
     dynamic = {k: {0: "batch"} for k in names + STEP_OUTPUTS}
-    _torch_export(StepGraph(model), tuple(ex.values()), out / "step.onnx", names, STEP_OUTPUTS, dynamic, opset)
+    _torch_export(
+        StepGraph(model), tuple(ex.values()), out / "step.onnx", names, STEP_OUTPUTS, dynamic, opset
+    )
 
     files: dict[str, Any] = {"step": "step.onnx"}
     checks: dict[str, Any] = {}
@@ -244,8 +313,10 @@ def export_model(model: TRM, cfg: Config, out: str | os.PathLike, *, meta: dict[
         err = check_step_graph(model, out / "step.onnx")
         checks["step_max_rel_err_vs_torch"] = err
         if err > CHECK_TOLERANCE:
-            raise TRMError(f"exported step graph differs from PyTorch (max relative error {err:.2e} > "
-                           f"{CHECK_TOLERANCE:g}); the export is not usable")
+            raise TRMError(
+                f"exported step graph differs from PyTorch (max relative error {err:.2e} > "
+                f"{CHECK_TOLERANCE:g}); the export is not usable"
+            )
 
     np.savez(out / "carry_init.npz", y_init=model.y_init.float().numpy(), z_init=model.z_init.float().numpy())
     files["carry_init"] = "carry_init.npz"
@@ -259,8 +330,15 @@ def export_model(model: TRM, cfg: Config, out: str | os.PathLike, *, meta: dict[
         name = f"unrolled_N{k}.onnx"
         in_names = [n for n in names if n not in ("y", "z")]
         outs = ["logits", "q_halt"]
-        _torch_export(UnrolledGraph(model, k), tuple(ex[n] for n in in_names), out / name, in_names, outs,
-                      {n: {0: "batch"} for n in in_names + outs}, opset)
+        _torch_export(
+            UnrolledGraph(model, k),
+            tuple(ex[n] for n in in_names),
+            out / name,
+            in_names,
+            outs,
+            {n: {0: "batch"} for n in in_names + outs},
+            opset,
+        )
         files.setdefault("unrolled", {})[str(k)] = name
 
     if int8:
@@ -270,12 +348,9 @@ def export_model(model: TRM, cfg: Config, out: str | os.PathLike, *, meta: dict[
         fp16_weights(out / "step.onnx", out / "step_fp16w.onnx")
         files["step_fp16w"] = "step_fp16w.onnx"
 
-    from . import onnx_runner
-
     shutil.copyfile(onnx_runner.__file__, out / "trm_onnx_runner.py")
     files["runner"] = "trm_onnx_runner.py"
-
-    from .. import __version__
+    copy_engine(out)
 
     n_dense = model.num_dense_parameters()
     manifest = {
@@ -286,6 +361,8 @@ def export_model(model: TRM, cfg: Config, out: str | os.PathLike, *, meta: dict[
         "opset": opset,
         "source": source,
         "task": cfg.task,
+        "task_info": task_info(cfg, meta).to_dict(),
+        "settings": dataclasses.asdict(Settings.from_eval(cfg.eval)),
         "preset": cfg.name,
         "config": cfg.to_dict(),
         "meta": _jsonable(meta or {}),
@@ -297,10 +374,14 @@ def export_model(model: TRM, cfg: Config, out: str | os.PathLike, *, meta: dict[
             "total_len": m.total_len,
             "hidden_size": m.hidden_size,
         },
-        "parameters": {"dense": n_dense,
-                       "puzzle_emb": int(model.puzzle_emb.weight.numel()) if m.prefix_len > 0 else 0},
+        "parameters": {
+            "dense": n_dense,
+            "puzzle_emb": int(model.puzzle_emb.weight.numel()) if m.prefix_len > 0 else 0,
+        },
         "sizes_bytes": file_sizes(out, files),
-        "weights_bytes": {k: weight_bytes(out / files[k]) for k in ("step", "step_int8", "step_fp16w") if k in files},
+        "weights_bytes": {
+            k: weight_bytes(out / files[k]) for k in ("step", "step_int8", "step_fp16w") if k in files
+        },
         "checks": checks,
     }
     atomic_write_json(out / MANIFEST, manifest)
@@ -310,6 +391,26 @@ def export_model(model: TRM, cfg: Config, out: str | os.PathLike, *, meta: dict[
                 manifest["checks"][f"{variant}_vs_float32"] = compare_variants(out, variant)
         atomic_write_json(out / MANIFEST, manifest)
     return manifest
+
+
+ENGINE_MODULES = (
+    settings,
+    engine,
+    voting,
+    solver,
+)  # torch-free: they import each other and the task layer only
+
+
+def copy_engine(out: Path) -> None:
+    """``out/trm_engine/`` (the engine modules as a package) and ``out/trm_tasks/`` (the task layer)."""
+    dest = out / "trm_engine"
+    dest.mkdir(exist_ok=True)
+    (dest / "__init__.py").write_text(
+        '"""The inference engine of trm, copied by `trm export` (see trm_onnx_runner.py)."""\n'
+    )
+    for module in ENGINE_MODULES:
+        shutil.copyfile(module.__file__, dest / Path(module.__file__).name)
+    copy_package(out)
 
 
 def _jsonable(obj: Any) -> Any:
@@ -330,8 +431,6 @@ def file_sizes(out: Path, files: dict[str, Any]) -> dict[str, int]:
 def compare_variants(out: Path, variant: str, n: int = 64, seed: int = 0) -> dict[str, float]:
     """A quantised variant against float32 on random token inputs, official mode (all N_sup steps):
     share of tokens with the same prediction and the largest change of sigmoid(q_halt)."""
-    from .onnx_runner import OnnxSolver
-
     ref = OnnxSolver(out, variant="float32")
     alt = OnnxSolver(out, variant=variant)
     rng = np.random.default_rng(seed)

@@ -27,6 +27,8 @@ import torch
 
 from ..checkpoint import load_model, save_model
 from ..config import Config
+from ..infer.metrics import wilson
+from ..infer.settings import Settings
 from ..model import TRM
 from ..utils import TRMError, atomic_write_text
 
@@ -39,8 +41,13 @@ _TASK_NAMES = {
 }
 
 
-def save_pretrained(model: TRM, cfg: Config, path: str | os.PathLike, card_info: dict[str, Any] | None = None,
-                    state: dict[str, torch.Tensor] | None = None) -> Path:
+def save_pretrained(
+    model: TRM,
+    cfg: Config,
+    path: str | os.PathLike,
+    card_info: dict[str, Any] | None = None,
+    state: dict[str, torch.Tensor] | None = None,
+) -> Path:
     """Write ``config.json``, ``model.safetensors`` and a ``README.md`` model card into ``path`` atomically.
 
     ``state`` overrides the weights (e.g. an EMA copy). ``card_info`` is stored in ``config.json`` under
@@ -55,8 +62,9 @@ def save_pretrained(model: TRM, cfg: Config, path: str | os.PathLike, card_info:
     return folder
 
 
-def from_pretrained(path: str | os.PathLike, device: str | torch.device = "cpu",
-                    dtype: torch.dtype = torch.float32) -> tuple[TRM, Config, dict[str, Any]]:
+def from_pretrained(
+    path: str | os.PathLike, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+) -> tuple[TRM, Config, dict[str, Any]]:
     """Load a pretrained folder (or any model folder, checkpoint or run directory) in eval mode.
 
     Returns ``(model, config, meta)``. Only JSON and safetensors are read.
@@ -70,8 +78,6 @@ def from_pretrained(path: str | os.PathLike, device: str | torch.device = "cpu",
 # ---------------------------------------------------------------------------------------------- model card
 def wilson_interval(correct: int, total: int) -> tuple[float, float]:
     """95% Wilson score interval of a binomial proportion (the one ``trm eval`` reports)."""
-    from ..infer.metrics import wilson
-
     return wilson(correct, total)
 
 
@@ -91,28 +97,38 @@ def _result_row(r: dict[str, Any]) -> str:
 
 
 def _protocol(cfg: Config) -> list[str]:
-    m, e = cfg.model, cfg.eval
-    steps = e.max_steps or m.N_sup
+    """The inference protocol of the config's eval section: the settings ``trm eval`` and ``trm solve`` of this
+    model use unless told otherwise (:meth:`trm.infer.engine.Settings.from_eval`)."""
+    m, st = cfg.model, Settings.from_eval(cfg.eval).validate()
+    steps = st.max_steps or m.N_sup
     lines = [
         f"- Supervision steps: N_sup = {m.N_sup} in training; {steps} at evaluation"
-        + (" (test-time depth larger than training's)" if steps > m.N_sup else "") + ".",
+        + (" (test-time depth larger than training's)" if steps > m.N_sup else "")
+        + ".",
         f"- Recursion per step: T = {m.T} recursions of n = {m.n} latent updates "
         f"(effective depth {m.T * (m.n + 1) * m.num_layers} layers per step).",
     ]
-    if e.mode == "official":
-        lines.append("- Halting: none at evaluation; every puzzle runs all steps and the last step's answer counts "
-                     "(the official protocol).")
+    if st.mode == "official":
+        lines.append(
+            "- Halting: none at evaluation; every puzzle runs all steps and the last step's answer counts "
+            "(the official protocol)."
+        )
     else:
-        lines.append(f"- Halting: adaptive; a puzzle stops once sigmoid(q_halt) > {e.threshold}.")
-    if e.samples > 1:
-        lines.append(f"- Sampling: {e.samples} trajectories per puzzle (latent noise {e.noise}), "
-                     f"answer chosen by {e.vote} voting.")
-    if e.augment_votes:
-        lines.append(f"- Augmentation voting over {e.augment_votes} symmetric copies.")
+        lines.append(f"- Halting: adaptive; a puzzle stops once sigmoid(q_halt) > {st.threshold}.")
+    if st.samples > 1:
+        lines.append(
+            f"- Sampling: {st.samples} trajectories per puzzle (latent noise {st.noise}, seed {st.seed})."
+        )
+    if st.augment > 1:
+        lines.append(f"- Augmentation voting over {st.augment} symmetric copies (seed {st.seed}).")
+    if st.samples > 1 or st.augment > 1:
+        lines.append(f"- Answer chosen by {st.vote} vote over the candidates.")
     if cfg.task == "arc":
-        lines.append("- ARC scoring: predictions of all augmented versions are un-augmented and voted per test input; "
-                     "pass@k counts a task input solved if the label is among the k top-ranked answers; pass@2 is "
-                     "the Kaggle metric.")
+        lines.append(
+            "- ARC scoring: predictions of all augmented versions are un-augmented and voted per test input; "
+            "pass@k counts a task input solved if the label is among the k top-ranked answers; pass@2 is "
+            "the Kaggle metric."
+        )
     else:
         lines.append("- Metric: exact match of the whole grid (pass@1).")
     return lines
@@ -131,11 +147,15 @@ def _limitations(cfg: Config, extra: list[str]) -> list[str]:
             "in its table; a new task needs its embedding trained first, so this is not a zero-shot solver."
         )
     if cfg.task == "sudoku":
-        out.append("Answers are not guaranteed to be valid Sudokus; check them with a verifier (the CLI and the "
-                   "service report `valid`).")
+        out.append(
+            "Answers are not guaranteed to be valid Sudokus; check them with a verifier (the CLI and the "
+            "service report `valid`)."
+        )
     if cfg.task == "maze":
-        out.append("Hard mazes have many equally short paths; the model learned one tie-break, so compare by "
-                   "'valid and shortest', not only exact match.")
+        out.append(
+            "Hard mazes have many equally short paths; the model learned one tie-break, so compare by "
+            "'valid and shortest', not only exact match."
+        )
     return out + [str(x) for x in extra]
 
 
@@ -167,7 +187,9 @@ def model_card(cfg: Config, card_info: dict[str, Any], n_dense: int, n_table: in
         f"| vocabulary / sequence | V = {m.vocab_size}, {m.seq_len} tokens + {m.prefix_len} prefix positions |",
         f"| dense parameters | {n_dense:,} |",
         f"| puzzle-embedding table | {n_table:,} values ({m.num_puzzle_identifiers:,} identifiers x "
-        f"{m.puzzle_emb_ndim}) |" if n_table else "| puzzle-embedding table | none |",
+        f"{m.puzzle_emb_ndim}) |"
+        if n_table
+        else "| puzzle-embedding table | none |",
         "",
         "## Training",
         "",
@@ -202,7 +224,7 @@ def model_card(cfg: Config, card_info: dict[str, Any], n_dense: int, n_table: in
         "",
         "```python",
         "from trm.deploy.pretrained import from_pretrained",
-        "model, cfg, meta = from_pretrained(\"PATH\")",
+        'model, cfg, meta = from_pretrained("PATH")',
         "```",
         "",
         "```bash",

@@ -1,268 +1,392 @@
-"""Batched recursive inference: the official mode, adaptive halting, test-time depth and noisy trajectories.
+"""The inference engine: one control loop for every backend (numpy only), run as :class:`~.settings.Settings` say.
 
-:func:`run` streams token rows through the model one supervision step at a time. A physical batch of at most
-``batch_size`` rows is kept full: in the **adaptive** mode a row leaves the batch as soon as
-sigmoid(q_halt) > threshold (its carry is dropped, so no more compute is spent on it) and a waiting row takes
-its place; in the **official** mode every row runs exactly ``max_steps`` steps. ``max_steps`` larger than
-the model's N_sup is test-time depth.
+:class:`Engine` streams token rows through a :class:`Backend` one supervision step at a time. Rows belong to
+:class:`Job` s (a request, a puzzle's candidates, a chunk of a dataset); a physical batch of at most
+``batch_size`` rows is kept full (continuous batching): a row leaves as soon as it is done, official mode
+after ``max_steps`` steps, adaptive mode once sigmoid(q_halt) > threshold, and a waiting row takes its
+place at the next step. ``max_steps`` larger than the model's N_sup is test-time depth. Rows with
+trajectory k > 0 get seeded Gaussian noise of std ``noise`` added to z before every step.
 
-:func:`predict` adds the candidates on top: each puzzle is solved as ``A`` symmetric copies (augmentation
-voting) times ``K`` trajectories (noise on the latent state z, seeded; trajectory 0 is noise-free), the
-answers are mapped back and one is chosen per puzzle, by majority vote (ties by mean confidence) or by the
-halting head's confidence alone.
+The engine does the bookkeeping in small numpy arrays (one entry per row, no Python loop over rows per
+step); the big tensors (y, z, inputs) stay in the backend's own arrays (numpy for onnxruntime, tensors on
+the device for PyTorch), reached through ``backend.ops``. Per-step answers are read back only when a job
+asks for them (traces, per-step metrics) and otherwise only for rows that finish.
+
+This module imports nothing from trm and no torch: ``trm export`` copies it into the export folder.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-import torch
+import numpy as np
 
-from ..config import DEFAULT_HALT_THRESHOLD
-from ..utils import TRMError
-from .tasks import TokenTransform
+from .settings import Settings
 
-MODES = ("official", "adaptive")
-VOTES = ("majority", "confidence")
+_NEVER = 2.0  # a threshold sigmoid never exceeds: official-mode rows halt on their step count only
 
 
-@dataclass
-class Settings:
-    """How to run inference. ``max_steps=None`` means the model's N_sup."""
+# ============================================================================================ backends
+class Ops(Protocol):
+    """Array operations on a backend's own arrays (``a`` native, ``idx`` numpy int64)."""
 
-    mode: str = "official"
-    threshold: float = DEFAULT_HALT_THRESHOLD
-    max_steps: int | None = None
-    samples: int = 1
-    noise: float = 0.1
-    seed: int = 0
-    vote: str = "majority"
-    augment: int = 1
-    batch_size: int = 256
+    def tokens(self, a: np.ndarray) -> Any: ...
+    def floats(self, a: np.ndarray) -> Any: ...
+    def numpy(self, a: Any) -> np.ndarray: ...
+    def cat(self, parts: list) -> Any: ...
+    def take(self, a: Any, idx: np.ndarray) -> Any: ...
+    def argmax(self, logits: Any) -> Any: ...
+    def fill(self, vec: Any, n: int, length: int) -> Any: ...  # [n, length, D] copies of vec [D]
+    def add_noise(self, z: Any, rows: np.ndarray, table: Any, traj: np.ndarray, std: np.ndarray) -> Any: ...
 
-    def validate(self) -> Settings:
-        if self.mode not in MODES:
-            raise TRMError(f"mode must be one of {list(MODES)}, got {self.mode!r}")
-        if self.mode == "adaptive" and not 0.0 < self.threshold < 1.0:
-            raise TRMError(f"the adaptive threshold must be in (0, 1), got {self.threshold}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise TRMError(f"max_steps must be >= 1, got {self.max_steps}")
-        if self.samples < 1:
-            raise TRMError(f"samples must be >= 1, got {self.samples}")
-        if self.samples > 1 and self.noise <= 0:
-            raise TRMError("several samples need noise > 0 (otherwise every trajectory is the same)")
-        if self.vote not in VOTES:
-            raise TRMError(f"vote must be one of {list(VOTES)}, got {self.vote!r}")
-        if self.augment < 1:
-            raise TRMError(f"augment (symmetric copies per puzzle) must be >= 1, got {self.augment}")
-        if self.batch_size < 1:
-            raise TRMError(f"batch_size must be >= 1, got {self.batch_size}")
-        return self
 
-    @classmethod
-    def from_eval_config(cls, e) -> Settings:
-        """From a run's ``eval`` config section (:class:`trm.config.EvalConfig`)."""
-        return cls(mode=e.mode, threshold=e.threshold, max_steps=e.max_steps or None, samples=e.samples,
-                   noise=e.noise, vote=e.vote, augment=max(1, e.augment_votes), batch_size=e.batch_size)
+class Backend(Protocol):
+    """A model behind the engine: the reset state, puzzle-embedding rows and one supervision step."""
+
+    total_len: int  # L: sequence length including the puzzle-embedding prefix
+    hidden_size: int  # D
+    ops: Ops
+
+    def init_state(self) -> tuple[Any, Any]: ...  # y_init, z_init [D]
+
+    def puzzle_rows(self, pids: np.ndarray) -> Any: ...  # what step() takes for these puzzle identifiers
+
+    def step(self, y: Any, z: Any, inputs: Any, rows: Any) -> tuple[Any, Any, Any, Any, Any]: ...
+
+    # -> y, z [B, L, D], logits [B, S, V], q_halt [B], q_continue [B]
+
+
+class NumpyOps:
+    """:class:`Ops` for backends that take and return numpy arrays (onnxruntime)."""
+
+    def tokens(self, a):
+        return np.ascontiguousarray(a, dtype=np.int64)
+
+    def floats(self, a):
+        return np.ascontiguousarray(a, dtype=np.float32)
+
+    def numpy(self, a):
+        return np.asarray(a)
+
+    def cat(self, parts):
+        return np.concatenate(parts)
+
+    def take(self, a, idx):
+        return a[idx]
+
+    def argmax(self, logits):
+        return logits.argmax(-1)
+
+    def fill(self, vec, n, length):
+        return np.repeat(np.asarray(vec, np.float32)[None, None], n * length, 0).reshape(n, length, -1)
+
+    def add_noise(self, z, rows, table, traj, std):
+        z[rows] += std[:, None, None] * table[traj]
+        return z
+
+
+def noise_table(seed: int, step: int, K: int, shape: tuple[int, int]) -> np.ndarray:
+    """[K, L, D] standard normal noise added to z before supervision step ``step`` (0-based). Trajectory 0 is
+    noise-free; trajectory k's noise depends only on (seed, step, k), never on what else is in the batch."""
+    t = np.zeros((K, *shape), np.float32)
+    for k in range(1, K):
+        t[k] = np.random.default_rng([seed, step, k]).standard_normal(shape, dtype=np.float32)
+    return t
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
+
+
+# ============================================================================================ the loop
+class Job:
+    """Rows solved together, and what became of them: ``preds`` [R, S], ``q_halt`` [R], ``steps`` [R];
+    with ``record``, ``step_preds`` [N, R, S] and ``step_q`` [N, R] after every step (held at the final
+    value once a row halted, so step k reads "the answer if stopped by step k")."""
+
+    def __init__(
+        self,
+        inputs: np.ndarray,
+        pids: np.ndarray,
+        traj: np.ndarray,
+        settings: Settings,
+        n_steps: int,
+        record: bool,
+        user: Any = None,
+    ):
+        self.inputs = np.ascontiguousarray(inputs, dtype=np.int64)
+        R, S = self.inputs.shape
+        self.pids, self.traj = np.asarray(pids, np.int64), np.asarray(traj, np.int64)
+        self.settings, self.max_steps, self.record, self.user = settings, n_steps, record, user
+        self.preds = np.zeros((R, S), np.int64)
+        self.q_halt = np.zeros(R, np.float32)
+        self.steps = np.zeros(R, np.int64)
+        self.step_preds = np.zeros((n_steps, R, S), np.int64) if record else None
+        self.step_q = np.zeros((n_steps, R), np.float32) if record else None
+        self.queued = 0  # rows handed to the batch so far
+        self.left = R  # rows not finished
+        self.cancelled = False
+
+    @property
+    def rows(self) -> int:
+        return len(self.inputs)
+
+    @property
+    def finished(self) -> bool:
+        return self.left == 0
+
+    @property
+    def confidence(self) -> np.ndarray:
+        return sigmoid(self.q_halt)
+
+    def _hold(self) -> None:
+        if self.record:
+            N = self.max_steps
+            hold = np.minimum(np.arange(N)[:, None], np.maximum(self.steps - 1, 0)[None])  # [N, R]
+            self.step_q = np.take_along_axis(self.step_q, hold, 0)
+            self.step_preds = np.take_along_axis(self.step_preds, hold[..., None], 0)
+
+
+_ROW_FIELDS = ("job", "row", "steps", "limit", "thr", "std", "seed", "traj", "record")
+
+
+class Engine:
+    """Advances every live row of every job by one supervision step per forward pass (see the module doc)."""
+
+    def __init__(self, backend: Backend, n_sup: int, batch_size: int = 256, noise_cache: int = 64):
+        self.backend, self.ops, self.n_sup, self.batch_size = backend, backend.ops, n_sup, batch_size
+        self.y0, self.z0 = backend.init_state()
+        self.waiting: deque[Job] = deque()
+        self.jobs: dict[int, Job] = {}  # key -> job, queued or running
+        self._keys = 0
+        self._noise: OrderedDict[tuple[int, int], tuple[int, Any]] = OrderedDict()
+        self._noise_cache = noise_cache
+        self.forward_passes = 0
+        self.rows_stepped = 0
+        self._reset_batch()
+
+    def _reset_batch(self) -> None:
+        self.a = {
+            k: np.zeros(0, {"thr": np.float64, "std": np.float32}.get(k, np.int64)) for k in _ROW_FIELDS
+        }
+        self.y = self.z = self.x = self.prow = None
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.jobs)
+
+    @property
+    def active(self) -> int:
+        return len(self.a["job"])
+
+    def submit(
+        self,
+        inputs: np.ndarray,
+        pids: np.ndarray,
+        settings: Settings,
+        traj: np.ndarray | None = None,
+        record: bool = False,
+        user: Any = None,
+    ) -> Job:
+        """Queue token rows ``inputs`` [R, S] with puzzle identifiers ``pids`` [R] and trajectory numbers
+        ``traj`` [R] (0 = noise-free); ``record`` keeps the answer after every step."""
+        inputs = np.asarray(inputs)
+        traj = np.zeros(len(inputs), np.int64) if traj is None else traj
+        job = Job(inputs, pids, traj, settings, settings.max_steps or self.n_sup, record, user)
+        self._keys += 1
+        job.key = self._keys
+        if job.rows:
+            self.jobs[job.key] = job
+            self.waiting.append(job)
+        return job
+
+    def abort(self) -> list[Job]:
+        """Drop every job (queued or running) and return them."""
+        jobs = list(self.jobs.values())
+        self.jobs.clear()
+        self.waiting.clear()
+        self._reset_batch()
+        return jobs
+
+    def run(self, on_done: Callable[[int], None] | None = None) -> None:
+        """Step until every job is done; ``on_done(k)`` hears how many rows just finished."""
+        while self.busy:
+            before = sum(j.left for j in self.jobs.values())
+            self.step()
+            if on_done is not None:
+                on_done(before - sum(j.left for j in self.jobs.values()))
+
+    # ------------------------------------------------------------------------------------------ one step
+    def step(self) -> list[Job]:
+        """One supervision step over up to ``batch_size`` rows; returns (and forgets) the jobs that finished
+        or were cancelled."""
+        out = self._drop_cancelled()
+        self._refill()
+        a, ops = self.a, self.ops
+        if not self.active:
+            return out
+        self._add_noise()
+        y, z, logits, q_halt, _ = self.backend.step(self.y, self.z, self.x, self.prow)
+        self.forward_passes += 1
+        self.rows_stepped += self.active
+        a["steps"] += 1
+        done = a["steps"] >= a["limit"]
+        preds = ops.argmax(logits)
+        q = p = None
+        if a["record"].any() or (a["thr"] < _NEVER).any():
+            q = ops.numpy(q_halt).astype(np.float32)
+            done |= sigmoid(q) > a["thr"]
+        if a["record"].any():
+            p = ops.numpy(preds)
+            for key, sel in _groups(a["job"], np.flatnonzero(a["record"])):
+                job = self.jobs[key]
+                job.step_preds[a["steps"][sel] - 1, a["row"][sel]] = p[sel]
+                job.step_q[a["steps"][sel] - 1, a["row"][sel]] = q[sel]
+        fin = np.flatnonzero(done)
+        if fin.size:
+            pf = p[fin] if p is not None else ops.numpy(ops.take(preds, fin))
+            qf = q[fin] if q is not None else ops.numpy(ops.take(q_halt, fin)).astype(np.float32)
+            for key, sel in _groups(a["job"][fin], np.arange(fin.size)):
+                job = self.jobs[key]
+                rows = a["row"][fin[sel]]
+                job.preds[rows], job.q_halt[rows], job.steps[rows] = pf[sel], qf[sel], a["steps"][fin[sel]]
+                job.left -= sel.size
+                if job.finished:
+                    job._hold()
+                    out.append(self.jobs.pop(key))
+            y, z = self._keep(np.flatnonzero(~done), y, z)
+        self.y, self.z = y, z
+        return out
+
+    def _keep(self, keep: np.ndarray, y, z):
+        """Finished rows leave the batch: their carry is dropped."""
+        if keep.size == 0:
+            self._reset_batch()
+            return None, None
+        ops = self.ops
+        for k in _ROW_FIELDS:
+            self.a[k] = self.a[k][keep]
+        self.x = ops.take(self.x, keep)
+        self.prow = None if self.prow is None else ops.take(self.prow, keep)
+        return ops.take(y, keep), ops.take(z, keep)
+
+    def _drop_cancelled(self) -> list[Job]:
+        gone = [j for j in self.jobs.values() if j.cancelled]
+        if not gone:
+            return []
+        for j in gone:
+            del self.jobs[j.key]
+        self.waiting = deque(j for j in self.waiting if not j.cancelled)
+        if self.active:
+            keys = np.array([j.key for j in gone])
+            self.y, self.z = self._keep(np.flatnonzero(~np.isin(self.a["job"], keys)), self.y, self.z)
+        return gone
+
+    def _refill(self) -> None:
+        """Waiting rows join the batch from the reset state (y_init, z_init), first come first served."""
+        free, parts = self.batch_size - self.active, []
+        while free > 0 and self.waiting:
+            job = self.waiting[0]
+            lo, hi = job.queued, min(job.rows, job.queued + free)
+            parts.append((job, lo, hi))
+            job.queued, free = hi, free - (hi - lo)
+            if hi == job.rows:
+                self.waiting.popleft()
+        if not parts:
+            return
+        ops, n = self.ops, sum(hi - lo for _, lo, hi in parts)
+        new = {
+            "job": [np.full(hi - lo, j.key) for j, lo, hi in parts],
+            "row": [np.arange(lo, hi) for _, lo, hi in parts],
+            "steps": [np.zeros(hi - lo, np.int64) for _, lo, hi in parts],
+            "limit": [np.full(hi - lo, j.max_steps) for j, lo, hi in parts],
+            "thr": [
+                np.full(hi - lo, j.settings.threshold if j.settings.mode == "adaptive" else _NEVER)
+                for j, lo, hi in parts
+            ],
+            "std": [np.full(hi - lo, j.settings.noise, np.float32) for j, lo, hi in parts],
+            "seed": [np.full(hi - lo, j.settings.seed) for j, lo, hi in parts],
+            "traj": [j.traj[lo:hi] for j, lo, hi in parts],
+            "record": [np.full(hi - lo, j.record) for j, lo, hi in parts],
+        }
+        for k, v in new.items():
+            self.a[k] = np.concatenate([self.a[k], *v]).astype(self.a[k].dtype)
+        x = ops.tokens(np.concatenate([j.inputs[lo:hi] for j, lo, hi in parts]))
+        prow = self.backend.puzzle_rows(np.concatenate([j.pids[lo:hi] for j, lo, hi in parts]))
+        y, z = ops.fill(self.y0, n, self.backend.total_len), ops.fill(self.z0, n, self.backend.total_len)
+        if self.y is None:
+            self.y, self.z, self.x, self.prow = y, z, x, prow
+        else:
+            self.y, self.z, self.x = ops.cat([self.y, y]), ops.cat([self.z, z]), ops.cat([self.x, x])
+            self.prow = None if prow is None else ops.cat([self.prow, prow])
+
+    def _add_noise(self) -> None:
+        a = self.a
+        noisy = np.flatnonzero((a["traj"] > 0) & (a["std"] > 0))
+        if not noisy.size:
+            return
+        for (seed, step), sel in _groups(a["seed"][noisy] * 1024 + a["steps"][noisy], noisy, pairs=True):
+            self.z = self.ops.add_noise(
+                self.z,
+                sel,
+                self._table(seed, step, int(a["traj"][sel].max()) + 1),
+                a["traj"][sel],
+                a["std"][sel],
+            )
+
+    def _table(self, seed: int, step: int, K: int):
+        key = (seed, step)
+        have = self._noise.get(key)
+        if have is None or have[0] < K:
+            shape = (self.backend.total_len, self.backend.hidden_size)
+            have = (K, self.ops.floats(noise_table(seed, step, K, shape)))
+            self._noise[key] = have
+            if len(self._noise) > self._noise_cache:
+                self._noise.popitem(last=False)
+        self._noise.move_to_end(key)
+        return have[1]
+
+
+def _groups(keys: np.ndarray, idx: np.ndarray, pairs: bool = False):
+    """(key, idx[keys == key]) for each distinct key (``pairs``: key = seed * 1024 + step -> (seed, step))."""
+    uniq, inv = np.unique(keys, return_inverse=True)
+    inv = inv.reshape(-1)
+    for i, k in enumerate(uniq.tolist()):
+        yield (divmod(k, 1024) if pairs else k), idx[inv == i]
 
 
 @dataclass
 class Trajectories:
-    """What :func:`run` returns, one entry per input row (R rows, N = max_steps)."""
+    """What :func:`run` returns, one entry per row (R rows, N = max_steps)."""
 
-    preds: torch.Tensor  # [R, S] final answer tokens
-    q_halt: torch.Tensor  # [R] final halting logit
-    steps: torch.Tensor  # [R] supervision steps used
-    step_q: torch.Tensor  # [N, R] halting logit after each step (held at the final value once halted)
-    step_preds: torch.Tensor | None = None  # [N, R, S] uint8 answer after each step (held once halted)
-    extra: dict[str, torch.Tensor] = field(default_factory=dict)
+    preds: np.ndarray  # [R, S]
+    q_halt: np.ndarray  # [R]
+    steps: np.ndarray  # [R]
+    step_q: np.ndarray | None = None  # [N, R] with record
+    step_preds: np.ndarray | None = None  # [N, R, S] with record
 
     @property
-    def confidence(self) -> torch.Tensor:
-        return torch.sigmoid(self.q_halt)
+    def confidence(self) -> np.ndarray:
+        return sigmoid(self.q_halt)
 
 
-def _noise_table(cache: dict[int, torch.Tensor], step: int, K: int, shape: tuple[int, int], seed: int,
-                 device, dtype) -> torch.Tensor:
-    """[K, L, D] standard normal noise for step ``step``; row 0 (the clean trajectory) is zero. It depends
-    only on (seed, step, trajectory), so a puzzle gets the same noise whatever else is in the batch."""
-    if step not in cache:
-        g = torch.Generator().manual_seed(seed * 1_000_003 + step)
-        t = torch.randn((K, *shape), generator=g)
-        t[0] = 0
-        cache[step] = t.to(device=device, dtype=dtype)
-    return cache[step]
-
-
-@torch.no_grad()
-def run(model, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor, *, mode: str = "official",
-        threshold: float = DEFAULT_HALT_THRESHOLD, max_steps: int | None = None, batch_size: int = 256, noise: float = 0.0,
-        trajectory: torch.Tensor | None = None, seed: int = 0, record: bool = False,
-        on_done: Callable[[int], None] | None = None) -> Trajectories:
-    """Solve token rows ``inputs`` [R, S] (any device; results come back on the CPU).
-
-    ``trajectory`` [R] numbers each row's noisy trajectory (0 = no noise); noise of std ``noise`` is added to
-    z before every supervision step. ``record`` keeps the answer after every step. ``on_done(k)`` is called
-    with the number of rows that just finished (for progress bars).
-    """
-    if mode not in MODES:
-        raise TRMError(f"mode must be one of {list(MODES)}, got {mode!r}")
-    device = model.y_init.device
-    dtype = model.dtype
-    N = model.cfg.N_sup if max_steps is None else int(max_steps)
-    R, S = inputs.shape
-    L, D = model.cfg.total_len, model.cfg.hidden_size
-    adaptive = mode == "adaptive"
-
-    preds = torch.zeros((R, S), dtype=torch.long)
-    q_final = torch.zeros(R)
-    steps_final = torch.zeros(R, dtype=torch.int32)
-    step_q = torch.zeros((N, R))
-    step_preds = torch.zeros((N, R, S), dtype=torch.uint8) if record else None
-    traj = trajectory if trajectory is not None else torch.zeros(R, dtype=torch.long)
-    K = int(traj.max()) + 1 if R else 1
-    noisy = noise > 0 and K > 1
-    table: dict[int, torch.Tensor] = {}
-
-    y_init = model.y_init.to(dtype)
-    z_init = model.z_init.to(dtype)
-    ids = torch.zeros(0, dtype=torch.long, device=device)  # row index of each active row
-    y = torch.zeros((0, L, D), dtype=dtype, device=device)
-    z = torch.zeros((0, L, D), dtype=dtype, device=device)
-    x = torch.zeros((0, S), dtype=torch.long, device=device)
-    pid = torch.zeros(0, dtype=torch.int32, device=device)
-    steps = torch.zeros(0, dtype=torch.int32, device=device)
-    nxt = 0
-    while nxt < R or len(ids):
-        free = batch_size - len(ids)
-        if free > 0 and nxt < R:  # refill: waiting rows start from (y_init, z_init)
-            new = torch.arange(nxt, min(R, nxt + free), device=device)
-            nxt += len(new)
-            ids = torch.cat((ids, new))
-            y = torch.cat((y, y_init.expand(len(new), L, D)))
-            z = torch.cat((z, z_init.expand(len(new), L, D)))
-            x = torch.cat((x, inputs[new.cpu()].to(device, torch.long)))
-            pid = torch.cat((pid, puzzle_identifiers[new.cpu()].to(device, torch.int32)))
-            steps = torch.cat((steps, torch.zeros(len(new), dtype=torch.int32, device=device)))
-        if noisy:
-            k = traj[ids.cpu()].to(device)
-            for s in steps.unique().tolist():
-                rows = steps == s
-                z[rows] = z[rows] + noise * _noise_table(table, s, K, (L, D), seed, device, dtype)[k[rows]]
-        y, z, logits, q_halt, _ = model.step(y, z, {"inputs": x, "puzzle_identifiers": pid})
-        steps = steps + 1
-        p = logits.argmax(-1)
-        ids_cpu, s_cpu, q_cpu, p_cpu = ids.cpu(), (steps - 1).long().cpu(), q_halt.float().cpu(), p.cpu()
-        step_q[s_cpu, ids_cpu] = q_cpu
-        if record:
-            step_preds[s_cpu, ids_cpu] = p_cpu.to(torch.uint8)
-        done = steps >= N
-        if adaptive:
-            done = done | (torch.sigmoid(q_halt.float()) > threshold)
-        done_cpu = done.cpu()
-        if done_cpu.any():
-            fin = ids_cpu[done_cpu]
-            preds[fin] = p_cpu[done_cpu]
-            q_final[fin] = q_cpu[done_cpu]
-            steps_final[fin] = steps.cpu()[done_cpu]
-            keep = ~done  # finished rows leave the batch: their carry is dropped
-            ids, y, z, x, pid, steps = ids[keep], y[keep], z[keep], x[keep], pid[keep], steps[keep]
-            if on_done is not None:
-                on_done(len(fin))
-
-    # hold each row's final answer after it halted, so step k reads "the answer if stopped by step k"
-    last = (steps_final.long() - 1).clamp_min(0)
-    hold = torch.minimum(torch.arange(N).unsqueeze(1), last.unsqueeze(0))  # [N, R]
-    step_q = step_q.gather(0, hold)
-    if record:
-        step_preds = step_preds.gather(0, hold.unsqueeze(-1).expand(N, R, S))
-    return Trajectories(preds=preds, q_halt=q_final, steps=steps_final, step_q=step_q, step_preds=step_preds)
-
-
-# ------------------------------------------------------------------------------------------------ candidates
-
-
-def choose(preds: torch.Tensor, conf: torch.Tensor, vote: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Pick one of C candidate answers per puzzle. ``preds`` [B, C, S], ``conf`` [B, C] in [0, 1].
-
-    ``majority``: the answer given by the most candidates, ties broken by their mean confidence (SPEC §7
-    ranking); ``confidence``: the single most confident candidate. Returns (index [B], votes [B], confidence
-    [B] = mean confidence of the candidates agreeing with the choice).
-    """
-    same = (preds.unsqueeze(2) == preds.unsqueeze(1)).all(-1)  # [B, C, C]
-    votes = same.sum(-1)  # [B, C]
-    mean_conf = (same * conf.unsqueeze(1)).sum(-1) / votes
-    if vote == "majority":
-        score = votes.double() + 0.5 * mean_conf.double()  # integer votes first, then confidence in [0, 0.5]
-    else:
-        score = conf.double()
-    idx = score.argmax(-1)
-    pick = idx.unsqueeze(-1)
-    return idx, votes.gather(1, pick).squeeze(1), mean_conf.gather(1, pick).squeeze(1)
-
-
-@dataclass
-class Prediction:
-    """One answer per puzzle (B puzzles) after voting over its candidates."""
-
-    preds: torch.Tensor  # [B, S]
-    confidence: torch.Tensor  # [B] mean sigmoid(q_halt) of the candidates agreeing with the answer
-    steps: torch.Tensor  # [B] supervision steps of the chosen candidate
-    compute: torch.Tensor  # [B] supervision steps summed over all candidates of the puzzle
-    votes: torch.Tensor  # [B] candidates agreeing with the answer
-    candidates: int  # C = augment x samples
-    step_preds: torch.Tensor | None = None  # [N, B, S] the voted answer after each step
-    step_conf: torch.Tensor | None = None  # [N, B]
-    step_q: torch.Tensor | None = None  # [N, B] halting logit of the chosen trajectory (C = 1 only)
-
-
-def predict(model, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor, settings: Settings,
-            transforms: Sequence[TokenTransform] | None = None, record: bool = False,
-            on_done: Callable[[int], None] | None = None) -> Prediction:
-    """Solve B puzzles ``inputs`` [B, S] with A = len(transforms) symmetric copies and K = settings.samples
-    trajectories each, undo the symmetries and choose one answer per puzzle."""
-    st = settings
-    transforms = list(transforms) if transforms else [None]
-    B, S = inputs.shape
-    A, K = len(transforms), st.samples
-    C = A * K
-    rows = []
-    for t in transforms:
-        xa = inputs if t is None else t.apply(inputs)
-        rows.append(xa.unsqueeze(1).expand(B, K, S))
-    x = torch.stack(rows, 1).reshape(B * C, S)  # row (b, a, k)
-    pid = puzzle_identifiers.repeat_interleave(C)
-    traj = torch.arange(K).repeat(B * A)
-    out = run(model, x, pid, mode=st.mode, threshold=st.threshold, max_steps=st.max_steps,
-              batch_size=st.batch_size, noise=st.noise if K > 1 else 0.0, trajectory=traj, seed=st.seed,
-              record=record, on_done=on_done)
-
-    def undo(p: torch.Tensor) -> torch.Tensor:  # [..., B*C, S] -> [..., B, C, S] in the puzzle's own frame
-        p = p.reshape(*p.shape[:-2], B, A, K, S)
-        parts = [p[..., a, :, :] if t is None else t.inverse().apply(p[..., a, :, :].long())
-                 for a, t in enumerate(transforms)]
-        return torch.stack(parts, -3).reshape(*p.shape[:-4], B, C, S)
-
-    preds = undo(out.preds)
-    conf = out.confidence.view(B, C)
-    idx, votes, confidence = choose(preds, conf, st.vote)
-    b = torch.arange(B)
-    result = Prediction(
-        preds=preds[b, idx], confidence=confidence, steps=out.steps.view(B, C)[b, idx],
-        compute=out.steps.view(B, C).sum(-1), votes=votes, candidates=C,
-    )
-    if record:
-        N = out.step_q.shape[0]
-        sp = undo(out.step_preds.long()) if C > 1 or transforms[0] is not None else out.step_preds.long().view(N, B, 1, S)
-        sc = torch.sigmoid(out.step_q).view(N, B, C)
-        step_preds = torch.empty((N, B, S), dtype=torch.long)
-        step_conf = torch.empty((N, B))
-        for k in range(N):
-            i, _, c = choose(sp[k], sc[k], st.vote)
-            step_preds[k] = sp[k][b, i]
-            step_conf[k] = c
-        result.step_preds, result.step_conf = step_preds, step_conf
-        if C == 1:
-            result.step_q = out.step_q
-    return result
+def run(
+    backend: Backend,
+    inputs: np.ndarray,
+    puzzle_identifiers: np.ndarray,
+    settings: Settings,
+    n_sup: int,
+    *,
+    trajectory: np.ndarray | None = None,
+    record: bool = False,
+    on_done: Callable[[int], None] | None = None,
+) -> Trajectories:
+    """Solve token rows ``inputs`` [R, S] as one job (see :class:`Engine`)."""
+    eng = Engine(backend, n_sup, settings.batch_size)
+    job = eng.submit(np.asarray(inputs), np.asarray(puzzle_identifiers), settings, trajectory, record)
+    eng.run(on_done)
+    return Trajectories(job.preds, job.q_halt, job.steps, job.step_q, job.step_preds)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 
-import torch
+import numpy as np
 
-from ..model import IGNORE_LABEL
+from ..tasks import IGNORE
+from .engine import sigmoid
 
 
 def wilson(successes: float, n: float, z: float = 1.959963984540054) -> tuple[float, float]:
@@ -23,10 +24,10 @@ def wilson(successes: float, n: float, z: float = 1.959963984540054) -> tuple[fl
     return lo, hi
 
 
-def correctness(preds: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def correctness(preds: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(exact [..., B] bool, correct tokens [..., B], counted tokens [B]) of ``preds`` [..., B, S] against
     ``labels`` [B, S]; rows without any target are never exact (SPEC §4)."""
-    mask = labels != IGNORE_LABEL
+    mask = labels != IGNORE
     count = mask.sum(-1)
     correct = ((preds == labels) & mask).sum(-1)
     return (correct == count) & (count > 0), correct, count
@@ -53,8 +54,8 @@ class Accumulator:
         self.sweep_steps = [0] * len(thresholds)
         self.extra: dict[str, int] = {}
 
-    def add(self, pred, labels: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        """Add a :class:`~trm.infer.engine.Prediction` for rows ``keep`` (padding rows excluded); returns the
+    def add(self, pred, labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """Add a :class:`~trm.infer.voting.Prediction` for rows ``keep`` (padding rows excluded); returns the
         per-row exact flags of the kept rows."""
         labels = labels[keep]
         exact, correct, count = correctness(pred.preds[keep], labels)
@@ -65,7 +66,7 @@ class Accumulator:
         steps = pred.steps[keep]
         self.steps_sum += int(steps.sum())
         self.compute += int(pred.compute[keep].sum())
-        for s, c in zip(*torch.unique(steps, return_counts=True), strict=True):
+        for s, c in zip(*np.unique(steps, return_counts=True), strict=True):
             self.steps_hist[min(int(s), self.N)] += int(c)
         self.q_correct += int(((pred.confidence[keep] >= 0.5) == exact).sum())
         if pred.step_preds is not None:
@@ -76,11 +77,11 @@ class Accumulator:
                 self.step_halted[k] += int((steps <= k + 1).sum())
             if pred.step_q is not None and self.thresholds:
                 # what adaptive halting at threshold t would answer: the first step whose confidence passes t
-                conf = torch.sigmoid(pred.step_q[:, keep])  # [N, B]
+                conf = sigmoid(pred.step_q[:, keep])  # [N, B]
                 for i, t in enumerate(self.thresholds):
                     passed = conf > t
-                    first = torch.where(passed.any(0), passed.float().argmax(0), torch.full_like(steps.long(), self.N - 1))
-                    self.sweep_exact[i] += int(s_exact.gather(0, first.unsqueeze(0)).sum())
+                    first = np.where(passed.any(0), passed.argmax(0), self.N - 1)
+                    self.sweep_exact[i] += int(np.take_along_axis(s_exact, first[None], 0).sum())
                     self.sweep_steps[i] += int((first + 1).sum())
         return exact
 
@@ -102,14 +103,21 @@ class Accumulator:
         }
         if any(self.step_halted):
             out["per_step"] = [
-                {"step": k + 1, "exact_accuracy": self.step_exact[k] / n,
-                 "token_accuracy": self.step_tokens[k] / max(self.tokens, 1),
-                 "halted_fraction": self.step_halted[k] / n}
+                {
+                    "step": k + 1,
+                    "exact_accuracy": self.step_exact[k] / n,
+                    "token_accuracy": self.step_tokens[k] / max(self.tokens, 1),
+                    "halted_fraction": self.step_halted[k] / n,
+                }
                 for k in range(self.N)
             ]
         if self.thresholds and any(self.sweep_steps):
             out["threshold_sweep"] = [
-                {"threshold": t, "exact_accuracy": self.sweep_exact[i] / n, "mean_steps": self.sweep_steps[i] / n}
+                {
+                    "threshold": t,
+                    "exact_accuracy": self.sweep_exact[i] / n,
+                    "mean_steps": self.sweep_steps[i] / n,
+                }
                 for i, t in enumerate(self.thresholds)
             ]
         for k, v in self.extra.items():

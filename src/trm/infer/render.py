@@ -11,13 +11,37 @@ import numpy as np
 
 from ..utils import TRMError
 
-RESET, BOLD, DIM, YELLOW, GREEN, RED, CYAN = "\033[0m", "\033[1m", "\033[2m", "\033[33m", "\033[32m", "\033[31m", "\033[36m"
+RESET, BOLD, DIM, YELLOW, GREEN, RED, CYAN = (
+    "\033[0m",
+    "\033[1m",
+    "\033[2m",
+    "\033[33m",
+    "\033[32m",
+    "\033[31m",
+    "\033[36m",
+)
 
 # the usual ARC palette, colours 0..9
-ARC_RGB = [(0, 0, 0), (0, 116, 217), (255, 65, 54), (46, 204, 64), (255, 220, 0), (170, 170, 170),
-           (240, 18, 190), (255, 133, 27), (127, 219, 255), (135, 12, 37)]
-MAZE_RGB = {"#": (40, 40, 40), " ": (245, 245, 245), "S": (46, 204, 64), "G": (255, 65, 54), "o": (0, 116, 217),
-            "?": (255, 0, 255)}
+ARC_RGB = [
+    (0, 0, 0),
+    (0, 116, 217),
+    (255, 65, 54),
+    (46, 204, 64),
+    (255, 220, 0),
+    (170, 170, 170),
+    (240, 18, 190),
+    (255, 133, 27),
+    (127, 219, 255),
+    (135, 12, 37),
+]
+MAZE_RGB = {
+    "#": (40, 40, 40),
+    " ": (245, 245, 245),
+    "S": (46, 204, 64),
+    "G": (255, 65, 54),
+    "o": (0, 116, 217),
+    "?": (255, 0, 255),
+}
 
 
 def use_colour(stream=None) -> bool:
@@ -32,8 +56,13 @@ def _arc_cell(ch: str, colour: bool) -> str:
     return f"\033[48;2;{r};{g};{b}m  {RESET}"
 
 
-def format_grid(cells: np.ndarray, kind: str, previous: np.ndarray | None = None, givens: np.ndarray | None = None,
-                colour: bool = True) -> list[str]:
+def format_grid(
+    cells: np.ndarray,
+    kind: str,
+    previous: np.ndarray | None = None,
+    givens: np.ndarray | None = None,
+    colour: bool = True,
+) -> list[str]:
     """Lines of a grid of 1-character symbols; cells that changed since ``previous`` are highlighted."""
     lines = []
     for r, row in enumerate(cells):
@@ -58,8 +87,13 @@ def format_grid(cells: np.ndarray, kind: str, previous: np.ndarray | None = None
     return lines
 
 
-def trace_text(frames: list[np.ndarray], confidences: list[float], kind: str, givens: np.ndarray | None = None,
-               colour: bool = True) -> str:
+def trace_text(
+    frames: list[np.ndarray],
+    confidences: list[float],
+    kind: str,
+    givens: np.ndarray | None = None,
+    colour: bool = True,
+) -> str:
     """The answer after every supervision step, side by side where the terminal is wide enough."""
     width = os.get_terminal_size().columns if sys.stdout.isatty() else 120
     blocks = []
@@ -102,12 +136,21 @@ def _pil():
     try:
         from PIL import Image, ImageDraw
     except ImportError:
-        raise TRMError("drawing images needs pillow: pip install 'trm[plot]' (or pip install pillow)") from None
+        raise TRMError(
+            "drawing images needs pillow: pip install 'trm[plot]' (or pip install pillow)"
+        ) from None
     return Image, ImageDraw
 
 
-def grid_image(cells: np.ndarray, kind: str, box: tuple[int, int] | None = None, givens: np.ndarray | None = None,
-               previous: np.ndarray | None = None, title: str = "", cell: int = 0):
+def grid_image(
+    cells: np.ndarray,
+    kind: str,
+    box: tuple[int, int] | None = None,
+    givens: np.ndarray | None = None,
+    previous: np.ndarray | None = None,
+    title: str = "",
+    cell: int = 0,
+):
     """One frame: the grid as an image, changed cells outlined, with a title line."""
     Image, ImageDraw = _pil()
     h, w = cells.shape
@@ -129,7 +172,9 @@ def grid_image(cells: np.ndarray, kind: str, box: tuple[int, int] | None = None,
             d.rectangle([x0, y0, x0 + cell, y0 + cell], fill=fill, outline=(180, 180, 180))
             if kind not in ("maze", "arc") and ch not in ".":
                 changed = previous is not None and previous[r, c] != cells[r, c]
-                d.text((x0 + cell // 2 - 3, y0 + cell // 2 - 6), ch, fill=(200, 40, 0) if changed else (0, 0, 0))
+                d.text(
+                    (x0 + cell // 2 - 3, y0 + cell // 2 - 6), ch, fill=(200, 40, 0) if changed else (0, 0, 0)
+                )
             elif previous is not None and previous.shape == cells.shape and previous[r, c] != cells[r, c]:
                 d.rectangle([x0 + 1, y0 + 1, x0 + cell - 1, y0 + cell - 1], outline=(255, 160, 0), width=2)
     if box is not None:
@@ -141,8 +186,14 @@ def grid_image(cells: np.ndarray, kind: str, box: tuple[int, int] | None = None,
     return img
 
 
-def save_trace_images(frames: list[np.ndarray], confidences: list[float], kind: str, path: str | Path,
-                      box: tuple[int, int] | None = None, givens: np.ndarray | None = None) -> str:
+def save_trace_images(
+    frames: list[np.ndarray],
+    confidences: list[float],
+    kind: str,
+    path: str | Path,
+    box: tuple[int, int] | None = None,
+    givens: np.ndarray | None = None,
+) -> str:
     """``.gif``: one frame per step; anything else (``.png``): all steps in one image, 8 per row."""
     Image, _ = _pil()
     if not frames:

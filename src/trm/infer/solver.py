@@ -1,39 +1,34 @@
-"""The public solving API: :class:`Solver` and :func:`load_solver`.
+"""Solving puzzles as a user gives them, with any backend, and the one result object (numpy only; copied into
+ONNX export folders with the engine).
 
-    solver = load_solver("runs/demo")
-    result = solver.solve("1.....4..2....", mode="adaptive", threshold=0.7)
+    solver = load_solver("runs/demo")                     # trm.infer: a PyTorch backend
+    result = solver.solve("1.....4..2....", mode="adaptive")
     print(result.answer, result.steps, result.confidence, result.valid)
-    print(json.dumps(result.to_json()))
+    print(json.dumps(result.to_json()))                   # what trm solve --json, /v1/solve and the runner print
 
 One puzzle is a Sudoku string (or grid), a maze in text, or for ARC one task (dict, JSON text or path) whose
-test inputs are all answered. ``solve_many`` batches several puzzles into the same forward passes.
+test inputs are all answered (or one input grid). :meth:`Solver.request` turns a puzzle into engine rows and,
+once the engine is done with them, into a :class:`SolveResult`; ``solve_many`` runs several requests in
+shared batches and the HTTP service feeds the same requests to its long-lived engine.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from ..config import DEFAULT_HALT_THRESHOLD
-from ..utils import TRMError
-from .engine import Settings, predict
-from .tasks import (
-    ID_SEPARATOR,
-    ArcAugmentation,
-    Codec,
-    Puzzle,
-    TaskInfo,
-    arc_crop,
-    arc_encode,
-    make_codec,
-    read_arc_task,
-)
-from .tasks import task_info as resolve_task_info
-from .voting import ArcVoter
+from .engine import Backend, Engine, Job
+from .settings import Settings
+from .voting import ArcVoter, Candidates
+
+try:
+    from ..tasks import PuzzleError, Task, arc
+except ImportError:  # the copy in an ONNX export folder
+    from trm_tasks import PuzzleError, Task, arc
 
 
 @dataclass
@@ -48,13 +43,13 @@ class TraceStep:
 class SolveResult:
     """The answer to one puzzle.
 
-    ``answer`` is text in the input's format (Sudoku string, maze text; ARC: a list with one grid per test
-    input). ``valid`` is the symbolic verifier's verdict (None where there is none: ARC without known outputs,
-    custom tasks) and ``errors`` says why an answer is invalid.
+    ``answer`` is text in the input's format (Sudoku string, maze text; ARC task: a list with one grid per
+    test input). ``valid`` is the symbolic verifier's verdict (None where there is none: ARC without known
+    outputs, custom tasks) and ``errors`` says why an answer is invalid.
     """
 
     answer: Any
-    grid: list  # rows of cell symbols (ARC: one colour grid per test input)
+    grid: list  # rows of cell symbols (ARC task: one colour grid per test input)
     tokens: list[int] | list[list[int]]
     steps: int
     confidence: float
@@ -66,158 +61,262 @@ class SolveResult:
     compute: int = 0  # supervision steps over all candidates
 
     def to_json(self, trace: bool | None = None) -> dict[str, Any]:
-        """Exactly the object ``trm solve --json`` prints."""
+        """The result object of ``trm solve --json``, ``POST /v1/solve`` and the exported runner."""
         out: dict[str, Any] = {
-            "answer": self.answer, "steps": self.steps, "confidence": round(self.confidence, 6),
-            "valid": self.valid, "errors": self.errors,
+            "answer": self.answer,
+            "steps": int(self.steps),
+            "confidence": round(float(self.confidence), 6),
+            "valid": self.valid,
+            "errors": list(self.errors),
         }
         if trace or (trace is None and self.trace):
-            out["trace"] = [{"step": t.step, "answer": t.answer, "confidence": round(t.confidence, 6)}
-                            for t in self.trace]
+            out["trace"] = [
+                {"step": t.step, "answer": t.answer, "confidence": round(float(t.confidence), 6)}
+                for t in self.trace
+            ]
         return out
+
+    def text(self) -> str:
+        """The answer and the verifier's verdict as ``trm solve`` prints them."""
+        lines = [
+            self.answer if isinstance(self.answer, str) else json.dumps(self.answer),
+            f"steps {self.steps}  confidence {self.confidence:.3f}"
+            + (f"  votes {self.votes}/{self.candidates}" if self.candidates > 1 else ""),
+        ]
+        if self.valid is None:
+            lines.append("not verified: no verifier (or no expected output) for this task")
+        elif self.valid:
+            lines.append("valid: the verifier accepts this answer")
+        else:
+            lines += ["WRONG: the verifier rejects this answer:", *(f"  - {e}" for e in self.errors)]
+        return "\n".join(lines)
+
+
+class Request:
+    """One puzzle on its way through an engine: its candidate rows, then its result."""
+
+    cand: Candidates
+    settings: Settings
+    trace: bool
+
+    def submit(self, engine: Engine, user: Any = None) -> Job:
+        return self.cand.submit(engine, self.settings, self.trace, user)
+
+    def result(self, job: Job) -> SolveResult:
+        raise NotImplementedError
+
+
+class GridRequest(Request):
+    """A Sudoku, maze, custom row or single ARC grid, with its symmetric copies and trajectories."""
+
+    def __init__(self, task: Task, parsed, settings: Settings, trace: bool):
+        syms = task.symmetries(settings.augment, settings.seed) if settings.augment > 1 else None
+        if syms is not None and len(syms) < settings.augment:
+            raise PuzzleError(
+                f"{task.kind} has only {len(syms)} symmetries; use augment {len(syms)} or fewer"
+            )
+        self.task, self.parsed, self.settings, self.trace = task, parsed, settings, trace
+        self.cand = Candidates(parsed.tokens[None], [parsed.pid], syms, settings.samples)
+
+    def result(self, job: Job) -> SolveResult:
+        task, parsed = self.task, self.parsed
+        pred = self.cand.finish(job, self.settings.vote)
+        tokens, steps = pred.preds[0], int(pred.steps[0])
+        valid, errors = task.verify(parsed, tokens)
+        trace = (
+            [
+                TraceStep(
+                    k + 1,
+                    task.format(pred.step_preds[k, 0], parsed),
+                    float(pred.step_conf[k, 0]),
+                    pred.step_preds[k, 0].tolist(),
+                )
+                for k in range(steps)
+            ]
+            if self.trace
+            else []
+        )
+        return SolveResult(
+            answer=task.format(tokens, parsed),
+            grid=task.cells(tokens, parsed).tolist(),
+            tokens=tokens.tolist(),
+            steps=steps,
+            confidence=float(pred.confidence[0]),
+            valid=valid,
+            errors=errors,
+            trace=trace,
+            votes=int(pred.votes[0]),
+            candidates=pred.candidates,
+            compute=int(pred.compute[0]),
+        )
+
+
+class ArcRequest(Request):
+    """Every test input of an ARC task, each as the task's versions (puzzle identifier, augmentation) times
+    the trajectories; the answers of the versions are voted per test input (SPEC §7 ranking)."""
+
+    def __init__(
+        self,
+        data: dict[str, Any],
+        name: str,
+        versions: list[tuple[int, arc.ArcAugmentation]],
+        settings: Settings,
+        trace: bool,
+    ):
+        self.data, self.name, self.settings, self.trace = data, name, settings, trace
+        self.tests = [np.asarray(t["input"], dtype=np.int64) for t in data["test"]]
+        self.where = [(ti, aug) for ti in range(len(self.tests)) for _, aug in versions]
+        rows = [arc.encode_canvas(aug.apply(self.tests[ti])).astype(np.int64) for ti, aug in self.where]
+        pids = [pid for _ in self.tests for pid, _ in versions]
+        self.versions = len(versions)
+        self.cand = Candidates(np.stack(rows), np.asarray(pids), None, settings.samples)
+
+    def result(self, job: Job) -> SolveResult:
+        pred = self.cand.finish(job, self.settings.vote)
+        voter = ArcVoter()
+        for r, (ti, aug) in enumerate(self.where):
+            voter.add(
+                self.name,
+                self.tests[ti],
+                aug.invert(arc.crop_canvas(pred.preds[r])),
+                float(pred.confidence[r]),
+            )
+        best = [voter.ranked(self.name, grid)[0] for grid in self.tests]
+        answers = [g.tolist() for g, _, _ in best]
+        valid, errors = arc.check_outputs(self.data["test"], answers)
+        steps, trace = int(pred.steps.max()), []
+        if self.trace:  # the first version of the first test input, mapped back to the original frame
+            aug = self.where[0][1]
+            for k in range(steps):
+                grid = aug.invert(arc.crop_canvas(pred.step_preds[k, 0]))
+                trace.append(
+                    TraceStep(
+                        k + 1,
+                        [grid.tolist()],
+                        float(pred.step_conf[k, 0]),
+                        arc.encode_canvas(grid).tolist() if grid.size else [],
+                    )
+                )
+        return SolveResult(
+            answer=answers,
+            grid=answers,
+            tokens=[arc.encode_canvas(np.asarray(a)).astype(int).tolist() for a in answers],
+            steps=steps,
+            confidence=float(np.mean([c for _, _, c in best])),
+            valid=valid,
+            errors=errors,
+            trace=trace,
+            votes=min(v for _, v, _ in best),
+            candidates=self.versions * self.settings.samples,
+            compute=int(pred.compute.sum()),
+        )
 
 
 class Solver:
-    """Solve puzzles with a loaded model. ``task_info`` defaults to what the config says (see
-    :func:`trm.infer.tasks.task_info`); ``identifiers`` (ARC: the dataset's identifier names) lets ARC tasks
-    use their trained puzzle embeddings and augmented versions."""
+    """Solve puzzles of one task with one backend. ``defaults`` are the settings a call starts from (a run's
+    protocol, :meth:`Settings.from_eval`); ``identifiers`` (ARC: the dataset's identifier names) lets ARC
+    tasks use their trained puzzle embeddings and augmented versions; ``num_identifiers`` bounds the puzzle
+    identifiers a request may name."""
 
-    def __init__(self, model, cfg, task_info: TaskInfo | None = None, identifiers: list[str] | None = None,
-                 meta: dict[str, Any] | None = None):
-        self.model = model.eval()
-        self.cfg = cfg
-        self.info = task_info or resolve_task_info(cfg, meta)
-        self.codec: Codec = make_codec(self.info, cfg)
-        self.identifiers = identifiers
+    def __init__(
+        self,
+        backend: Backend,
+        task: Task,
+        n_sup: int,
+        *,
+        defaults: Settings | None = None,
+        identifiers: list[str] | None = None,
+        num_identifiers: int = 1,
+    ):
+        self.backend, self.task, self.n_sup = backend, task, n_sup
+        self.defaults = defaults or Settings()
+        self.identifiers, self.num_identifiers = identifiers, num_identifiers
         self._by_task: dict[str, list[int]] | None = None
 
     @property
-    def device(self) -> torch.device:
-        return self.model.y_init.device
+    def info(self):
+        return self.task.info
 
     @property
-    def n_sup(self) -> int:
-        return self.model.cfg.N_sup
+    def codec(self) -> Task:
+        return self.task
 
-    def parse(self, puzzle: Any) -> Puzzle:
-        return self.codec.parse(puzzle)
+    def parse(self, puzzle: Any):
+        return self.task.parse(puzzle)
 
-    def solve(self, puzzle: Any, mode: str = "official", threshold: float = DEFAULT_HALT_THRESHOLD, max_steps: int | None = None,
-              samples: int = 1, noise: float = 0.1, seed: int = 0, trace: bool = False, vote: str = "majority",
-              augment: int = 1, batch_size: int = 256) -> SolveResult:
-        """Solve one puzzle. See :class:`~trm.infer.engine.Settings` for the inference options."""
-        return self.solve_many([puzzle], mode=mode, threshold=threshold, max_steps=max_steps, samples=samples,
-                               noise=noise, seed=seed, trace=trace, vote=vote, augment=augment,
-                               batch_size=batch_size)[0]
+    def settings(self, settings: Settings | None = None, **options: Any) -> Settings:
+        """``settings`` (default: this solver's defaults) with ``options`` set, validated."""
+        return (settings or self.defaults).replace(**options).validate()
 
-    def solve_many(self, puzzles: list[Any], mode: str = "official", threshold: float = DEFAULT_HALT_THRESHOLD,
-                   max_steps: int | None = None, samples: int = 1, noise: float = 0.1, seed: int = 0,
-                   trace: bool = False, vote: str = "majority", augment: int = 1,
-                   batch_size: int = 256) -> list[SolveResult]:
+    def request(self, puzzle: Any, settings: Settings, trace: bool = False) -> Request:
+        """Read one puzzle (:class:`PuzzleError` when it cannot be) into a :class:`Request`."""
+        if self.task.kind == "arc" and _is_arc_task(puzzle):
+            name = Path(puzzle).stem if isinstance(puzzle, Path) or _is_file(puzzle) else ""
+            data = arc.read_task(puzzle)
+            name = data.get("name") or name
+            limit = settings.augment if settings.augment > 1 else 1_000_000
+            versions = self._arc_versions(name, limit) or [
+                (data.get("puzzle_identifier", 0), arc.ArcAugmentation(name))
+            ]
+            self._check_pids([pid for pid, _ in versions])
+            return ArcRequest(data, name, versions, settings, trace)
+        parsed = self.task.parse(puzzle)
+        self._check_pids([parsed.pid])
+        return GridRequest(self.task, parsed, settings, trace)
+
+    def solve_many(
+        self, puzzles: list[Any], settings: Settings | None = None, *, trace: bool = False, **options: Any
+    ) -> list[SolveResult]:
         """Solve several puzzles in shared batches; the answers do not depend on what else is in the batch."""
-        st = Settings(mode=mode, threshold=threshold, max_steps=max_steps, samples=samples, noise=noise, seed=seed,
-                      vote=vote, augment=augment, batch_size=batch_size).validate()
-        if self.info.kind == "arc":
-            return [self._solve_arc(p, st, trace) for p in puzzles]
-        parsed = [self.codec.parse(p) for p in puzzles]
-        if not parsed:
+        st = self.settings(settings, **options)
+        requests = [self.request(p, st, trace) for p in puzzles]
+        engine = Engine(self.backend, self.n_sup, st.batch_size)
+        jobs = [r.submit(engine) for r in requests]
+        engine.run()
+        return [r.result(j) for r, j in zip(requests, jobs, strict=True)]
+
+    def solve(
+        self, puzzle: Any, settings: Settings | None = None, *, trace: bool = False, **options: Any
+    ) -> SolveResult:
+        """Solve one puzzle. See :class:`~trm.infer.engine.Settings` for the options."""
+        return self.solve_many([puzzle], settings, trace=trace, **options)[0]
+
+    def _check_pids(self, pids: list) -> None:
+        for pid in pids:
+            if (
+                isinstance(pid, bool)
+                or not isinstance(pid, (int, np.integer))
+                or not 0 <= pid < self.num_identifiers
+            ):
+                raise PuzzleError(f"puzzle_identifier must be an integer in [0, {self.num_identifiers})")
+
+    def _arc_versions(self, name: str, limit: int) -> list[tuple[int, arc.ArcAugmentation]]:
+        """(puzzle identifier, augmentation) of the task's trained versions (none without identifiers)."""
+        if not self.identifiers or not name:
             return []
-        inputs = torch.as_tensor(np.stack([p.tokens for p in parsed]))
-        pid = torch.zeros(len(parsed), dtype=torch.int32)
-        pred = predict(self.model, inputs, pid, st, self.codec.transforms(st.augment, st.seed), record=trace)
-        results = []
-        for i, p in enumerate(parsed):
-            tokens = pred.preds[i].numpy()
-            valid, errors = self.codec.verify(p, tokens)
-            steps = []
-            if trace:
-                steps = [TraceStep(k + 1, self.codec.format(pred.step_preds[k, i].numpy(), p),
-                                   float(pred.step_conf[k, i]), pred.step_preds[k, i].tolist())
-                         for k in range(int(pred.steps[i]))]
-            results.append(SolveResult(
-                answer=self.codec.format(tokens, p), grid=self.codec.cells(tokens, p).tolist(), tokens=tokens.tolist(),
-                steps=int(pred.steps[i]), confidence=float(pred.confidence[i]), valid=valid, errors=errors, trace=steps,
-                votes=int(pred.votes[i]), candidates=pred.candidates, compute=int(pred.compute[i])))
-        return results
-
-    # -------------------------------------------------------------------------------------------- ARC
-    def _arc_versions(self, task_name: str | None, limit: int) -> list[tuple[int, ArcAugmentation]]:
-        """(puzzle identifier, augmentation) of the task's trained versions, or the blank id unaugmented."""
-        if self.identifiers and task_name:
-            if self._by_task is None:
-                self._by_task = {}
-                for i, name in enumerate(self.identifiers):
-                    if i:
-                        self._by_task.setdefault(name.split(ID_SEPARATOR)[0], []).append(i)
-            ids = self._by_task.get(task_name, [])[:limit]
-            if ids:
-                return [(i, ArcAugmentation.parse(self.identifiers[i])) for i in ids]
-        return [(0, ArcAugmentation(task_name or ""))]
-
-    def _solve_arc(self, task: Any, st: Settings, trace: bool) -> SolveResult:
-        name = None
-        if isinstance(task, (str, Path)) and Path(str(task)).is_file():
-            name = Path(str(task)).stem
-        data = read_arc_task(task)
-        name = data.get("name") or name
-        versions = self._arc_versions(name, st.augment if st.augment > 1 else 1_000_000)
-        tests = [np.asarray(t["input"], dtype=np.int64) for t in data["test"]]
-        rows, pids, where = [], [], []
-        for ti, grid in enumerate(tests):
-            for pid, aug in versions:
-                rows.append(arc_encode(aug.apply(grid)))
-                pids.append(pid)
-                where.append((ti, aug))
-        one = Settings(**{**st.__dict__, "augment": 1})
-        pred = predict(self.model, torch.as_tensor(np.stack(rows)), torch.as_tensor(pids, dtype=torch.int32), one,
-                       record=trace)
-        voter = ArcVoter()  # the SPEC §7 ranking over the task's augmented versions
-        for r, (ti, aug) in enumerate(where):
-            voter.add(name or "", tests[ti], aug.invert(arc_crop(pred.preds[r].numpy())), float(pred.confidence[r]))
-        best = [voter.ranked(name or "", grid)[0] for grid in tests]
-        answers = [g.tolist() for g, _, _ in best]
-        steps = int(pred.steps.max())
-        valid, errors = None, []
-        if all("output" in t for t in data["test"]):
-            wrong = [i for i, t in enumerate(data["test"]) if answers[i] != np.asarray(t["output"]).tolist()]
-            valid = not wrong
-            errors = [f"test output {i} differs from the expected grid" for i in wrong]
-        trace_steps = []
-        if trace:
-            # the trace follows the first version of the first test input, mapped back to the original frame
-            aug = where[0][1]
-            for k in range(steps):
-                grid = aug.invert(arc_crop(pred.step_preds[k, 0].numpy()))
-                trace_steps.append(TraceStep(k + 1, [grid.tolist()], float(pred.step_conf[k, 0]),
-                                             arc_encode(grid).tolist() if grid.size else []))
-        return SolveResult(answer=answers, grid=answers, tokens=[arc_encode(np.asarray(a)).tolist() for a in answers],
-                           steps=steps,
-                           confidence=float(np.mean([c for _, _, c in best])), valid=valid, errors=errors,
-                           trace=trace_steps, votes=min(v for _, v, _ in best), candidates=len(versions) * st.samples,
-                           compute=int(pred.compute.sum()))
+        if self._by_task is None:
+            self._by_task = {}
+            for i, ident in enumerate(self.identifiers):
+                if i:
+                    self._by_task.setdefault(ident.split(arc.SEP)[0], []).append(i)
+        return [
+            (i, arc.ArcAugmentation.parse(self.identifiers[i])) for i in self._by_task.get(name, [])[:limit]
+        ]
 
 
-def load_solver(path: str | Path, device: str = "cpu", dtype: str = "float32", data: str | Path | None = None
-                ) -> Solver:
-    """Load a run directory, checkpoint or model folder as a :class:`Solver`. ``data`` (a dataset directory)
-    supplies task details the checkpoint may lack (Sudoku box shape, ARC identifier names)."""
-    from ..checkpoint import load_model
-    from ..utils import resolve_device, resolve_dtype
-
-    dev = resolve_device(device)
-    model, cfg, meta = load_model(path, dev, resolve_dtype(dtype, dev))
-    data_info, identifiers = None, None
-    if data is not None:
-        data_info, identifiers = dataset_task_info(data)
-    info = resolve_task_info(cfg, meta, data_info)
-    return Solver(model, cfg, info, identifiers=identifiers, meta=meta)
+def _is_arc_task(puzzle: Any) -> bool:
+    """A whole ARC task (dict with 'test', JSON text of one, or a file), not one input grid."""
+    if isinstance(puzzle, dict):
+        return "test" in puzzle
+    return (
+        isinstance(puzzle, Path)
+        or isinstance(puzzle, str)
+        and (puzzle.lstrip().startswith("{") or _is_file(puzzle))
+    )
 
 
-def dataset_task_info(data: str | Path) -> tuple[dict[str, Any] | None, list[str] | None]:
-    """(task info dict, identifier names) from a dataset directory, where present."""
-    from ..data.format import load_identifiers, load_task_info
-
-    d = Path(data)
-    if not d.is_dir():
-        raise TRMError(f"{d}: not a dataset directory")
-    return load_task_info(d), (load_identifiers(d) if (d / "identifiers.json").is_file() else None)
+def _is_file(text: Any) -> bool:
+    try:
+        return isinstance(text, str) and "\n" not in text and Path(text).is_file()
+    except OSError:  # not a possible file name
+        return False

@@ -1,22 +1,134 @@
-"""The ARC voting evaluator (SPEC §7) and the Kaggle-style submission file.
+"""Candidates and votes (numpy only; copied into ONNX export folders with the engine).
 
-Every prediction (one per augmented version of a test input, and per sampled trajectory) is cropped, mapped
-back to the original frame and colours, and counted as a vote for that grid; the grids of one test input are
-ranked by (votes, mean sigmoid(q_halt)). pass@k asks whether the true output is among the top k; a task
-scores the fraction of its test inputs that pass, the benchmark the mean over tasks.
-
-Augmentation voting for Sudoku and Maze lives in :func:`trm.infer.engine.predict` (same ranking).
+A puzzle is solved as ``A`` symmetric copies (augmentation voting, symmetries from the task layer) times ``K``
+trajectories (:class:`~trm.infer.engine.Engine` adds seeded noise to trajectories k > 0); the answers are
+mapped back and one is chosen per puzzle by :func:`choose`: majority vote (ties by mean confidence, SPEC §7
+ranking) or the halting head's confidence alone. ARC votes over the task's augmented versions instead
+(:class:`ArcVoter`): every prediction is cropped, mapped back to the original frame and colours and counted
+for its test input; pass@k asks whether the true output is among the top k.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from .tasks import grid_key, key_grid
+from .engine import Backend, Engine, Job, sigmoid
+from .settings import Settings
+
+try:
+    from ..tasks.arc import grid_key, key_grid
+except ImportError:  # the copy in an ONNX export folder
+    from trm_tasks.arc import grid_key, key_grid
 
 PASS_KS = (1, 2, 5, 10, 100, 1000)
+
+
+def choose(preds: np.ndarray, conf: np.ndarray, vote: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pick one of C candidate answers per puzzle: ``preds`` [B, C, S], ``conf`` [B, C] in [0, 1].
+
+    ``majority``: the answer given by the most candidates, ties broken by their mean confidence;
+    ``confidence``: the single most confident candidate. Returns (index [B], votes [B], confidence [B] = mean
+    confidence of the candidates agreeing with the choice)."""
+    preds, conf = np.asarray(preds), np.asarray(conf, np.float64)
+    B, C, S = preds.shape
+    if C == 1:
+        return np.zeros(B, np.int64), np.ones(B, np.int64), conf[:, 0]
+    keyed = np.concatenate([np.repeat(np.arange(B), C)[:, None], preds.reshape(B * C, S)], 1)
+    _, group = np.unique(keyed, axis=0, return_inverse=True)
+    group = group.reshape(-1)
+    votes = np.bincount(group)[group].reshape(B, C)
+    mean = np.bincount(group, weights=conf.reshape(-1))[group].reshape(B, C) / votes
+    score = votes + 0.5 * mean if vote == "majority" else conf  # integer votes first, then confidence < 0.5
+    idx = score.argmax(-1)
+    b = np.arange(B)
+    return idx, votes[b, idx], mean[b, idx]
+
+
+@dataclass
+class Prediction:
+    """One answer per puzzle (B puzzles) after voting over its candidates."""
+
+    preds: np.ndarray  # [B, S]
+    confidence: np.ndarray  # [B] mean sigmoid(q_halt) of the candidates agreeing with the answer
+    steps: np.ndarray  # [B] supervision steps of the chosen candidate
+    compute: np.ndarray  # [B] supervision steps summed over all candidates of the puzzle
+    votes: np.ndarray  # [B] candidates agreeing with the answer
+    candidates: int  # C = augment x samples
+    step_preds: np.ndarray | None = None  # [N, B, S] the voted answer after each step
+    step_conf: np.ndarray | None = None  # [N, B]
+    step_q: np.ndarray | None = None  # [N, B] halting logit of the one candidate (C = 1 only)
+
+
+class Candidates:
+    """The engine rows of B puzzles ``inputs`` [B, S]: row (b, a, k) is symmetry a of puzzle b, trajectory k."""
+
+    def __init__(self, inputs: np.ndarray, pids: np.ndarray, symmetries: Sequence | None, samples: int):
+        self.syms = list(symmetries) if symmetries else [None]
+        inputs = np.asarray(inputs, np.int64)
+        self.B, self.S = inputs.shape
+        self.A, self.K = len(self.syms), samples
+        self.C = self.A * self.K
+        copies = np.stack([inputs if s is None else s.apply(inputs) for s in self.syms], 1)  # [B, A, S]
+        self.rows = np.repeat(copies, self.K, 1).reshape(self.B * self.C, self.S)
+        self.pids = np.repeat(np.asarray(pids, np.int64), self.C)
+        self.traj = np.tile(np.arange(self.K), self.B * self.A)
+
+    def submit(self, engine: Engine, settings: Settings, record: bool = False, user=None) -> Job:
+        return engine.submit(self.rows, self.pids, settings, self.traj, record, user)
+
+    def undo(self, p: np.ndarray) -> np.ndarray:
+        """[..., B*C, S] -> [..., B, C, S] in each puzzle's own frame."""
+        p = p.reshape(*p.shape[:-2], self.B, self.A, self.K, self.S)
+        parts = [
+            p[..., a, :, :] if s is None else s.inverse().apply(p[..., a, :, :])
+            for a, s in enumerate(self.syms)
+        ]
+        return np.stack(parts, -3).reshape(*p.shape[:-4], self.B, self.C, self.S)
+
+    def finish(self, job: Job, vote: str) -> Prediction:
+        """Map the job's answers back and choose one per puzzle (per step too, where the job recorded)."""
+        B, C = self.B, self.C
+        preds, conf, steps = self.undo(job.preds), job.confidence.reshape(B, C), job.steps.reshape(B, C)
+        idx, votes, confidence = choose(preds, conf, vote)
+        b = np.arange(B)
+        out = Prediction(
+            preds=preds[b, idx],
+            confidence=confidence,
+            steps=steps[b, idx],
+            compute=steps.sum(-1),
+            votes=votes,
+            candidates=C,
+        )
+        if job.record:
+            sp, sc = self.undo(job.step_preds), sigmoid(job.step_q).reshape(-1, B, C)
+            picks = [choose(sp[k], sc[k], vote) for k in range(len(sp))]
+            out.step_preds = np.stack([sp[k][b, i] for k, (i, _, _) in enumerate(picks)])
+            out.step_conf = np.stack([c for _, _, c in picks])
+            if C == 1:
+                out.step_q = job.step_q
+        return out
+
+
+def predict(
+    backend: Backend,
+    n_sup: int,
+    inputs: np.ndarray,
+    puzzle_identifiers: np.ndarray,
+    settings: Settings,
+    symmetries: Sequence | None = None,
+    record: bool = False,
+    on_done: Callable[[int], None] | None = None,
+) -> Prediction:
+    """Solve B puzzles ``inputs`` [B, S] with A = len(symmetries) copies and K = settings.samples trajectories
+    each, undo the symmetries and choose one answer per puzzle."""
+    cand = Candidates(inputs, puzzle_identifiers, symmetries, settings.samples)
+    engine = Engine(backend, n_sup, settings.batch_size)
+    job = cand.submit(engine, settings, record)
+    engine.run(on_done)
+    return cand.finish(job, settings.vote)
 
 
 class ArcVoter:
@@ -37,7 +149,9 @@ class ArcVoter:
         items = sorted(cell.items(), key=lambda kv: (kv[1][0], kv[1][1] / kv[1][0]), reverse=True)
         return [(key_grid(k), int(v[0]), v[1] / v[0]) for k, v in items]
 
-    def evaluate(self, truth: dict[str, list[tuple[np.ndarray, np.ndarray]]], ks: Iterable[int] = PASS_KS) -> dict:
+    def evaluate(
+        self, truth: dict[str, list[tuple[np.ndarray, np.ndarray]]], ks: Iterable[int] = PASS_KS
+    ) -> dict:
         """Score against ``truth``: task -> [(test input, expected output), ...]. Tasks without predictions
         score 0. Returns ``pass@k`` (benchmark), ``tasks``, ``test_inputs`` and ``per_task``."""
         ks = tuple(ks)
@@ -50,18 +164,29 @@ class ArcVoter:
                 want = grid_key(out)
                 ranking = self.ranked(task, inp)
                 rank = next((i + 1 for i, (g, _, _) in enumerate(ranking) if grid_key(g) == want), None)
-                ranks.append({"rank": rank, "candidates": len(ranking),
-                              "top_votes": ranking[0][1] if ranking else 0,
-                              "top_confidence": round(ranking[0][2], 6) if ranking else None})
-            scores = {f"pass@{k}": float(np.mean([r["rank"] is not None and r["rank"] <= k for r in ranks]))
-                      for k in ks}
+                ranks.append(
+                    {
+                        "rank": rank,
+                        "candidates": len(ranking),
+                        "top_votes": ranking[0][1] if ranking else 0,
+                        "top_confidence": round(ranking[0][2], 6) if ranking else None,
+                    }
+                )
+            scores = {
+                f"pass@{k}": float(np.mean([r["rank"] is not None and r["rank"] <= k for r in ranks]))
+                for k in ks
+            }
             per_task[task] = {**scores, "test_inputs": ranks}
             for k in ks:
                 totals[k] += scores[f"pass@{k}"]
             n_inputs += len(pairs)
         n = max(len(truth), 1)
-        return {**{f"pass@{k}": totals[k] / n for k in ks}, "tasks": len(truth), "test_inputs": n_inputs,
-                "per_task": per_task}
+        return {
+            **{f"pass@{k}": totals[k] / n for k in ks},
+            "tasks": len(truth),
+            "test_inputs": n_inputs,
+            "per_task": per_task,
+        }
 
     def submission(self, order: dict[str, list[np.ndarray]]) -> dict[str, list[dict[str, list]]]:
         """Kaggle format: task -> one ``{"attempt_1", "attempt_2"}`` per test input (in ``order``); a missing
@@ -72,6 +197,8 @@ class ArcVoter:
             for inp in inputs:
                 ranking = self.ranked(task, inp)
                 guesses = [g.tolist() for g, _, _ in ranking[:2]] or [[[0]]]
-                attempts.append({"attempt_1": guesses[0], "attempt_2": guesses[-1] if len(guesses) < 2 else guesses[1]})
+                attempts.append(
+                    {"attempt_1": guesses[0], "attempt_2": guesses[-1] if len(guesses) < 2 else guesses[1]}
+                )
             out[task] = attempts
         return out

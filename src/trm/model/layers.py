@@ -182,9 +182,9 @@ class SwiGLU(nn.Module):
 
     fused = False  # use the compiled elementwise kernel (set by TRM.use_fused_kernels)
 
-    def __init__(self, k: int, expansion: float):
+    def __init__(self, k: int, expansion: float, multiple: int = 256):
         super().__init__()
-        m = swiglu_width(k, expansion)
+        m = swiglu_width(k, expansion, multiple)
         self.gate_up_proj = CastedLinear(k, 2 * m)
         self.down_proj = CastedLinear(m, k)
 
@@ -229,10 +229,10 @@ class Block(nn.Module):
         super().__init__()
         self.eps = cfg.rms_norm_eps
         if cfg.mixer == "mlp_t":
-            self.mlp_t = SwiGLU(cfg.total_len, cfg.expansion)
+            self.mlp_t = SwiGLU(cfg.total_len, cfg.expansion, cfg.swiglu_multiple)
         else:
             self.self_attn = Attention(cfg.hidden_size, cfg.num_heads)
-        self.mlp = SwiGLU(cfg.hidden_size, cfg.expansion)
+        self.mlp = SwiGLU(cfg.hidden_size, cfg.expansion, cfg.swiglu_multiple)
 
     def forward(self, h: torch.Tensor, rope: RotaryEmbedding | None) -> torch.Tensor:
         norm = fused_add_rms_norm if self.fused else add_rms_norm

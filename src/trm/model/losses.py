@@ -43,11 +43,12 @@ def softmax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, mask: torc
 LOSSES = {"stablemax": stablemax_cross_entropy, "softmax": softmax_cross_entropy}
 
 
-def act_loss(carry: Carry, outputs: dict[str, torch.Tensor], loss: str = "stablemax") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def act_loss(carry: Carry, outputs: dict[str, torch.Tensor], loss: str = "stablemax",
+             halt_weight: float = 0.5) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Total loss of one supervision step (summed over rows; divide by the global batch before backward)
     and summed metrics over the rows that halted at this step.
 
-    total = LM + 0.5 · (halt BCE + continue BCE).
+    total = LM + halt_weight · (halt BCE + continue BCE); the paper's weight is 0.5.
     """
     labels = carry.data["labels"]
     logits = outputs["logits"]
@@ -69,14 +70,14 @@ def act_loss(carry: Carry, outputs: dict[str, torch.Tensor], loss: str = "stable
         }
     lm_loss = (LOSSES[loss](logits, labels, mask) / divisor).sum()
     halt_loss = F.binary_cross_entropy_with_logits(q_halt, seq_correct.to(q_halt.dtype), reduction="sum")
-    total = lm_loss + 0.5 * halt_loss
+    total = lm_loss + halt_weight * halt_loss
     metrics["lm_loss"] = lm_loss.detach()
     metrics["q_halt_loss"] = halt_loss.detach()
     if "target_q_continue" in outputs:
         cont_loss = F.binary_cross_entropy_with_logits(
             outputs["q_continue_logits"], outputs["target_q_continue"], reduction="sum"
         )
-        total = total + 0.5 * cont_loss
+        total = total + halt_weight * cont_loss
         metrics["q_continue_loss"] = cont_loss.detach()
     outputs["preds"] = preds
     outputs["seq_correct"] = seq_correct

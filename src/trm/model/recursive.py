@@ -70,6 +70,8 @@ class TRM(nn.Module):
         cfg.validate()
         self.cfg = cfg
         self.dtype = dtype  # forward dtype; not part of the model's identity (weights stay float32)
+        # (T, n) used in training instead of the config's (a depth curriculum sets it); evaluation ignores it
+        self.train_depth: tuple[int, int] | None = None
         D = cfg.hidden_size
         self.P = cfg.prefix_len
         self.embed_scale = math.sqrt(D)
@@ -112,13 +114,14 @@ class TRM(nn.Module):
 
     # ---------------------------------------------------------------- recursion
     def _recurse_trm(self, x, y, z):
-        cfg, net, rope = self.cfg, self.net, self.rope
+        net, rope = self.net, self.rope
+        T, n = self.train_depth if (self.training and self.train_depth) else (self.cfg.T, self.cfg.n)
         with torch.no_grad():
-            for _ in range(cfg.T - 1):
-                for _ in range(cfg.n):
+            for _ in range(T - 1):
+                for _ in range(n):
                     z = net(z, y + x, rope)
                 y = net(y, z, rope)
-        for _ in range(cfg.n):  # the last recursion: full backprop through its n + 1 net calls
+        for _ in range(n):  # the last recursion: full backprop through its n + 1 net calls
             z = net(z, y + x, rope)
         y = net(y, z, rope)
         return y, z

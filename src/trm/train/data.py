@@ -114,7 +114,7 @@ def make_augment(cfg: Config, task: dict[str, Any]):
     """The on-the-fly augmentation of the dataset's task (Sudoku: the symmetry 'shuffle' of SPEC §6)."""
     kind = task.get("task")
     if kind == "sudoku":
-        from ..data.sudoku import box_for_size, make_token_augmenter
+        from ..tasks.sudoku import box_for_size, make_token_augmenter
 
         side = math.isqrt(cfg.model.seq_len)
         box = tuple(task["box"]) if task.get("box") else box_for_size(side)

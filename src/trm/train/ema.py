@@ -1,6 +1,8 @@
 """Exponential moving average of the dense weights (SPEC §5), used for evaluation and saved checkpoints.
 
-``shadow ← rate · shadow + (1 − rate) · θ`` after every optimizer step, starting from the initial weights.
+``shadow ← rate · shadow + (1 − rate) · θ`` after every optimizer step, starting from the initial weights
+(``warmup=True``: the rate of update k is min(rate, (1 + k) / (10 + k)), so that a short run's average is not
+dominated by the initial weights).
 Buffers (the puzzle-embedding table, y_init, z_init) are not averaged: the live values are used.
 """
 
@@ -13,16 +15,22 @@ from torch import nn
 
 
 class EMA:
-    def __init__(self, model: nn.Module, rate: float):
-        self.rate = rate
+    def __init__(self, model: nn.Module, rate: float, warmup: bool = False):
+        self.rate, self.warmup = rate, warmup
         self.names = [name for name, p in model.named_parameters() if p.requires_grad]
         params = dict(model.named_parameters())
         self.shadow = [params[n].detach().clone() for n in self.names]
 
+    def rate_at(self, k: int | None) -> float:
+        """Decay of the k-th update (1-based): ``rate``, or with warm-up min(rate, (1 + k) / (10 + k))."""
+        if not self.warmup or k is None:
+            return self.rate
+        return min(self.rate, (1.0 + k) / (10.0 + k))
+
     @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
+    def update(self, model: nn.Module, k: int | None = None) -> None:
         params = dict(model.named_parameters())
-        torch._foreach_lerp_(self.shadow, [params[n].detach() for n in self.names], 1.0 - self.rate)
+        torch._foreach_lerp_(self.shadow, [params[n].detach() for n in self.names], 1.0 - self.rate_at(k))
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return dict(zip(self.names, self.shadow, strict=True))

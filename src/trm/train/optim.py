@@ -128,9 +128,104 @@ def _all_gather_cat(t: torch.Tensor, group) -> torch.Tensor:
     return torch.cat(out, dim=0)
 
 
-def build_dense_optimizer(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
-    """The dense optimizer of ``cfg.optimizer``; the learning rate is set per step by the schedule."""
+def build_dense_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The dense optimizer of ``cfg.optimizer`` for ``model.dense_parameters()``; the learning rate is set per
+    step by the schedule (each parameter group's ``base_lr`` times the schedule's factor)."""
     betas = (cfg.beta1, cfg.beta2)
+    params = model.dense_parameters()
+    if cfg.optimizer == "muon":
+        return MuonWithAdamW(model, cfg)
     if cfg.optimizer == "adam_atan2":
         return AdamATan2(params, lr=cfg.lr, betas=betas, weight_decay=cfg.weight_decay)
     return torch.optim.AdamW(params, lr=cfg.lr, betas=betas, weight_decay=cfg.weight_decay, eps=1e-8)
+
+
+def muon_parameters(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """(hidden weight matrices of the reasoning network(s), everything else: embeddings, heads, biases)."""
+    hidden, other = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        is_hidden = p.ndim == 2 and name.startswith(("net.", "net_H."))
+        (hidden if is_hidden else other).append(p)
+    return hidden, other
+
+
+class MuonWithAdamW(torch.optim.Optimizer):
+    """Muon (``torch.optim.Muon``: orthogonalised momentum) on the hidden matrices at ``cfg.muon_lr`` and AdamW
+    at ``cfg.lr`` on the embeddings and heads (the SIC recipe, arXiv 2601.19085), stepped together.
+
+    The two inner optimizers keep their own state; ``param_groups`` lists both groups so that the schedule sets
+    their rates from each group's ``base_lr``."""
+
+    def __init__(self, model: nn.Module, cfg: TrainConfig):
+        hidden, other = muon_parameters(model)
+        self.muon = torch.optim.Muon(hidden, lr=cfg.muon_lr, weight_decay=cfg.weight_decay, momentum=0.95,
+                                     adjust_lr_fn="match_rms_adamw")
+        self.adamw = torch.optim.AdamW(other, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay,
+                                       eps=1e-8)
+        for group in self.muon.param_groups:
+            group["base_lr"] = cfg.muon_lr
+        for group in self.adamw.param_groups:
+            group["base_lr"] = cfg.lr
+        # torch.optim.Optimizer bookkeeping over the union (state_dict of each inner optimizer stays its own)
+        self.defaults = {}
+        self.param_groups = self.muon.param_groups + self.adamw.param_groups
+        self.state = _ChainedState((self.muon, self.adamw))
+        self._optimizer_step_pre_hooks = {}
+        self._optimizer_step_post_hooks = {}
+
+    @torch.no_grad()
+    def step(self, closure=None):  # noqa: D102
+        self.muon.step()
+        self.adamw.step()
+
+    def zero_grad(self, set_to_none: bool = True) -> None:  # noqa: D102
+        self.muon.zero_grad(set_to_none=set_to_none)
+        self.adamw.zero_grad(set_to_none=set_to_none)
+
+
+class _ChainedState(dict):
+    """View of several optimizers' per-parameter state (their parameters are disjoint)."""
+
+    def __init__(self, optimizers):
+        super().__init__()
+        self.optimizers = optimizers
+        self.parts = tuple(o.state for o in optimizers)
+
+    def __setitem__(self, key, value):
+        for opt in self.optimizers:
+            if any(key is p for g in opt.param_groups for p in g["params"]):
+                opt.state[key] = value
+                return
+        raise KeyError("parameter not managed by this optimizer")
+
+    def __getitem__(self, key):
+        for part in self.parts:
+            if key in part:
+                return part[key]
+        raise KeyError(key)
+
+    def __contains__(self, key):
+        return any(key in part for part in self.parts)
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+    def items(self):
+        for part in self.parts:
+            yield from part.items()
+
+    def keys(self):
+        for part in self.parts:
+            yield from part.keys()
+
+    def values(self):
+        for part in self.parts:
+            yield from part.values()
+
+    def __iter__(self):
+        return self.keys()
+
+    def __len__(self):
+        return sum(len(part) for part in self.parts)

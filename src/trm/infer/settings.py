@@ -1,0 +1,149 @@
+"""The one settings object of inference: every option, its default and its bounds, declared once (numpy-free,
+torch-free; copied into ONNX export folders with the engine).
+
+The command-line flags (:func:`add_arguments`: ``trm solve``, ``trm eval``, the exported runner), the HTTP
+schema of ``trm serve``, a run's ``eval`` config section (:meth:`Settings.from_eval`) and the model card are
+all derived from :class:`Settings`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+try:
+    from ..tasks import PuzzleError
+except ImportError:  # the copy in an ONNX export folder, next to its copy of the tasks package
+    from trm_tasks import PuzzleError
+
+MODES = ("official", "adaptive")
+VOTES = ("majority", "confidence")
+# Adaptive halting stops a row once sigmoid(q_halt) exceeds this. The training rule (q_halt > 0) is 0.5, but at
+# inference 0.9 keeps nearly all of the official mode's accuracy for most of the savings (docs/BENCHMARKS.md).
+DEFAULT_HALT_THRESHOLD = 0.9
+
+
+def _opt(
+    default: Any,
+    help: str,
+    lo: float | None = None,
+    hi: float | None = None,
+    choices: tuple[str, ...] | None = None,
+) -> Any:
+    return field(default=default, metadata={"help": help, "min": lo, "max": hi, "choices": choices})
+
+
+@dataclass
+class Settings:
+    """How to run inference: the one declaration of every option, its default and its bounds. The CLI
+    flags, the HTTP schema, a run's ``eval`` config section and the model card are derived from it."""
+
+    mode: str = _opt(
+        "official",
+        "official: every puzzle runs max_steps supervision steps; adaptive: a puzzle "
+        "stops once sigmoid(q_halt) > threshold",
+        choices=MODES,
+    )
+    threshold: float = _opt(
+        DEFAULT_HALT_THRESHOLD,
+        "adaptive halting threshold on sigmoid(q_halt), in (0, 1) (0.5 is the training rule q_halt > 0)",
+        lo=0.0,
+        hi=1.0,
+    )
+    max_steps: int | None = _opt(
+        None, "supervision steps (more than the model's N_sup: test-time depth)", lo=1, hi=256
+    )
+    samples: int = _opt(
+        1, "trajectories per puzzle; trajectory 0 is noise-free, the others add latent noise", lo=1, hi=256
+    )
+    noise: float = _opt(0.1, "std of the latent noise of the extra trajectories", lo=0.0, hi=10.0)
+    seed: int = _opt(0, "seed of the latent noise and of the symmetries", lo=0, hi=2**31 - 1)
+    vote: str = _opt(
+        "majority",
+        "how one answer is chosen among trajectories and symmetric copies: majority "
+        "(ties by mean confidence) or the single most confident",
+        choices=VOTES,
+    )
+    augment: int = _opt(
+        1,
+        "symmetric copies per puzzle, solved, mapped back and voted on (1 = off; ARC: how many "
+        "of the task's trained versions vote, 1 = all)",
+        lo=1,
+        hi=64,
+    )
+    batch_size: int = _opt(256, "rows per forward pass", lo=1, hi=65536)
+
+    def validate(self) -> Settings:
+        """Check types and bounds; raise :class:`PuzzleError` with a one-line message."""
+        for f in dataclasses.fields(self):
+            v, meta = getattr(self, f.name), f.metadata
+            if v is None and f.name == "max_steps":
+                continue
+            want_int = f.type in ("int", "int | None")
+            if meta["choices"]:
+                if v not in meta["choices"]:
+                    raise PuzzleError(f"{f.name} must be one of {list(meta['choices'])}, got {v!r}")
+                continue
+            if isinstance(v, bool) or not isinstance(v, int if want_int else (int, float)) or v != v:
+                raise PuzzleError(f"{f.name} must be {'an integer' if want_int else 'a number'}, got {v!r}")
+            lo, hi = meta["min"], meta["max"]
+            if f.name == "threshold":
+                if self.mode == "adaptive" and not lo < v < hi:
+                    raise PuzzleError(f"the adaptive threshold must be in (0, 1), got {v}")
+            elif not lo <= v <= hi:
+                raise PuzzleError(f"{f.name} must be in [{lo:g}, {hi:g}], got {v}")
+        if self.samples > 1 and self.noise <= 0:
+            raise PuzzleError("several samples need noise > 0 (otherwise every trajectory is the same)")
+        return self
+
+    def replace(self, **options: Any) -> Settings:
+        """A copy with ``options`` set (unknown names are an error); not validated."""
+        unknown = set(options) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise PuzzleError(f"unknown inference option(s) {sorted(unknown)}")
+        return dataclasses.replace(self, **options)
+
+    @classmethod
+    def from_eval(cls, section: Any) -> Settings:
+        """The protocol a run's ``eval`` config section (``trm.config.EvalConfig``) asks for, over the defaults."""
+        return cls().replace(**section.options())
+
+    def describe(self, n_sup: int) -> dict[str, Any]:
+        """What a report or a model card states about the protocol (options that do not apply are None)."""
+        return {
+            "mode": self.mode,
+            "threshold": self.threshold if self.mode == "adaptive" else None,
+            "max_steps": self.max_steps or n_sup,
+            "samples": self.samples,
+            "noise": self.noise if self.samples > 1 else 0.0,
+            "augment": self.augment,
+            "vote": self.vote,
+        }
+
+
+def add_arguments(parser: Any) -> None:
+    """One command-line flag per :class:`Settings` option (``trm solve``, ``trm eval``, the exported runner),
+    with its help, type, choices, default and bound; an unset flag stays None (see :func:`given_options`)."""
+    for f in dataclasses.fields(Settings):
+        meta = f.metadata
+        kind = int if f.type.startswith("int") else float if f.type == "float" else str
+        shown = "the model's N_sup" if f.default is None else f.default
+        bound = f", at most {meta['max']}" if kind is int and meta["max"] else ""
+        parser.add_argument(
+            "--" + f.name.replace("_", "-"),
+            type=kind,
+            choices=meta["choices"],
+            default=None,
+            metavar=None if meta["choices"] else f.name.upper(),
+            help=f"{meta['help']} (default {shown}{bound})",
+        )
+
+
+def given_options(args: Any) -> dict[str, Any]:
+    """The :class:`Settings` options set on the command line (``args`` from :func:`add_arguments`)."""
+    return {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(Settings)
+        if getattr(args, f.name) is not None
+    }

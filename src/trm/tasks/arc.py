@@ -1,0 +1,328 @@
+"""ARC (SPEC §6): grids and task JSON with clear errors, the 30×30 canvas, augmentations and their inverses,
+identifiers, and :class:`ArcTask`.
+
+Canvas tokens: PAD 0, EOS 1, colour c → c + 2 (vocab 12, sequence 900). A grid of h×w placed at (r0, c0)
+is followed by EOS on row r0+h (over its columns) and on column c0+w (over its rows), where these lie inside
+the canvas.
+
+Augmentations: a dihedral transform ``t`` in 0..7 (``DIHEDRAL``; inverse ids ``INVERSE_DIHEDRAL``) and a
+permutation of colours 1..9 (0 fixed), written as a 10-digit colour map ``m`` (colour c → m[c]); an
+augmented grid is ``dihedral(m[grid], t)``. An augmented task's identifier name is
+``<task>|||t<t>|||<colour map>``; the original task keeps its plain name.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .base import Parsed, Task, TaskInfo
+from .errors import PuzzleError
+
+MAX_SIZE = 30
+PAD, EOS, COLOUR0 = 0, 1, 2
+VOCAB_SIZE = 12
+SEP = "|||"
+INVERSE_DIHEDRAL = [0, 3, 2, 1, 4, 5, 6, 7]
+DIHEDRAL = [
+    lambda a: a,
+    lambda a: np.rot90(a, 1),
+    lambda a: np.rot90(a, 2),
+    lambda a: np.rot90(a, 3),
+    np.fliplr,
+    np.flipud,
+    lambda a: a.T,
+    lambda a: np.fliplr(np.rot90(a, 1)),
+]
+"""Dihedral transforms by id: identity, rotations by 90/180/270 degrees counter-clockwise (``np.rot90``),
+left-right flip, up-down flip, transpose, anti-transpose."""
+_ARC_BG = [16, 27, 196, 40, 226, 244, 201, 208, 51, 88]  # ANSI 256-colour backgrounds near the ARC palette
+
+
+def dihedral(grid: np.ndarray, t: int) -> np.ndarray:
+    return DIHEDRAL[t](np.asarray(grid))
+
+
+def inverse_dihedral(grid: np.ndarray, t: int) -> np.ndarray:
+    return DIHEDRAL[INVERSE_DIHEDRAL[t]](np.asarray(grid))
+
+
+def colour_map(colours: np.ndarray | str) -> np.ndarray:
+    """A colour permutation of 0..9 from an array or a 10-digit string, checked."""
+    if isinstance(colours, str):
+        if len(colours) != 10 or not colours.isdigit():
+            raise PuzzleError(f"colour map {colours!r} must be 10 digits")
+        colours = np.array([int(ch) for ch in colours])
+    m = np.asarray(colours).astype(np.uint8)
+    if m.shape != (10,) or sorted(m.tolist()) != list(range(10)):
+        raise PuzzleError(f"colour map {m.tolist()} is not a permutation of 0..9")
+    return m
+
+
+def augment_grid(grid: np.ndarray, t: int, colours: np.ndarray | str) -> np.ndarray:
+    """``dihedral(colours[grid], t)``."""
+    return np.ascontiguousarray(dihedral(colour_map(colours)[np.asarray(grid)], t))
+
+
+def inverse_augment_grid(grid: np.ndarray, t: int, colours: np.ndarray | str) -> np.ndarray:
+    """Undo :func:`augment_grid`."""
+    inv = np.argsort(colour_map(colours)).astype(np.uint8)
+    return np.ascontiguousarray(inv[inverse_dihedral(np.asarray(grid), t)])
+
+
+def identifier_name(task: str, t: int, colours: np.ndarray | str) -> str:
+    m = colour_map(colours)
+    if t == 0 and (m == np.arange(10)).all():
+        return task
+    return f"{task}{SEP}t{t}{SEP}{''.join(str(int(x)) for x in m)}"
+
+
+def parse_identifier(name: str) -> tuple[str, int, np.ndarray]:
+    """(task name, dihedral id, colour map) of an identifier name; a plain name is the identity."""
+    if SEP not in name:
+        return name, 0, np.arange(10, dtype=np.uint8)
+    parts = name.split(SEP)
+    if (
+        len(parts) != 3
+        or not parts[1].startswith("t")
+        or not parts[1][1:].isdigit()
+        or not 0 <= int(parts[1][1:]) < 8
+    ):
+        raise PuzzleError(f"identifier {name!r} is not of the form name|||t<0-7>|||<10-digit colour map>")
+    return parts[0], int(parts[1][1:]), colour_map(parts[2])
+
+
+@dataclass(frozen=True)
+class ArcAugmentation:
+    """The augmentation named by an identifier ``task|||t<k>|||<10-digit colour map>`` (a plain name: none)."""
+
+    task: str
+    dihedral: int = 0
+    colours: tuple[int, ...] = tuple(range(10))
+
+    @staticmethod
+    def parse(name: str) -> ArcAugmentation:
+        task, t, cmap = parse_identifier(name)
+        return ArcAugmentation(task, t, tuple(int(c) for c in cmap))
+
+    @property
+    def is_identity(self) -> bool:
+        return self.dihedral == 0 and self.colours == tuple(range(10))
+
+    def apply(self, grid: np.ndarray) -> np.ndarray:
+        return augment_grid(np.asarray(grid), self.dihedral, np.asarray(self.colours)).astype(np.int64)
+
+    def invert(self, grid: np.ndarray) -> np.ndarray:
+        g = np.asarray(grid)
+        if g.size == 0:
+            return g.astype(np.int64)
+        return inverse_augment_grid(g, self.dihedral, np.asarray(self.colours)).astype(np.int64)
+
+
+# ----------------------------------------------------------------------------------------------- canvas
+
+
+def encode_canvas(grid: np.ndarray, r0: int = 0, c0: int = 0) -> np.ndarray:
+    """Tokens [900] (uint8) of a grid placed at (r0, c0) in the 30×30 canvas."""
+    g = np.asarray(grid)
+    h, w = g.shape
+    if not (1 <= h <= MAX_SIZE and 1 <= w <= MAX_SIZE):
+        raise PuzzleError(f"grid of {h}x{w} does not fit the {MAX_SIZE}x{MAX_SIZE} canvas")
+    if r0 < 0 or c0 < 0 or r0 + h > MAX_SIZE or c0 + w > MAX_SIZE:
+        raise PuzzleError(f"grid of {h}x{w} at ({r0}, {c0}) does not fit the canvas")
+    out = np.zeros((MAX_SIZE, MAX_SIZE), np.uint8)
+    out[r0 : r0 + h, c0 : c0 + w] = g.astype(np.uint8) + COLOUR0
+    if r0 + h < MAX_SIZE:
+        out[r0 + h, c0 : c0 + w] = EOS
+    if c0 + w < MAX_SIZE:
+        out[r0 : r0 + h, c0 + w] = EOS
+    return out.reshape(-1)
+
+
+def crop_canvas(tokens: np.ndarray) -> np.ndarray:
+    """The grid of a canvas placed at (0, 0) (SPEC §7): the largest top-left rectangle of colour tokens, minus 2.
+
+    Row by row, the width is cut at the first non-colour token; the kept height and width are those of the
+    largest area (fewest rows on ties, the official evaluator's rule). An empty rectangle gives a 0×0 grid."""
+    t = np.asarray(tokens).reshape(MAX_SIZE, MAX_SIZE)
+    ok = (t >= COLOUR0) & (t <= COLOUR0 + 9)
+    width = np.minimum.accumulate(np.where(ok.all(1), MAX_SIZE, np.argmin(ok, axis=1)))
+    area = width * np.arange(1, MAX_SIZE + 1)
+    h = int(np.argmax(area)) + 1
+    w = int(width[h - 1]) if area[h - 1] else 0
+    return (t[: h if w else 0, :w].astype(np.int64) - COLOUR0).astype(np.uint8)
+
+
+def grid_key(grid: np.ndarray) -> bytes:
+    """A hashable key of a grid (shape and cells), for voting."""
+    g = np.asarray(grid, dtype=np.uint8)
+    return bytes([g.shape[0], g.shape[1] if g.ndim == 2 else 0]) + g.tobytes()
+
+
+def key_grid(key: bytes) -> np.ndarray:
+    return np.frombuffer(key[2:], dtype=np.uint8).reshape(key[0], key[1]).astype(np.int64)
+
+
+def render_canvas(tokens: np.ndarray, colour: bool = True) -> list[str]:
+    """Terminal lines of the part of a canvas that is not PAD (``$`` marks EOS)."""
+    g = np.asarray(tokens).reshape(MAX_SIZE, MAX_SIZE)
+    cells = np.argwhere(g >= COLOUR0)
+    if cells.size == 0:
+        return ["(empty canvas)"]
+    (r0, c0), (r1, c1) = cells.min(0), cells.max(0)
+    lines = []
+    for row in g[r0 : r1 + 1, c0 : c1 + 1]:
+        s = [
+            ("  " if v == PAD else "$ ")
+            if v < COLOUR0
+            else (f"\x1b[48;5;{_ARC_BG[v - 2]}m{v - 2} \x1b[0m" if colour else f"{v - 2} ")
+            for v in row.tolist()
+        ]
+        lines.append("".join(s))
+    return lines
+
+
+# ----------------------------------------------------------------------------------------------- tasks
+
+
+def check_grid(obj: Any, where: str) -> np.ndarray:
+    """A grid (a JSON list of rows or an array) checked: non-empty, rectangular, at most 30×30, colours 0..9."""
+    if not isinstance(obj, np.ndarray):
+        if not isinstance(obj, list) or not obj or not all(isinstance(r, list) for r in obj):
+            raise PuzzleError(f"{where}: a grid must be a non-empty list of rows")
+        widths = {len(r) for r in obj}
+        if len(widths) != 1 or 0 in widths:
+            raise PuzzleError(f"{where}: rows of a grid must have one non-zero length, got {sorted(widths)}")
+    try:
+        a = np.array(obj, dtype=np.int64)
+    except (TypeError, ValueError):
+        raise PuzzleError(f"{where}: grid cells must be integers") from None
+    if a.ndim != 2 or a.size == 0:
+        raise PuzzleError(f"{where}: expected a non-empty 2-D grid, got shape {a.shape}")
+    if a.shape[0] > MAX_SIZE or a.shape[1] > MAX_SIZE:
+        raise PuzzleError(f"{where}: grid of {a.shape[0]}x{a.shape[1]} is larger than {MAX_SIZE}x{MAX_SIZE}")
+    if a.min() < 0 or a.max() > 9:
+        raise PuzzleError(f"{where}: colours must be 0..9, got {int(a.min())}..{int(a.max())}")
+    return a.astype(np.uint8)
+
+
+@dataclass
+class ArcExamples:
+    """A task's demonstration pairs and test pairs (test outputs may be None when no solution is known)."""
+
+    name: str
+    train: list[tuple[np.ndarray, np.ndarray]]
+    test: list[tuple[np.ndarray, np.ndarray | None]]
+    subset: str = ""
+    raw: dict = field(default_factory=dict, repr=False)
+
+    def to_json(self) -> dict:
+        def g(a):
+            return None if a is None else np.asarray(a).tolist()
+
+        return {
+            "train": [{"input": g(i), "output": g(o)} for i, o in self.train],
+            "test": [{"input": g(i), **({"output": g(o)} if o is not None else {})} for i, o in self.test],
+        }
+
+
+def task_from_json(
+    name: str, obj: Any, subset: str = "", solutions: list | None = None, where: str = ""
+) -> ArcExamples:
+    """A task object ``{"train": [{"input", "output"}...], "test": [...]}`` checked; ``solutions`` supplies the
+    test outputs (Kaggle layout)."""
+    where = where or f"task {name}"
+    if not isinstance(obj, dict) or "train" not in obj or "test" not in obj:
+        raise PuzzleError(f"{where}: expected an object with 'train' and 'test' lists")
+    train, test = [], []
+    for kind, out in (("train", train), ("test", test)):
+        pairs = obj[kind]
+        if not isinstance(pairs, list):
+            raise PuzzleError(f"{where}: '{kind}' must be a list")
+        for k, p in enumerate(pairs):
+            if not isinstance(p, dict) or "input" not in p:
+                raise PuzzleError(f"{where}: {kind} pair {k} needs an 'input' grid")
+            i = check_grid(p["input"], f"{where} {kind}[{k}].input")
+            o = p.get("output")
+            if kind == "test" and solutions is not None:
+                if k >= len(solutions):
+                    raise PuzzleError(f"{where}: no solution for test input {k}")
+                o = solutions[k]
+            if o is None and kind == "train":
+                raise PuzzleError(f"{where}: train pair {k} has no 'output'")
+            out.append((i, None if o is None else check_grid(o, f"{where} {kind}[{k}].output")))
+    if not train:
+        raise PuzzleError(f"{where}: no demonstration pairs")
+    return ArcExamples(name, train, test, subset)
+
+
+def read_task(source: Any) -> dict[str, Any]:
+    """A task to solve from a dict, JSON text or a path: ``{"test": [{"input"[, "output"]}...], ...}``; the test
+    grids are checked (demonstrations are not needed to solve)."""
+    if (
+        isinstance(source, (str, Path))
+        and not str(source).lstrip().startswith("{")
+        and Path(source).is_file()
+    ):
+        source = Path(source).read_text()
+    if isinstance(source, str):
+        try:
+            source = json.loads(source)
+        except json.JSONDecodeError as e:
+            raise PuzzleError(f"the ARC task is not valid JSON ({e})") from None
+    if not isinstance(source, dict) or not isinstance(source.get("test"), list) or not source["test"]:
+        raise PuzzleError("an ARC task needs a non-empty 'test' list of {'input': grid} objects")
+    for i, pair in enumerate(source["test"]):
+        if not isinstance(pair, dict) or "input" not in pair:
+            raise PuzzleError(f"test[{i}]: expected an object with an 'input' grid")
+        for key in ("input", "output"):
+            if key in pair:
+                check_grid(pair[key], f"test[{i}].{key}")
+    return source
+
+
+def check_outputs(tests: list[dict[str, Any]], answers: list[Any]) -> tuple[bool | None, list[str]]:
+    """(valid, errors) of one answer grid per test input: None where the task does not give every output."""
+    if not all("output" in t for t in tests):
+        return None, []
+    wrong = [
+        i for i, t in enumerate(tests) if np.asarray(answers[i]).tolist() != np.asarray(t["output"]).tolist()
+    ]
+    return not wrong, [f"test output {i} differs from the expected grid" for i in wrong]
+
+
+class ArcTask(Task):
+    """One ARC test input (a grid, or ``{"input": grid, "puzzle_identifier": k}``) is one puzzle; the answer
+    is the predicted grid as JSON text. Whole tasks: :func:`read_task` and :func:`check_outputs`."""
+
+    kind = "arc"
+
+    def __init__(self, info: TaskInfo):
+        self.info, self.seq_len, self.vocab = info, MAX_SIZE * MAX_SIZE, VOCAB_SIZE
+
+    def parse(self, puzzle: Any) -> Parsed:
+        pid = 0
+        if isinstance(puzzle, dict):
+            pid = puzzle.get("puzzle_identifier", 0)
+            if not isinstance(pid, int) or isinstance(pid, bool) or pid < 0:
+                raise PuzzleError("puzzle_identifier must be a non-negative integer")
+            puzzle = puzzle.get("input")
+        grid = check_grid(puzzle, "input").astype(np.int64)
+        return Parsed(encode_canvas(grid).astype(np.int64), json.dumps(grid.tolist()), {"grid": grid}, pid)
+
+    def crop(self, tokens: np.ndarray) -> np.ndarray:
+        return crop_canvas(tokens).astype(np.int64)
+
+    def format(self, tokens: np.ndarray, parsed: Parsed) -> str:
+        return json.dumps(self.crop(tokens).tolist())
+
+    def cells(self, tokens: np.ndarray, parsed: Parsed | None) -> np.ndarray:
+        g = self.crop(tokens) if np.asarray(tokens).size else np.zeros((0, 0))
+        return g.astype(str) if g.size else np.full((1, 1), "?")
+
+    def render(self, tokens: np.ndarray, colour: bool = False) -> list[str]:
+        return render_canvas(tokens, colour)

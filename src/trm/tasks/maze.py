@@ -1,0 +1,277 @@
+"""Mazes on an N×N grid (SPEC §6): text, tokens, shortest paths, the verifier, symmetries and :class:`MazeTask`.
+
+Text: one character per cell, ``#`` wall, space open, ``S`` start, ``G`` goal, ``o`` path (answers only).
+Grids are int8 arrays [N, N] of cell codes ``CHARSET.index(ch)``: 0 ``#``, 1 open, 2 ``S``, 3 ``G``, 4 ``o``.
+Tokens: PAD 0, code c → c + 1 (vocab 6, sequence N²). A path S → G of length L moves marks L − 1 cells ``o``.
+
+**Tie-break of the labelled path.** Hard mazes have many equally short paths; the label is the one found by
+walking from S and, at every step, moving to the first neighbour in the order up, down, left, right whose
+BFS distance to G is one less than the current cell's. An answer that marks any other shortest path is
+"valid and shortest" (:func:`check_path`) but not an exact match.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from .arc import dihedral
+from .base import Parsed, Symmetry, Task, TaskInfo
+from .errors import PuzzleError
+
+CHARSET = "# SGo"
+WALL, OPEN, START, GOAL, PATH = range(5)
+VOCAB_SIZE = len(CHARSET) + 1
+MOVES = ((-1, 0), (1, 0), (0, -1), (0, 1))  # up, down, left, right: the tie-break order
+_LUT = np.full(256, -1, np.int16)
+_LUT[[ord(ch) for ch in CHARSET]] = np.arange(len(CHARSET))
+
+
+def _codes(text: str, where: str) -> np.ndarray:
+    """Cell codes of a string of maze characters (-1 marks none)."""
+    try:
+        return _LUT[np.frombuffer(text.encode("ascii"), np.uint8)]
+    except UnicodeEncodeError:
+        raise PuzzleError(f"{where}non-ASCII character in maze") from None
+
+
+def parse_maze(text: str, *, where: str = "") -> np.ndarray:
+    """A maze from text: N lines of N characters, or one string of N² characters (the official CSV form)."""
+    prefix = f"{where}: " if where else ""
+    if "\n" in text:
+        lines = [ln.rstrip("\r") for ln in text.split("\n") if ln != ""]
+        n = len(lines)
+        if any(len(ln) != n for ln in lines):
+            raise PuzzleError(
+                f"{prefix}a maze must be N lines of N characters; got {n} lines of lengths "
+                f"{sorted({len(ln) for ln in lines})}"
+            )
+        flat = "".join(lines)
+    else:
+        flat = text
+        n = int(round(len(flat) ** 0.5))
+        if n * n != len(flat) or n == 0:
+            raise PuzzleError(f"{prefix}a maze string needs N² characters, got {len(flat)}")
+    codes = _codes(flat, prefix)
+    if (codes < 0).any():
+        i = int(np.argmax(codes < 0))
+        raise PuzzleError(
+            f"{prefix}bad maze character {flat[i]!r} at row {i // n + 1}, column {i % n + 1} "
+            f"(allowed: '#', ' ', 'S', 'G', 'o')"
+        )
+    grid = codes.astype(np.int8).reshape(n, n)
+    for code in (START, GOAL):
+        find(grid, code, prefix)
+    return grid
+
+
+def format_maze(grid: np.ndarray, flat: bool = False) -> str:
+    rows = ["".join(CHARSET[int(v)] for v in row) for row in np.asarray(grid)]
+    return "".join(rows) if flat else "\n".join(rows)
+
+
+def encode(grid: np.ndarray) -> np.ndarray:
+    g = np.asarray(grid)
+    return g.reshape(*g.shape[:-2], -1).astype(np.int64) + 1
+
+
+def decode(tokens: np.ndarray) -> np.ndarray:
+    """Grid(s) from tokens; PAD and out-of-range tokens read as walls."""
+    t = np.asarray(tokens).astype(np.int64) - 1
+    n = int(round(t.shape[-1] ** 0.5))
+    if n * n != t.shape[-1]:
+        raise PuzzleError(f"{t.shape[-1]} tokens do not form a square grid")
+    t[(t < 0) | (t > PATH)] = WALL
+    return t.reshape(*t.shape[:-1], n, n).astype(np.int8)
+
+
+def find(grid: np.ndarray, code: int, prefix: str = "") -> tuple[int, int]:
+    """The one cell holding ``code`` (S or G); :class:`PuzzleError` if there is not exactly one."""
+    pos = np.argwhere(np.asarray(grid) == code)
+    if len(pos) != 1:
+        raise PuzzleError(f"{prefix}a maze needs exactly one {CHARSET[code]}, found {len(pos)}")
+    return int(pos[0][0]), int(pos[0][1])
+
+
+def bfs(open_: list[bool], width: int, source: int) -> list[int]:
+    """Moves from ``source`` to every cell of a grid flattened row-major with a one-cell wall border (``width``
+    cells a row, border included), so that no move needs a bounds check; -1 where unreachable."""
+    dist = [-1] * len(open_)
+    dist[source] = 0
+    q = deque([source])
+    pop, push = q.popleft, q.append
+    while q:
+        c = pop()
+        d = dist[c] + 1
+        for nb in (c - width, c + width, c - 1, c + 1):
+            if open_[nb] and dist[nb] < 0:
+                dist[nb] = d
+                push(nb)
+    return dist
+
+
+def distances(grid: np.ndarray, source: tuple[int, int]) -> np.ndarray:
+    """BFS distances (moves) from ``source`` over non-wall cells; -1 where unreachable."""
+    g = np.asarray(grid)
+    h, w = g.shape
+    dist = bfs(np.pad(g != WALL, 1).reshape(-1).tolist(), w + 2, (source[0] + 1) * (w + 2) + source[1] + 1)
+    return np.array(dist, dtype=np.int32).reshape(h + 2, w + 2)[1:-1, 1:-1]
+
+
+def shortest_path(grid: np.ndarray) -> list[tuple[int, int]] | None:
+    """The labelled shortest path from S to G (cells, S and G included) with the documented tie-break,
+    or None if G is unreachable."""
+    g = np.asarray(grid)
+    s, goal = find(g, START), find(g, GOAL)
+    dist = distances(g, goal)
+    if dist[s] < 0:
+        return None
+    path = [s]
+    r, c = s
+    while (r, c) != goal:
+        d = dist[r, c]
+        r, c = next(
+            (r + dr, c + dc)
+            for dr, dc in MOVES
+            if 0 <= r + dr < g.shape[0] and 0 <= c + dc < g.shape[1] and dist[r + dr, c + dc] == d - 1
+        )
+        path.append((r, c))
+    return path
+
+
+def solve(grid: np.ndarray) -> np.ndarray | None:
+    """The label grid: the maze with the labelled shortest path marked ``o`` (None if unsolvable)."""
+    g = np.asarray(grid).copy()
+    g[g == PATH] = OPEN
+    path = shortest_path(g)
+    if path is None:
+        return None
+    for r, c in path[1:-1]:
+        g[r, c] = PATH
+    return g
+
+
+def check_path(maze: np.ndarray, answer: np.ndarray) -> tuple[bool, bool]:
+    """(valid, shortest) of an answer grid (codes): valid = one simple path of ``o`` cells from S to G over
+    open cells, everything else unchanged; shortest = valid and as short as the BFS distance."""
+    errors = check_maze(np.array(list(CHARSET))[maze], np.array(list(CHARSET))[answer], shortest=False)
+    if errors:
+        return False, False
+    m = np.where(np.asarray(maze) == PATH, OPEN, maze)
+    return True, bool(
+        int((np.asarray(answer) == PATH).sum()) + 1 == distances(m, find(m, START))[find(m, GOAL)]
+    )
+
+
+def check_maze(maze: np.ndarray, answer: np.ndarray, shortest: bool = True) -> list[str]:
+    """Problems with ``answer`` (a character grid with the path drawn as ``o``) as a solution of ``maze`` (the
+    same grid, a path in it is ignored): walls, start and goal unchanged, the ``o`` cells one simple
+    4-connected path from S to G over open cells, and (``shortest``) a shortest one. Empty: valid."""
+    m, a = np.asarray(maze), np.asarray(answer)
+    if a.shape != m.shape:
+        return [f"answer is {a.shape[0]}x{a.shape[1]}, the maze is {m.shape[0]}x{m.shape[1]}"]
+    m = np.where(m == "o", " ", m)
+    errors: list[str] = []
+    bad = np.argwhere(~np.isin(a, list(CHARSET)))
+    if len(bad):
+        errors.append(
+            f"{len(bad)} cell(s) hold no maze symbol (first at row {bad[0][0] + 1}, column {bad[0][1] + 1})"
+        )
+    moved = np.argwhere(np.where(a == "o", " ", a) != m)
+    if len(moved):
+        r, c = moved[0]
+        errors.append(
+            f"{len(moved)} cell(s) differ from the maze other than by the path (first at row {r + 1}, "
+            f"column {c + 1}: {m[r, c]!r} -> {a[r, c]!r})"
+        )
+    if errors:
+        return errors
+    on = np.isin(a, ["o", "S", "G"])
+    h, w = a.shape
+    start, goal = tuple(np.argwhere(a == "S")[0]), tuple(np.argwhere(a == "G")[0])
+    seen, cur, steps = {start}, start, 0
+    while cur != goal:  # a simple path visits every 'o' exactly once and ends at G
+        nxt = [(cur[0] + dr, cur[1] + dc) for dr, dc in MOVES]
+        nxt = [p for p in nxt if 0 <= p[0] < h and 0 <= p[1] < w and on[p] and p not in seen]
+        if goal in nxt:
+            nxt = [goal]
+        if len(nxt) != 1:
+            where = f"row {cur[0] + 1}, column {cur[1] + 1}"
+            return [f"the path breaks off at {where}" if not nxt else f"the path branches at {where}"]
+        cur = nxt[0]
+        seen.add(cur)
+        steps += 1
+    stray = int((a == "o").sum()) - (steps - 1)
+    if stray > 0:
+        return [f"{stray} path cell(s) are not on the way from S to G"]
+    best = int(distances(np.where(m == "#", WALL, OPEN), start)[goal]) if shortest else steps
+    if steps > best:
+        return [f"the path is valid but takes {steps} moves; the shortest takes {best}"]
+    return []
+
+
+class MazeTask(Task):
+    """Mazes drawn in text (``#``, space, ``S``, ``G``; an ``o`` path in the input is ignored). A maze
+    smaller than the model's N×N is surrounded by walls and cropped back in the answer."""
+
+    kind = "maze"
+
+    def __init__(self, info: TaskInfo):
+        self.info, self.n = info, info.side
+        self.seq_len, self.vocab = self.n * self.n, VOCAB_SIZE
+
+    def parse(self, puzzle: Any) -> Parsed:
+        n = self.n
+        if not isinstance(puzzle, str):
+            raise PuzzleError("a maze must be given as text (rows of '#', ' ', 'S', 'G')")
+        lines = puzzle.replace("\r\n", "\n").rstrip("\n").split("\n")
+        while lines and not lines[0].strip():
+            lines.pop(0)
+        h, w = len(lines), max((len(ln) for ln in lines), default=0)
+        if h == 0 or w == 0:
+            raise PuzzleError("the maze is empty")
+        if h > n or w > n:
+            raise PuzzleError(f"the maze is {h}x{w} but this model solves mazes up to {n}x{n}")
+        grid = np.full((n, n), WALL, np.int8)
+        for r, ln in enumerate(lines):
+            bad = set(ln) - set(CHARSET)
+            if bad:
+                raise PuzzleError(
+                    f"maze row {r + 1}: illegal character(s) {sorted(bad)}; use '#', ' ', 'S', 'G' (and 'o')"
+                )
+            codes = _codes(ln.ljust(w), "")
+            grid[r, :w] = np.where(codes == PATH, OPEN, codes)
+        s, g = find(grid, START), find(grid, GOAL)
+        if distances(grid, s)[g] < 0:
+            raise PuzzleError("the maze has no path from S to G")
+        chars = np.array(list(CHARSET))[grid]
+        return Parsed(tokens=encode(grid), text=puzzle, layout={"h": h, "w": w, "grid": chars})
+
+    def grid(self, tokens: np.ndarray) -> np.ndarray:
+        """Characters [N, N] of a token row; PAD or out-of-range tokens show as ``?``."""
+        t = np.asarray(tokens).astype(np.int64).reshape(self.n, self.n)
+        return np.array(["?", *CHARSET])[np.where((t < 0) | (t > len(CHARSET)), 0, t)]
+
+    def format(self, tokens: np.ndarray, parsed: Parsed) -> str:
+        return "\n".join("".join(row) for row in self.cells(tokens, parsed))
+
+    def verify(self, parsed: Parsed, tokens: np.ndarray) -> tuple[bool, list[str]]:
+        errors = check_maze(parsed.layout["grid"], self.grid(tokens))
+        return not errors, errors
+
+    def cells(self, tokens: np.ndarray, parsed: Parsed | None) -> np.ndarray:
+        g = self.grid(tokens)
+        return g if parsed is None else g[: parsed.layout["h"], : parsed.layout["w"]]
+
+    def render(self, tokens: np.ndarray, colour: bool = False) -> list[str]:
+        return format_maze(decode(np.asarray(tokens))).split("\n")
+
+    def symmetries(self, count: int, seed: int) -> list[Symmetry]:
+        """The dihedral transforms in the order of :data:`trm.tasks.arc.DIHEDRAL` (at most 8)."""
+        idx = np.arange(self.seq_len).reshape(self.n, self.n)
+        return [
+            Symmetry(np.ascontiguousarray(dihedral(idx, t)).reshape(-1), np.arange(self.vocab))
+            for t in range(min(max(count, 1), 8))
+        ]

@@ -1,0 +1,190 @@
+"""One optimizer step of SPEC §3–5 (one ACT call), the model/optimizer/EMA set-up, and the speed switches.
+
+Every switch defaults to the official behaviour; the fast recipes (presets ``*_fast`` and the CPU demo) turn
+some of them on: Muon for the hidden matrices, gradient clipping, the halting-loss weight, a curriculum over
+the recursion depth (CGAR) and an EMA whose decay ramps up.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable
+
+import torch
+
+from ..config import Config, parse_depth_curriculum
+from ..model import TRM, act_loss
+from ..model.recursive import Batch, Carry
+from ..utils import seed_everything
+from . import distributed as D
+from .ema import EMA
+from .optim import PuzzleEmbeddingSignSGD, build_dense_optimizer
+from .schedule import lr_at
+
+# order of the per-step metric sums kept on the device between logging intervals
+METRICS = ("count", "accuracy", "exact_accuracy", "q_halt_accuracy", "steps", "lm_loss", "q_halt_loss")
+
+
+class TrainStep:
+    """One optimizer step = one ACT call (SPEC §3–5), usable on its own (benchmarks) and by the trainer.
+
+    ``carry, loss, sums = step(carry, batch, k)`` runs the supervision step of every row, backpropagates the
+    loss divided by the global batch, updates the dense parameters with the schedule's learning rate for the
+    k-th update (1-based), the used rows of the puzzle table by sign-SGD and the EMA. ``sums`` holds the
+    per-step metric sums of :data:`METRICS` on the device (no host synchronisation).
+    """
+
+    def __init__(self, model: TRM, opt: torch.optim.Optimizer, puzzle_opt: PuzzleEmbeddingSignSGD | None,
+                 ema: EMA | None, cfg: Config, total_steps: int, dist: D.DistInfo | None = None,
+                 note: Callable[[str], None] = print):
+        self.model, self.opt, self.puzzle_opt, self.ema = model, opt, puzzle_opt, ema
+        self.cfg, self.total_steps = cfg, total_steps
+        self.dist = dist or D.DistInfo()
+        self.global_batch = cfg.train.global_batch_size
+        self.curriculum = [(round(f * total_steps), T, n) for f, T, n in parse_depth_curriculum(cfg.train.depth_curriculum)]
+        self.ddp_model: torch.nn.Module = model
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            # the puzzle table is a buffer that every rank updates identically: no buffer broadcast per forward
+            no_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(DDP).parameters
+                       else {"broadcast_buffers": False})
+            self.ddp_model = DDP(model, **no_sync)
+        self.forward_loss = _MaybeCompiled(self._forward_loss, cfg.train.compile, note)
+
+    def depth_at(self, k: int) -> tuple[int, int] | None:
+        """(T, n) of the k-th update under the depth curriculum (None: the model's own)."""
+        depth = None
+        for start, T, n in self.curriculum:
+            if k > start:
+                depth = (T, n)
+        return depth
+
+    def _forward_loss(self, carry: Carry, batch: Batch):
+        carry, outputs = self.ddp_model(carry, batch)
+        loss, metrics = act_loss(carry, outputs, loss=self.cfg.model.loss, halt_weight=self.cfg.train.halt_loss_weight)
+        return carry, loss, torch.stack([metrics[k].to(torch.float64) for k in METRICS])
+
+    def __call__(self, carry: Carry, batch: Batch, k: int) -> tuple[Carry, torch.Tensor, torch.Tensor]:
+        if self.curriculum:
+            self.model.train_depth = self.depth_at(k)
+        carry, loss, sums = self.forward_loss(carry, batch)
+        # DDP averages gradients over ranks: scale so that the result is Σ_ranks loss / global batch
+        (loss * (self.dist.world_size / self.global_batch)).backward()
+        t = self.cfg.train
+        if t.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.dense_parameters(), t.grad_clip)
+        for group in self.opt.param_groups:
+            group["lr"] = lr_at(k, group.get("base_lr", t.lr), t.lr_warmup_steps, self.total_steps, t.lr_min_ratio)
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        if self.puzzle_opt is not None:
+            emb = self.model.puzzle_emb
+            plr = lr_at(k, t.puzzle_emb_lr, t.lr_warmup_steps, self.total_steps, t.lr_min_ratio)
+            self.puzzle_opt.step(emb.local_ids, emb.local_weights.grad, plr, self.dist.group)
+            emb.local_ids = emb.local_weights = None
+        if self.ema is not None:
+            self.ema.update(self.model, k)
+        return carry, loss.detach(), sums
+
+
+def use_fused_kernels(cfg: Config, dtype: torch.dtype) -> bool:
+    """Whether the blocks' elementwise parts run as compiled fused kernels (``train.kernels``)."""
+    k = cfg.train.kernels
+    return k == "fused" or (k == "auto" and dtype != torch.float32 and not cfg.train.compile)
+
+
+def build_training(cfg: Config, device: torch.device, dtype: torch.dtype, total_steps: int,
+                   dist: D.DistInfo | None = None, note: Callable[[str], None] = print
+                   ) -> tuple[TRM, torch.optim.Optimizer, PuzzleEmbeddingSignSGD | None, EMA | None, TrainStep]:
+    """Model (seeded by ``cfg.train.seed``), optimizers, EMA and the step function for ``cfg``."""
+    seed_everything(cfg.train.seed)
+    model = TRM(cfg.model, dtype=dtype).to(device)
+    model.train()
+    if use_fused_kernels(cfg, dtype):
+        model.use_fused_kernels(True)
+    opt = build_dense_optimizer(model, cfg.train)
+    puzzle_opt = (PuzzleEmbeddingSignSGD(model.puzzle_emb.weight, cfg.train.puzzle_emb_weight_decay)
+                  if hasattr(model, "puzzle_emb") else None)
+    ema = EMA(model, cfg.train.ema_rate, warmup=cfg.train.ema_warmup) if cfg.train.ema else None
+    step = TrainStep(model, opt, puzzle_opt, ema, cfg, total_steps, dist=dist, note=note)
+    return model, opt, puzzle_opt, ema, step
+
+
+def time_train_step(cfg: Config, device: torch.device, repeats: int = 2, warmup: int = 1) -> float:
+    """Seconds per training step of ``cfg`` on ``device`` (the fastest of ``repeats`` timed steps after
+    ``warmup`` untimed ones) on random tokens of the model's shape, at the deepest depth of a curriculum.
+    Nothing of the caller's random state or model is touched (the global RNG is saved and restored)."""
+    from ..utils import resolve_dtype
+
+    rng = torch.get_rng_state()
+    try:
+        trial = cfg.override(["train.ema=false"])
+        model, _, _, _, step = build_training(trial, device, resolve_dtype(trial.train.dtype, device),
+                                              total_steps=10**6, note=lambda _: None)
+        m, B = cfg.model, cfg.train.global_batch_size
+        gen = torch.Generator().manual_seed(0)
+        batch = {"inputs": torch.randint(1, m.vocab_size, (B, m.seq_len), generator=gen, dtype=torch.int32),
+                 "labels": torch.randint(1, m.vocab_size, (B, m.seq_len), generator=gen, dtype=torch.int32),
+                 "puzzle_identifiers": torch.zeros(B, dtype=torch.int32)}
+        batch = {k: v.to(device) for k, v in batch.items()}
+        carry = model.initial_carry(batch)
+        k = 10**6 if step.curriculum else 1  # past every start of the curriculum: its final depth
+        times = []
+        for _ in range(warmup + repeats):
+            t0 = time.perf_counter()
+            carry, loss, _ = step(carry, batch, k)
+            float(loss)  # waits for an accelerator
+            times.append(time.perf_counter() - t0)
+        return min(times[warmup:])
+    finally:
+        torch.set_rng_state(rng)
+
+
+def autotune_cpu_setup(cfg: Config, device: torch.device, note: Callable[[str], None] = print) -> Config:
+    """``cfg`` with ``train.dtype`` and ``train.kernels`` set to the fastest measured set-up on this CPU (see
+    :func:`trm.hardware.choose_cpu_setup`); unchanged on accelerators, or where the user fixed either value."""
+    t = cfg.train
+    if not t.autotune or device.type != "cpu" or t.dtype != "auto" or t.kernels != "auto" or t.compile:
+        return cfg
+    from ..hardware import Setup, choose_cpu_setup
+    from ..model import layers
+
+    m = cfg.model
+    key = (f"{cfg.name} D{m.hidden_size} L{m.total_len} {m.mixer} T{m.T} n{m.n} layers{m.num_layers} "
+           f"m{m.swiglu_multiple} batch{t.global_batch_size} curriculum[{t.depth_curriculum}]")
+
+    def time_step(setup: Setup) -> float:
+        trial = cfg.override([f"train.dtype={setup.dtype}", f"train.kernels={setup.kernels}"])
+        sec = time_train_step(trial, device, repeats=3 if setup.kernels == "fused" else 2)
+        if setup.kernels == "fused" and (layers.fused_add_rms_norm.failed or layers.fused_swiglu_activation.failed):
+            raise RuntimeError("compiling the fused kernels failed")
+        return sec
+
+    chosen = choose_cpu_setup(key, time_step, log=note)
+    return cfg.override([f"train.dtype={chosen.dtype}", f"train.kernels={chosen.kernels}"])
+
+
+class _MaybeCompiled:
+    """``torch.compile(fn)`` when asked, falling back to eager (with a note) if the first call fails to compile."""
+
+    def __init__(self, fn: Callable, enabled: bool, note: Callable[[str], None]):
+        self.fn, self.note = fn, note
+        self.compiled = torch.compile(fn) if enabled else None
+        self.checked = False
+
+    def __call__(self, *args):
+        if self.compiled is None:
+            return self.fn(*args)
+        if self.checked:
+            return self.compiled(*args)
+        try:
+            out = self.compiled(*args)
+        except Exception as e:  # compilation errors come in many types (backend, inductor, C++ toolchain)
+            self.note(f"torch.compile failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+                      "continuing without compilation")
+            self.compiled = None
+            return self.fn(*args)
+        self.checked = True
+        return out
