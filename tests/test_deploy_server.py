@@ -94,6 +94,9 @@ def test_solve_matches_trm_solve(client, model_dir):
         ({"puzzle": "." * 36, "mode": "fast"}, 422, ""),
         ({"puzzle": "." * 36, "threshold": 2}, 422, ""),
         ({"puzzle": "." * 36, "unknown": 1}, 422, ""),
+        ({"puzzle": "." * 36, "samples": True}, 422, ""),
+        ({"puzzle": "." * 36, "max_steps": 2.0}, 422, ""),
+        ({"puzzle": "." * 36, "augment": 9}, 400, "limit"),
         ({"nothing": 1}, 422, ""),
     ],
 )

@@ -176,3 +176,34 @@ def test_solve_maze(tmp_path, capsys):
         assert res["valid"] == maze.check_path(mazes[0], np.vectorize(maze.CHARSET.index)(answer))[1]
     else:
         assert res["valid"] is False
+
+
+def test_the_runs_eval_section_is_the_default_protocol(sudoku_run, capsys, tmp_path):
+    """A run's saved eval settings drive `trm eval` and `trm solve` unless a flag overrides them."""
+    from trm.checkpoint import load_model
+    from trm.deploy.pretrained import model_card
+
+    root, puzzles = sudoku_run
+    model, cfg, _ = load_model(root / "run")
+    cfg.eval.mode, cfg.eval.threshold, cfg.eval.max_steps = "adaptive", 0.7, 5
+    save_model(tmp_path / "m", model, cfg)
+    args = [
+        "eval",
+        str(tmp_path / "m"),
+        "--data",
+        str(root / "data"),
+        "--json",
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+    ]
+    main(args)
+    report = _json_line(capsys.readouterr().out)
+    assert (report["mode"], report["threshold"], report["max_steps"]) == ("adaptive", 0.7, 5)
+    main([*args, "--mode", "official"])
+    report = _json_line(capsys.readouterr().out)
+    assert (report["mode"], report["max_steps"], report["mean_steps"]) == ("official", 5, 5)
+    main(["solve", str(tmp_path / "m"), puzzles[0], "--json"])
+    assert _json_line(capsys.readouterr().out)["steps"] <= 5
+    card = model_card(cfg, {}, 1)
+    assert "5 at evaluation" in card and "sigmoid(q_halt) > 0.7" in card

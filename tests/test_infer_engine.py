@@ -8,10 +8,11 @@ import torch
 
 from trm.config import Config, ModelConfig
 from trm.data.sudoku_generate import generate
-from trm.infer import Settings, TaskInfo, TorchBackend, choose, make_codec, torch_solver
+from trm.infer import Settings, TaskInfo, TorchBackend, choose, torch_solver
 from trm.infer import predict as _predict
 from trm.infer import run as _run
 from trm.model import TRM
+from trm.tasks import get_task
 from trm.tasks import sudoku as sd
 
 BOX = (2, 2)
@@ -199,7 +200,7 @@ def test_identity_augmentation_voting_equals_plain_evaluation():
     model, cfg = tiny_model()
     x, _ = sudoku_inputs(10)
     pid = np.zeros(len(x), np.int64)
-    codec = make_codec(TaskInfo("sudoku", 4, BOX), cfg)
+    codec = get_task(TaskInfo("sudoku", 4, BOX), cfg.model.seq_len, cfg.model.vocab_size)
     st = Settings(mode="adaptive", threshold=0.6)
     plain = predict(model, x, pid, st, record=True)
     voted = predict(model, x, pid, st, codec.symmetries(1, seed=0), record=True)
@@ -210,7 +211,7 @@ def test_identity_augmentation_voting_equals_plain_evaluation():
 def test_symmetry_votes_are_mapped_back():
     cfg = tiny_config()
     x, _ = sudoku_inputs(5)
-    codec = make_codec(TaskInfo("sudoku", 4, BOX), cfg)
+    codec = get_task(TaskInfo("sudoku", 4, BOX), cfg.model.seq_len, cfg.model.vocab_size)
     transforms = codec.symmetries(6, seed=1)
     assert not any(t.is_identity for t in transforms[1:])
     out = predict(CopyModel(cfg), x, np.zeros(len(x), np.int64), Settings(), transforms)
@@ -223,7 +224,7 @@ def test_symmetries_are_invertible(kind, side):
     cfg = tiny_config(seq_len=side * side, vocab_size=side + 2 if kind == "sudoku" else 6)
     cfg.task = kind
     info = TaskInfo(kind, side, sd.box_for_size(side) if kind == "sudoku" else None)
-    codec = make_codec(info, cfg)
+    codec = get_task(info, cfg.model.seq_len, cfg.model.vocab_size)
     x = np.random.default_rng(0).integers(0, codec.vocab, (3, side * side))
     for t in codec.symmetries(8, seed=2):
         assert np.array_equal(t.inverse().apply(t.apply(x)), x)
@@ -267,6 +268,28 @@ def test_settings_are_validated():
     ):
         with pytest.raises(TRMError):
             Settings(**bad).validate()
+
+
+def test_settings_reject_wrong_types_and_values_beyond_the_documented_bounds():
+    from trm.infer.settings import Settings as S
+    from trm.utils import TRMError
+
+    for bad in (
+        dict(samples=True),
+        dict(max_steps=2.0),
+        dict(augment="2"),
+        dict(threshold="x"),
+        dict(noise=None),
+        dict(samples=257, noise=0.1),
+        dict(augment=65),
+        dict(max_steps=257),
+        dict(batch_size=0),
+    ):
+        with pytest.raises(TRMError):
+            S(**bad).validate()
+    S(samples=256, augment=64, max_steps=256).validate()
+    with pytest.raises(TRMError, match="unknown"):
+        S().replace(sample=2)
 
 
 def test_task_info_from_config_meta_and_dataset():

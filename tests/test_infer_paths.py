@@ -129,3 +129,23 @@ def test_four_paths_give_the_same_answers(trained, capsys, tmp_path):
         assert report["exact_accuracy"] == pytest.approx(np.mean(exact))
         assert report["mean_steps"] == pytest.approx(np.mean([r["steps"] for r in cli]))
         assert report["valid_accuracy"] == pytest.approx(np.mean([r["valid"] for r in cli]))
+        # and so does trm eval of the export, run by onnxruntime
+        assert (
+            main(
+                [
+                    "eval",
+                    str(root / "export"),
+                    "--data",
+                    str(root / "data"),
+                    "--json",
+                    "--no-progress",
+                    "--out",
+                    str(tmp_path),
+                    *_flags(st),
+                ]
+            )
+            == 0
+        )
+        onnx_report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        for key in ("exact_accuracy", "mean_steps", "valid_accuracy", "steps_histogram"):
+            assert onnx_report[key] == report[key], key

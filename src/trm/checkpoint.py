@@ -18,9 +18,11 @@ file and the problem in a :class:`~trm.utils.TRMError` when a file is missing or
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -45,14 +47,17 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 
 
-def save_tensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike,
-                 metadata: dict[str, str] | None = None) -> None:
+def save_tensors(
+    tensors: dict[str, torch.Tensor], path: str | os.PathLike, metadata: dict[str, str] | None = None
+) -> None:
     """Write a safetensors file; a failed write (full disk, file too large) raises ``OSError`` with its errno."""
     from safetensors import SafetensorError
     from safetensors.torch import save_file
 
     try:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(path), metadata=metadata)
+        save_file(
+            {k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(path), metadata=metadata
+        )
     except SafetensorError as e:  # I/O failures come back as "... I/O error: <strerror> (os error <errno>)"
         m = re.search(r"os error (\d+)", str(e))
         if m is None:
@@ -77,16 +82,31 @@ def load_tensor_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise TRMError(f"{path}: corrupt or not a safetensors file ({reason})") from None
 
 
-def write_model_files(folder: Path, state: dict[str, torch.Tensor], cfg: Config, meta: dict[str, Any] | None = None) -> None:
+def write_model_files(
+    folder: Path, state: dict[str, torch.Tensor], cfg: Config, meta: dict[str, Any] | None = None
+) -> None:
     """Write config.json and model.safetensors into an existing folder (no atomicity of its own)."""
-    save_tensors(state, folder / WEIGHTS_FILE, metadata={"format": "pt", "trm_format_version": str(FORMAT_VERSION)})
-    atomic_write_json(folder / CONFIG_FILE, {"format_version": FORMAT_VERSION, "config": cfg.to_dict(),
-                                             "meta": meta or {}})
+    save_tensors(
+        state, folder / WEIGHTS_FILE, metadata={"format": "pt", "trm_format_version": str(FORMAT_VERSION)}
+    )
+    atomic_write_json(
+        folder / CONFIG_FILE, {"format_version": FORMAT_VERSION, "config": cfg.to_dict(), "meta": meta or {}}
+    )
 
 
 # ------------------------------------------------------------------------------------------------ slots
+# errnos of a filesystem or platform without symbolic links
+NO_SYMLINKS = (errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS)
 # The stages of a slot write at which TRM_FAULT_INJECT=<slot name>:<stage> kills the process (tests, docs).
-SLOT_STAGES = ("partial-created", "files-written", "synced", "completed", "link-created", "legacy-moved", "switched")
+SLOT_STAGES = (
+    "partial-created",
+    "files-written",
+    "synced",
+    "completed",
+    "link-created",
+    "legacy-moved",
+    "switched",
+)
 
 
 def _slot_entries(path: Path) -> dict[str, list[Path]]:
@@ -100,7 +120,7 @@ def _slot_entries(path: Path) -> dict[str, list[Path]]:
     for entry in path.parent.iterdir():
         if not entry.name.startswith(prefix):
             continue
-        rest = entry.name[len(prefix):]
+        rest = entry.name[len(prefix) :]
         if rest.isdigit():
             numbered.append((int(rest), entry))
         elif rest.endswith(".partial") and rest[: -len(".partial")].isdigit():
@@ -221,7 +241,10 @@ class write_slot:
         _remove(link)
         try:
             os.symlink(self.final.name, link)
-        except OSError:  # no symbolic links here: keep a plain directory, swapped as atomically as possible
+        except (OSError, NotImplementedError) as e:
+            if isinstance(e, OSError) and sys.platform != "win32" and e.errno not in NO_SYMLINKS:
+                raise
+            # no symbolic links here: keep a plain directory, swapped as atomically as the platform allows
             replace_directory(self.final, p)
             return
         self._stage("link-created")
@@ -240,8 +263,13 @@ class write_slot:
         clean_slot(p)
 
 
-def save_model(path: str | os.PathLike, model: TRM, cfg: Config, meta: dict[str, Any] | None = None,
-               state: dict[str, torch.Tensor] | None = None) -> Path:
+def save_model(
+    path: str | os.PathLike,
+    model: TRM,
+    cfg: Config,
+    meta: dict[str, Any] | None = None,
+    state: dict[str, torch.Tensor] | None = None,
+) -> Path:
     """Atomically write a model folder. ``state`` overrides the weights (e.g. the EMA copy)."""
     with atomic_directory(path) as tmp:
         write_model_files(tmp, model.state_dict() if state is None else state, cfg, meta)
@@ -265,7 +293,9 @@ def resolve_model_dir(path: str | os.PathLike) -> Path:
     for sub in ("checkpoints/best", "checkpoints/last", "best", "last"):
         if (resolve_slot(p / sub) / WEIGHTS_FILE).is_file():
             return resolve_slot(p / sub)
-    raise TRMError(f"{p}: no {WEIGHTS_FILE} found (not a model folder, checkpoint or run directory with checkpoints)")
+    raise TRMError(
+        f"{p}: no {WEIGHTS_FILE} found (not a model folder, checkpoint or run directory with checkpoints)"
+    )
 
 
 def read_json_object(path: str | os.PathLike, what: str = "JSON file") -> dict[str, Any]:
@@ -281,7 +311,9 @@ def check_format_version(raw: dict[str, Any], supported: int, path: Path) -> int
     if not isinstance(version, int) or isinstance(version, bool) or version < 0:
         raise TRMError(f"{path}: format_version must be a non-negative integer, got {version!r}")
     if version > supported:
-        raise TRMError(f"{path}: format version {version} is newer than this trm supports ({supported}); upgrade trm")
+        raise TRMError(
+            f"{path}: format version {version} is newer than this trm supports ({supported}); upgrade trm"
+        )
     return version
 
 
@@ -313,7 +345,9 @@ def load_state_into(model: TRM, state: dict[str, torch.Tensor], source: str = "c
     model.load_state_dict(state)
 
 
-def meta_state(cfg: Config, where: str | os.PathLike, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+def meta_state(
+    cfg: Config, where: str | os.PathLike, dtype: torch.dtype = torch.float32
+) -> dict[str, torch.Tensor]:
     """The state dict of ``cfg``'s model on the meta device: names, shapes and dtypes without allocating."""
     try:
         with torch.device("meta"):
@@ -328,23 +362,32 @@ def check_state(ours: dict[str, torch.Tensor], state: dict[str, torch.Tensor], s
     missing = sorted(set(ours) - set(state))
     unexpected = sorted(set(state) - set(ours))
     if missing or unexpected:
-        raise TRMError(f"{source}: weights do not match this config (missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
-                       f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''})")
+        raise TRMError(
+            f"{source}: weights do not match this config (missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
+            f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''})"
+        )
     for k, v in state.items():
         if tuple(v.shape) != tuple(ours[k].shape):
-            raise TRMError(f"{source}: {k!r} has shape {tuple(v.shape)} but the config expects {tuple(ours[k].shape)}; "
-                           "the checkpoint was made with a different config")
+            raise TRMError(
+                f"{source}: {k!r} has shape {tuple(v.shape)} but the config expects {tuple(ours[k].shape)}; "
+                "the checkpoint was made with a different config"
+            )
         if ours[k].is_floating_point() and not v.is_floating_point():
-            raise TRMError(f"{source}: {k!r} has dtype {str(v.dtype).replace('torch.', '')}, expected floating point")
+            raise TRMError(
+                f"{source}: {k!r} has dtype {str(v.dtype).replace('torch.', '')}, expected floating point"
+            )
         if not ours[k].is_floating_point() and (v.is_floating_point() or v.is_complex()):
-            raise TRMError(f"{source}: {k!r} has dtype {str(v.dtype).replace('torch.', '')}, expected "
-                           f"{str(ours[k].dtype).replace('torch.', '')}")
+            raise TRMError(
+                f"{source}: {k!r} has dtype {str(v.dtype).replace('torch.', '')}, expected "
+                f"{str(ours[k].dtype).replace('torch.', '')}"
+            )
         if v.is_floating_point() and v.numel() and not bool(torch.isfinite(v.float()).all()):
             raise TRMError(f"{source}: {k!r} holds NaN or infinite values")
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu",
-               dtype: torch.dtype = torch.float32) -> tuple[TRM, Config, dict[str, Any]]:
+def load_model(
+    path: str | os.PathLike, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+) -> tuple[TRM, Config, dict[str, Any]]:
     """Load a model folder / checkpoint / run directory for inference (eval mode)."""
     folder = resolve_model_dir(path)
     cfg, meta = read_config(folder)

@@ -107,7 +107,7 @@ def sudoku6_mlp_fast() -> Config:
     c.model.T, c.model.n, c.model.swiglu_multiple = 2, 3, 32
     t = c.train
     t.optimizer, t.muon_lr, t.lr, t.lr_warmup_steps, t.lr_min_ratio = "muon", 0.02, 1e-3, 50, 0.1
-    t.max_steps, t.eval_interval_steps, t.ema_warmup, t.grad_clip = 600, 50, True, 1.0
+    t.max_steps, t.eval_interval_steps, t.ema_warmup, t.grad_clip = 700, 100, True, 1.0
     t.depth_curriculum = "0:1,2;0.3:2,2;0.6:2,3"
     return c
 

@@ -121,8 +121,12 @@ def replace_directory(src: str | os.PathLike, dst: str | os.PathLike) -> None:
 JSON_SIZE_LIMIT = 1 << 30  # bytes; a JSON file trm reads (configs, metadata, task lists) is far smaller
 
 
-def read_json_file(path: str | os.PathLike, what: str = "JSON file", error: type[Exception] = TRMError,
-                   limit: int = JSON_SIZE_LIMIT) -> Any:
+def read_json_file(
+    path: str | os.PathLike,
+    what: str = "JSON file",
+    error: type[Exception] = TRMError,
+    limit: int = JSON_SIZE_LIMIT,
+) -> Any:
     """Parse the JSON file ``path``. Whatever is wrong with it (missing, a directory or a device, unreadable,
     too large, not UTF-8, not JSON, nested too deeply) raises ``error("PATH: problem")``."""
     import stat
@@ -145,7 +149,9 @@ def read_json_file(path: str | os.PathLike, what: str = "JSON file", error: type
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise error(f"{path}: cannot read the {what}: corrupt, not UTF-8 text ({e.reason} at byte {e.start})") from None
+        raise error(
+            f"{path}: cannot read the {what}: corrupt, not UTF-8 text ({e.reason} at byte {e.start})"
+        ) from None
     try:
         return json.loads(text)
     except RecursionError:

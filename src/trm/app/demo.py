@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..checkpoint import load_model
-from ..config import Config
+from ..config import Config, parse_depth_curriculum
 from ..data.format import load_split, load_task_info
 from ..data.presets import DATASET_PRESETS
 from ..data.sampler import test_batches
@@ -37,7 +37,7 @@ from ..infer.render import trace_text, use_colour
 from ..presets import get_preset
 from ..tasks.sudoku import decode, format_sudoku
 from ..train.evaluate import evaluate
-from ..train.step import time_train_step
+from ..train.step import autotune_cpu_setup, time_train_step
 from ..train.trainer import TrainResult, train
 from ..utils import resolve_device
 
@@ -45,6 +45,7 @@ DEMO_DATASET = "sudoku6"
 DEMO_PRESET = "sudoku6_mlp_fast"
 STOP_SUBSET = 250  # held-out puzzles scored during training for the stopping rule (all 1,000 at the end)
 MILESTONES = (0.90, 0.97, 0.99)
+PLAN_MARGIN = 1.1  # measured step time x this = the time a step takes in the training loop, for planning
 
 
 @dataclass
@@ -82,14 +83,43 @@ def demo_config(minutes: float, target: float, device: str, seed: int, overrides
         f"train.seed={seed}", f"data.test_limit={STOP_SUBSET}", "train.autotune=true", *overrides])
 
 
+def fit_schedule(cfg: Config, minutes: float, device: torch.device, log: Callable[[str], None]) -> Config:
+    """Choose the set-up for this machine (dtype x kernels, measured), then fit the learning-rate schedule into
+    the time budget: the preset's step count, or fewer where this machine's measured step time would not finish
+    them in ``minutes`` (a schedule cut off half-way would never decay its learning rate)."""
+    cfg = autotune_cpu_setup(cfg, device, note=log)
+    # the loop adds sampling and logging to the timed step: plan with 10% to spare
+    sec = time_train_step(cfg, device) * curriculum_cost(cfg) * PLAN_MARGIN
+    planned = cfg.train.max_steps
+    fits = int(minutes * 60 / sec)
+    if fits < planned:
+        log(f"  {sec * 1000:.0f} ms per step on average (measured): the schedule is shortened from {planned:,} to "
+            f"{fits:,} steps to fit {minutes:g} min")
+        cfg = cfg.override([f"train.max_steps={max(fits, cfg.train.lr_warmup_steps + 1)}"])
+    else:
+        log(f"  {sec * 1000:.0f} ms per step on average (measured): {planned:,} steps fit in {minutes:g} min")
+    return cfg
+
+
+def curriculum_cost(cfg: Config) -> float:
+    """Mean cost of a step under the depth curriculum relative to a step at its final depth: a TRM step costs
+    (T + 2)(n + 1) network-call equivalents (T(n + 1) calls forward, the last n + 1 also backward)."""
+    stages = parse_depth_curriculum(cfg.train.depth_curriculum)
+    if not stages:
+        return 1.0
+    cost = [(T + 2) * (n + 1) for _, T, n in stages]
+    ends = [f for f, _, _ in stages[1:]] + [1.0]
+    mean = sum((end - f) * c for (f, _, _), end, c in zip(stages, ends, cost, strict=True))
+    return mean / cost[-1]
+
+
 def direct_config(trm_cfg: Config, minutes: float, device: torch.device, log: Callable[[str], None]) -> Config:
     """The same network and recipe as direct prediction (T = n = N_sup = 1, no curriculum), with its step count
     planned from its measured step time so that its schedule fits the same wall-clock budget."""
-    cfg = trm_cfg.override(["model.T=1", "model.n=1", "model.N_sup=1", "train.depth_curriculum=",
-                            "train.target_accuracy=0", f"train.max_minutes={minutes}", "train.autotune=false",
-                            "data.test_limit=0"])
+    cfg = trm_cfg.override(["model.T=1", "model.n=1", "model.N_sup=1", "train.depth_curriculum=", "train.autotune=false",
+                            "train.target_accuracy=0", f"train.max_minutes={minutes}", "data.test_limit=0"])
     cfg.name = "sudoku6_direct"
-    sec = time_train_step(cfg, device)
+    sec = time_train_step(cfg, device) * PLAN_MARGIN
     steps = max(cfg.train.lr_warmup_steps + 1, int(minutes * 60 / sec))
     log(f"  measured {sec * 1000:.0f} ms per direct-prediction step: planning {steps:,} steps for {minutes:.1f} min")
     return cfg.override([f"train.max_steps={steps}", f"train.eval_interval_steps={steps}"])
@@ -107,7 +137,8 @@ def run_demo(out: str | Path = "runs/demo", minutes: float = 4.0, target: float 
     log(f"run directory: {out.resolve()}")
     data_dir = Path(data) if data else build_demo_data(out / "data", seed=seed, log=log)
 
-    cfg = demo_config(minutes, target, device, seed, overrides)
+    dev = resolve_device(device)
+    cfg = fit_schedule(demo_config(minutes, target, device, seed, overrides), minutes, dev, log)
     m = cfg.model
     log("")
     log(f"[1/4] TRM: one {m.num_layers}-layer network (hidden {m.hidden_size}) applied recursively: T={m.T} "
@@ -117,7 +148,6 @@ def run_demo(out: str | Path = "runs/demo", minutes: float = 4.0, target: float 
     trm = train(cfg, data_dir, out, overwrite=True, on_eval=curve.append)
     if trm.status == "interrupted":
         raise KeyboardInterrupt
-    dev = resolve_device(device)
     trm_final = score(out, data_dir, dev)
     log(f"  held-out exact accuracy on all {trm_final['count']:,} puzzles: {trm_final['exact_accuracy']:.1%}")
 
@@ -131,7 +161,7 @@ def run_demo(out: str | Path = "runs/demo", minutes: float = 4.0, target: float 
         direct = train(dcfg, data_dir, out / "baseline_direct", overwrite=True)
         if direct.status == "interrupted":
             raise KeyboardInterrupt
-        direct_final = score(out / "baseline_direct", data_dir, dev)
+        direct_final = direct.final_eval  # the trainer's last evaluation: EMA weights, all held-out puzzles
 
     log("")
     log("[3/4] results (held-out puzzles never seen in training; EMA weights; every puzzle runs all N_sup steps)")

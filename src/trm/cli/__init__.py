@@ -24,7 +24,18 @@ from ..config import ConfigError
 from ..errors import TRMError
 
 # in the order shown by `trm --help`
-SUBCOMMANDS = ["info", "presets", "demo", "data", "train", "eval", "solve", "export", "serve", "import-official"]
+SUBCOMMANDS = [
+    "info",
+    "presets",
+    "demo",
+    "data",
+    "train",
+    "eval",
+    "solve",
+    "export",
+    "serve",
+    "import-official",
+]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,8 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Tiny Recursive Models: train, evaluate, solve, export and serve small recursive reasoners.",
     )
     parser.add_argument("--version", action="version", version=f"trm {__version__}")
-    parser.add_argument("--debug", action="store_true",
-                        help="show the traceback of an error (also TRM_DEBUG=1; accepted anywhere before `--`)")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the traceback of an error (also TRM_DEBUG=1; accepted anywhere before `--`)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="<command>")
     for name in SUBCOMMANDS:
         modname = f"{__name__}.{name.replace('-', '_')}"
@@ -57,8 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("args", nargs=argparse.REMAINDER)
             p.set_defaults(_run=_reraise(e))
             continue
-        p = sub.add_parser(name, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP),
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(
+            name,
+            help=mod.HELP,
+            description=getattr(mod, "DESCRIPTION", mod.HELP),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
     return parser
@@ -74,10 +92,35 @@ def _reraise(error: Exception):
 EXIT_OK, EXIT_NEGATIVE, EXIT_USER_ERROR, EXIT_INTERNAL_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 # OSErrors that come from the user's paths or environment rather than from a bug in trm
-_USER_ERRNOS = {getattr(errno, name) for name in (
-    "ENOENT", "EACCES", "EPERM", "EISDIR", "ENOTDIR", "ENAMETOOLONG", "ELOOP", "EEXIST", "ENOTEMPTY", "EROFS",
-    "ENOSPC", "EFBIG", "EDQUOT", "EPIPE", "EXDEV", "EBUSY", "ETXTBSY", "ENXIO", "ENODEV", "EMFILE", "ENFILE",
-    "EIO", "ESPIPE") if hasattr(errno, name)}
+_USER_ERRNOS = {
+    getattr(errno, name)
+    for name in (
+        "ENOENT",
+        "EACCES",
+        "EPERM",
+        "EISDIR",
+        "ENOTDIR",
+        "ENAMETOOLONG",
+        "ELOOP",
+        "EEXIST",
+        "ENOTEMPTY",
+        "EROFS",
+        "ENOSPC",
+        "EFBIG",
+        "EDQUOT",
+        "EPIPE",
+        "EXDEV",
+        "EBUSY",
+        "ETXTBSY",
+        "ENXIO",
+        "ENODEV",
+        "EMFILE",
+        "ENFILE",
+        "EIO",
+        "ESPIPE",
+    )
+    if hasattr(errno, name)
+}
 
 
 class _StdoutError(Exception):
@@ -146,15 +189,25 @@ def describe_error(e: BaseException) -> tuple[int, str]:
     if isinstance(e, UnicodeDecodeError):
         return EXIT_USER_ERROR, f"cannot decode input as {e.encoding}: {e.reason} at byte {e.start}"
     if isinstance(e, UnicodeEncodeError):
-        return EXIT_USER_ERROR, f"cannot encode text as {e.encoding}: {e.reason} (character {e.object[e.start:e.end]!a})"
+        return (
+            EXIT_USER_ERROR,
+            f"cannot encode text as {e.encoding}: {e.reason} (character {e.object[e.start : e.end]!a})",
+        )
     if isinstance(e, OverflowError):
         return EXIT_USER_ERROR, f"a number is out of range ({e})"
-    if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError" or (
-            isinstance(e, RuntimeError) and "can't allocate memory" in str(e)):
-        return EXIT_USER_ERROR, "out of memory; use smaller sizes (batch, samples, augmentations) or a larger machine"
+    if (
+        isinstance(e, MemoryError)
+        or type(e).__name__ == "OutOfMemoryError"
+        or (isinstance(e, RuntimeError) and "can't allocate memory" in str(e))
+    ):
+        return (
+            EXIT_USER_ERROR,
+            "out of memory; use smaller sizes (batch, samples, augmentations) or a larger machine",
+        )
     text = str(e) if len(str(e)) <= 300 else str(e)[:300] + "..."
-    return EXIT_INTERNAL_ERROR, (f"{type(e).__name__}: {text} (run with --debug or TRM_DEBUG=1 for the traceback; "
-                                 "please report it)")
+    return EXIT_INTERNAL_ERROR, (
+        f"{type(e).__name__}: {text} (run with --debug or TRM_DEBUG=1 for the traceback; please report it)"
+    )
 
 
 def _report(e: BaseException, debug: bool) -> int:

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
 
+from ..checkpoint import load_model
+from ..config import Config
+from ..deploy.backends import is_export_dir, load_onnx_solver
+from ..infer import Settings, evaluate, format_report
+from ..infer.evaluate import save_report
 from ..infer.settings import given_options
+from ..infer.tasks import task_info
+from ..infer.torch_backend import TorchBackend, dataset_task_info
+from ..utils import resolve_device, resolve_dtype
 from .solve import add_inference_arguments
 
 HELP = "evaluate a model on a dataset: accuracy with confidence intervals, per-step accuracy, halting, ARC voting"
@@ -21,11 +32,14 @@ examples:
   trm eval runs/demo --data data/sudoku6 --mode adaptive --threshold 0.7 --json
   trm eval runs/demo --data data/sudoku6 --max-steps 16 --samples 8 --noise 0.2
   trm eval runs/arc1 --data data/arc1 --out eval/arc1
+  trm eval export-dir --data data/sudoku6          # an ONNX export (trm export), run by onnxruntime
 """
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", help="run directory, checkpoint directory or model folder")
+    p.add_argument(
+        "checkpoint", help="run directory, checkpoint directory, model folder or ONNX export folder"
+    )
     p.add_argument(
         "--data", required=True, help="dataset directory (official layout, built by `trm data build`)"
     )
@@ -45,9 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: every core)")
 
 
-def default_out(checkpoint: str):
-    from pathlib import Path
-
+def default_out(checkpoint: str) -> Path:
     p = Path(checkpoint)
     if (p / "checkpoints").is_dir():
         return p / "eval"
@@ -55,23 +67,22 @@ def default_out(checkpoint: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-    import sys
-
-    from ..checkpoint import load_model
-    from ..infer import Settings, evaluate, format_report
-    from ..infer.evaluate import save_report
-    from ..infer.tasks import task_info
-    from ..infer.torch_backend import TorchBackend, dataset_task_info
-    from ..utils import resolve_device, resolve_dtype
-
-    dev = resolve_device(args.device)
-    model, cfg, meta = load_model(args.checkpoint, dev, resolve_dtype(args.dtype, dev))
+    if is_export_dir(args.checkpoint):  # an ONNX export: onnxruntime, the model's config from its manifest
+        solver = load_onnx_solver(args.checkpoint, threads=args.threads)
+        backend, cfg, meta = (
+            solver.backend,
+            Config.from_dict(solver.manifest["config"]),
+            solver.manifest.get("meta"),
+        )
+    else:
+        dev = resolve_device(args.device)
+        model, cfg, meta = load_model(args.checkpoint, dev, resolve_dtype(args.dtype, dev))
+        backend = TorchBackend(model, args.threads)
     data_info, _ = dataset_task_info(args.data)
     st = Settings.from_eval(cfg.eval).replace(**given_options(args)).validate()
     out = args.out or default_out(args.checkpoint)
     report = evaluate(
-        TorchBackend(model, args.threads),
+        backend,
         cfg,
         args.data,
         st,

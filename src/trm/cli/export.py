@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
+
+from ..deploy.onnx_export import export_onnx
 
 HELP = "export a model to ONNX (one supervision step + a numpy/onnxruntime runner)"
 DESCRIPTION = """Export CHECKPOINT (model folder, checkpoint or run directory) to DIR:
@@ -42,9 +45,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
-    from ..deploy.onnx_export import export_onnx
 
     man = export_onnx(
         args.checkpoint, args.out, int8=args.int8, fp16=args.fp16, unrolled=args.unrolled, opset=args.opset

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
 
+import numpy as np
+
+from ..deploy.backends import load_onnx_solver
+from ..infer import load_solver
+from ..infer.render import save_trace_images, trace_text, use_colour
 from ..infer.settings import add_arguments as add_settings_arguments
 from ..infer.settings import given_options
+from ..utils import TRMError
 
 HELP = "solve one puzzle (Sudoku string, maze text file, ARC task JSON) and verify the answer"
 DESCRIPTION = """Solve one puzzle with a trained model, print the answer, the supervision steps used and the
@@ -65,10 +74,6 @@ def add_inference_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _read_puzzle(arg: str) -> str:
-    import sys
-    from pathlib import Path
-
-    from ..utils import TRMError
 
     if arg == "-":
         return sys.stdin.read()
@@ -84,13 +89,6 @@ def _read_puzzle(arg: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-    import sys
-
-    from ..deploy.backends import load_onnx_solver
-    from ..infer import load_solver
-    from ..utils import TRMError
-
     text = _read_puzzle(args.puzzle)
     if args.backend == "onnx":
         if args.data:
@@ -123,7 +121,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _frames(solver, text, result):
-    import numpy as np
 
     if solver.info.kind == "arc":
         return [solver.task.cells(np.asarray(t.tokens), None) for t in result.trace], None
@@ -134,14 +131,12 @@ def _frames(solver, text, result):
 
 
 def _trace(solver, text, result) -> str:
-    from ..infer.render import trace_text, use_colour
 
     frames, givens = _frames(solver, text, result)
     return trace_text(frames, [t.confidence for t in result.trace], solver.info.kind, givens, use_colour())
 
 
 def _draw(solver, text, result, args) -> list[str]:
-    from ..infer.render import save_trace_images
 
     frames, givens = _frames(solver, text, result)
     notes = []

@@ -56,7 +56,7 @@ class _IntermixedParser(argparse.ArgumentParser):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..checkpoint import read_config
+    from ..checkpoint import read_config, resolve_slot
     from ..config import Config
     from ..presets import get_preset
     from ..train.trainer import train
@@ -74,8 +74,8 @@ def run(args: argparse.Namespace) -> int:
             raise TRMError("--resume continues the run in place; do not give a different --out")
         from pathlib import Path
 
-        saved, _ = read_config(Path(args.resume) / "checkpoints" / "last") if (
-            Path(args.resume) / "checkpoints" / "last").is_dir() else (None, None)
+        last = resolve_slot(Path(args.resume) / "checkpoints" / "last")  # recovers a slot a crash left missing
+        saved, _ = read_config(last) if last.is_dir() else (None, None)
         if saved is None:
             raise TRMError(f"{args.resume}: nothing to resume (no checkpoints/last)")
         cfg: Config = saved.override(overrides)

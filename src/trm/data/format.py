@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
+from ..tasks import IGNORE
 from ..utils import atomic_write_json, fsync_tree, read_json_file, replace_directory
 from .errors import DataError
 
-IGNORE = -100
 FIELDS = ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")
 TASK_FILE = "trm_task.json"
 # bounds of dataset.json (docs/RELIABILITY.md): counts and ids are int32 like the official arrays
@@ -77,8 +77,10 @@ class DatasetMetadata:
             if v is None and allow_none:
                 return
             if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-                raise DataError(f"{where}: {k} must be an integer in [{lo}, {hi}]"
-                                f"{' or null' if allow_none else ''}, got {_short(v)}")
+                raise DataError(
+                    f"{where}: {k} must be an integer in [{lo}, {hi}]"
+                    f"{' or null' if allow_none else ''}, got {_short(v)}"
+                )
 
         integer("vocab_size", 1, MAX_VOCAB)
         integer("seq_len", 1, MAX_SEQ_LEN)
@@ -89,13 +91,23 @@ class DatasetMetadata:
         integer("blank_identifier_id", 0, obj["num_puzzle_identifiers"] - 1)
         integer("ignore_label_id", -INT32_MAX, INT32_MAX, allow_none=True)
         mean = obj["mean_puzzle_examples"]
-        if (not isinstance(mean, (int, float)) or isinstance(mean, bool) or not math.isfinite(mean)
-                or not 0 <= mean <= INT32_MAX):
+        if (
+            not isinstance(mean, (int, float))
+            or isinstance(mean, bool)
+            or not math.isfinite(mean)
+            or not 0 <= mean <= INT32_MAX
+        ):
             raise DataError(f"{where}: mean_puzzle_examples must be a finite number >= 0, got {_short(mean)}")
         sets = obj["sets"]
-        if not isinstance(sets, list) or not sets or not all(isinstance(s, str) and SET_NAME.fullmatch(s) for s in sets):
-            raise DataError(f"{where}: sets must be a non-empty list of names made of letters, digits, '_', '-' "
-                            f"and '.', got {_short(sets)}")
+        if (
+            not isinstance(sets, list)
+            or not sets
+            or not all(isinstance(s, str) and SET_NAME.fullmatch(s) for s in sets)
+        ):
+            raise DataError(
+                f"{where}: sets must be a non-empty list of names made of letters, digits, '_', '-' "
+                f"and '.', got {_short(sets)}"
+            )
         if len(set(sets)) != len(sets):
             raise DataError(f"{where}: sets lists a name twice")
         return cls(**{k: obj[k] for k in cls.__dataclass_fields__})
@@ -188,6 +200,8 @@ def _load_array(path: Path, mmap: bool) -> np.ndarray:
         arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except Exception as e:  # noqa: BLE001 - numpy's header parser raises ValueError, EOFError, SyntaxError, ...
         reason = " ".join(str(e).split())[:200] or type(e).__name__
+        if "pickle" in reason.lower() or "Python objects" in reason:
+            reason = "it holds pickled Python objects or is not a .npy file; trm never unpickles"
         raise DataError(f"{path}: not a readable .npy array ({reason})") from None
     if not isinstance(arr, np.ndarray):  # an .npz archive
         if hasattr(arr, "close"):
@@ -214,14 +228,16 @@ def _minmax(a: np.ndarray) -> tuple[int, int]:
     step = 1 << 24
     flat = a.reshape(-1)
     for s in range(0, flat.size, step):
-        part = np.asarray(flat[s:s + step])
+        part = np.asarray(flat[s : s + step])
         a_lo, a_hi = int(part.min()), int(part.max())
         lo = a_lo if lo is None else min(lo, a_lo)
         hi = a_hi if hi is None else max(hi, a_hi)
     return (0, 0) if lo is None else (lo, hi)
 
 
-def load_split(root: str | os.PathLike, split: str, *, mmap: bool = True, check_values: bool = True) -> SplitData:
+def load_split(
+    root: str | os.PathLike, split: str, *, mmap: bool = True, check_values: bool = True
+) -> SplitData:
     """Load and validate ``root/split`` (every set, concatenated in the order of ``metadata.sets``).
 
     Checks shapes, integer dtypes, CSR offsets, identifier range and (``check_values``) the token range of
@@ -250,24 +266,36 @@ def load_split(root: str | os.PathLike, split: str, *, mmap: bool = True, check_
             raise DataError(f"{where}: inputs {inp.shape} and labels {lab.shape} differ in shape")
         pid = arrays["puzzle_identifiers"]
         if pid.ndim != 1 or not np.issubdtype(pid.dtype, np.integer):
-            raise DataError(f"{where}__puzzle_identifiers.npy: expected a 1-D integer array, got {pid.dtype} {pid.shape}")
+            raise DataError(
+                f"{where}__puzzle_identifiers.npy: expected a 1-D integer array, got {pid.dtype} {pid.shape}"
+            )
         _check_offsets(np.asarray(arrays["puzzle_indices"]), len(inp), "puzzle_indices", where)
         if len(arrays["puzzle_indices"]) != len(pid) + 1:
-            raise DataError(f"{where}: {len(pid)} puzzle identifiers but {len(arrays['puzzle_indices']) - 1} puzzles")
+            raise DataError(
+                f"{where}: {len(pid)} puzzle identifiers but {len(arrays['puzzle_indices']) - 1} puzzles"
+            )
         _check_offsets(np.asarray(arrays["group_indices"]), len(pid), "group_indices", where)
         if len(pid):
             lo, hi = int(pid.min()), int(pid.max())
             if lo < 0 or hi >= meta.num_puzzle_identifiers:
-                raise DataError(f"{where}__puzzle_identifiers.npy: values {lo}..{hi} outside "
-                                f"0..{meta.num_puzzle_identifiers - 1} (num_puzzle_identifiers)")
+                raise DataError(
+                    f"{where}__puzzle_identifiers.npy: values {lo}..{hi} outside "
+                    f"0..{meta.num_puzzle_identifiers - 1} (num_puzzle_identifiers)"
+                )
         if check_values and len(inp):
             lo, hi = _minmax(inp)
             if lo < 0 or hi >= meta.vocab_size:
-                raise DataError(f"{where}__inputs.npy: tokens {lo}..{hi} outside the vocabulary 0..{meta.vocab_size - 1}")
+                raise DataError(
+                    f"{where}__inputs.npy: tokens {lo}..{hi} outside the vocabulary 0..{meta.vocab_size - 1}"
+                )
             lo, hi = _minmax(lab)
-            ok_lo = lo >= 0 or lo == IGNORE or (meta.ignore_label_id is not None and lo == meta.ignore_label_id)
+            ok_lo = (
+                lo >= 0 or lo == IGNORE or (meta.ignore_label_id is not None and lo == meta.ignore_label_id)
+            )
             if not ok_lo or hi >= meta.vocab_size:
-                raise DataError(f"{where}__labels.npy: labels {lo}..{hi} outside the vocabulary 0..{meta.vocab_size - 1}")
+                raise DataError(
+                    f"{where}__labels.npy: labels {lo}..{hi} outside the vocabulary 0..{meta.vocab_size - 1}"
+                )
             if lo < 0 and lo != IGNORE and lo != meta.ignore_label_id:
                 raise DataError(f"{where}__labels.npy: negative label {lo}")
         parts["inputs"].append(inp)
@@ -279,17 +307,23 @@ def load_split(root: str | os.PathLike, split: str, *, mmap: bool = True, check_
         n_pz += len(pid)
         set_offsets.append(set_offsets[-1] + len(arrays["group_indices"]) - 1)
     if set_offsets[-1] != meta.total_groups:
-        raise DataError(f"{root / split}/dataset.json: total_groups is {meta.total_groups} but the sets hold "
-                        f"{set_offsets[-1]} groups")
+        raise DataError(
+            f"{root / split}/dataset.json: total_groups is {meta.total_groups} but the sets hold "
+            f"{set_offsets[-1]} groups"
+        )
     one = len(meta.sets) == 1
     inputs = parts["inputs"][0] if one else np.concatenate(parts["inputs"])
     labels = parts["labels"][0] if one else np.concatenate(parts["labels"])
     return SplitData(
-        inputs=inputs, labels=labels,
+        inputs=inputs,
+        labels=labels,
         puzzle_identifiers=np.concatenate(parts["puzzle_identifiers"]),
         puzzle_indices=np.concatenate(parts["puzzle_indices"] + [np.array([n_ex])]),
         group_indices=np.concatenate(parts["group_indices"] + [np.array([n_pz])]),
-        metadata=meta, sets=list(meta.sets), set_group_offsets=set_offsets, path=root / split,
+        metadata=meta,
+        sets=list(meta.sets),
+        set_group_offsets=set_offsets,
+        path=root / split,
     )
 
 
@@ -329,7 +363,9 @@ class DatasetWriter:
             finally:
                 shutil.rmtree(self.tmp, ignore_errors=True)
         shutil.rmtree(self.tmp, ignore_errors=True)
-        if isinstance(exc, OSError):  # a full disk, a file-size limit, permissions: one line naming the dataset
+        if isinstance(
+            exc, OSError
+        ):  # a full disk, a file-size limit, permissions: one line naming the dataset
             kept = "the previous dataset is kept" if self.out.exists() else "nothing was written"
             raise DataError(f"{self.out}: cannot write the dataset ({exc.strerror or exc}); {kept}") from None
 
@@ -352,22 +388,36 @@ def _token_dtype(arrays: list[np.ndarray]) -> np.dtype:
     return np.dtype(np.int64)
 
 
-def split_metadata(sets: Mapping[str, Mapping[str, np.ndarray]], *, vocab_size: int, seq_len: int,
-                   num_puzzle_identifiers: int, pad_id: int = 0, ignore_label_id: int | None = 0,
-                   blank_identifier_id: int = 0) -> DatasetMetadata:
+def split_metadata(
+    sets: Mapping[str, Mapping[str, np.ndarray]],
+    *,
+    vocab_size: int,
+    seq_len: int,
+    num_puzzle_identifiers: int,
+    pad_id: int = 0,
+    ignore_label_id: int | None = 0,
+    blank_identifier_id: int = 0,
+) -> DatasetMetadata:
     groups = sum(len(s["group_indices"]) - 1 for s in sets.values())
     puzzles = sum(len(s["puzzle_indices"]) - 1 for s in sets.values())
     examples = sum(len(s["inputs"]) for s in sets.values())
     return DatasetMetadata(
-        pad_id=pad_id, ignore_label_id=ignore_label_id, blank_identifier_id=blank_identifier_id,
-        vocab_size=vocab_size, seq_len=seq_len, num_puzzle_identifiers=num_puzzle_identifiers,
-        total_groups=groups, mean_puzzle_examples=(examples / puzzles) if puzzles else 0.0,
-        total_puzzles=puzzles, sets=list(sets.keys()),
+        pad_id=pad_id,
+        ignore_label_id=ignore_label_id,
+        blank_identifier_id=blank_identifier_id,
+        vocab_size=vocab_size,
+        seq_len=seq_len,
+        num_puzzle_identifiers=num_puzzle_identifiers,
+        total_groups=groups,
+        mean_puzzle_examples=(examples / puzzles) if puzzles else 0.0,
+        total_puzzles=puzzles,
+        sets=list(sets.keys()),
     )
 
 
-def write_split(w: DatasetWriter, split: str, sets: Mapping[str, Mapping[str, np.ndarray]],
-                meta: DatasetMetadata) -> None:
+def write_split(
+    w: DatasetWriter, split: str, sets: Mapping[str, Mapping[str, np.ndarray]], meta: DatasetMetadata
+) -> None:
     d = w.split_dir(split)
     for set_name, arrays in sets.items():
         missing = [k for k in FIELDS if k not in arrays]
@@ -375,8 +425,10 @@ def write_split(w: DatasetWriter, split: str, sets: Mapping[str, Mapping[str, np
             raise DataError(f"split {split}/{set_name}: missing array(s) {', '.join(missing)}")
         inp, lab = np.asarray(arrays["inputs"]), np.asarray(arrays["labels"])
         if inp.ndim != 2 or inp.shape[1] != meta.seq_len or lab.shape != inp.shape:
-            raise DataError(f"split {split}/{set_name}: inputs {inp.shape} / labels {lab.shape} must be "
-                            f"[examples, {meta.seq_len}]")
+            raise DataError(
+                f"split {split}/{set_name}: inputs {inp.shape} / labels {lab.shape} must be "
+                f"[examples, {meta.seq_len}]"
+            )
         if meta.ignore_label_id is not None:
             lab = np.where(lab == IGNORE, meta.ignore_label_id, lab)
         tok = _token_dtype([inp, lab])
@@ -387,10 +439,20 @@ def write_split(w: DatasetWriter, split: str, sets: Mapping[str, Mapping[str, np
     atomic_write_json(d / "dataset.json", meta.to_json())
 
 
-def write_dataset(out_dir: str | os.PathLike, splits: Mapping[str, Any], identifiers: list[str], *,
-                  vocab_size: int, seq_len: int, pad_id: int = 0, ignore_label_id: int | None = 0,
-                  blank_identifier_id: int = 0, task_info: dict | None = None,
-                  extra: Mapping[str, Any] | None = None, overwrite: bool = False) -> Path:
+def write_dataset(
+    out_dir: str | os.PathLike,
+    splits: Mapping[str, Any],
+    identifiers: list[str],
+    *,
+    vocab_size: int,
+    seq_len: int,
+    pad_id: int = 0,
+    ignore_label_id: int | None = 0,
+    blank_identifier_id: int = 0,
+    task_info: dict | None = None,
+    extra: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Write a dataset atomically.
 
     ``splits`` maps a split name ("train", "test") to either one set's arrays (a dict with the five
@@ -405,9 +467,15 @@ def write_dataset(out_dir: str | os.PathLike, splits: Mapping[str, Any], identif
     with DatasetWriter(out, overwrite) as w:
         for split, value in splits.items():
             sets = {"all": value} if "inputs" in value else dict(value)
-            meta = split_metadata(sets, vocab_size=vocab_size, seq_len=seq_len,
-                                  num_puzzle_identifiers=len(identifiers), pad_id=pad_id,
-                                  ignore_label_id=ignore_label_id, blank_identifier_id=blank_identifier_id)
+            meta = split_metadata(
+                sets,
+                vocab_size=vocab_size,
+                seq_len=seq_len,
+                num_puzzle_identifiers=len(identifiers),
+                pad_id=pad_id,
+                ignore_label_id=ignore_label_id,
+                blank_identifier_id=blank_identifier_id,
+            )
             write_split(w, split, sets, meta)
         w.write_json("identifiers.json", list(identifiers))
         if task_info is not None:

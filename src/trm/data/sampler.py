@@ -31,8 +31,10 @@ def _check_ranks(global_batch_size: int, rank: int, world_size: int) -> int:
     if world_size < 1 or not 0 <= rank < world_size:
         raise DataError(f"rank {rank} is not in 0..{world_size - 1}")
     if global_batch_size < 1 or global_batch_size % world_size:
-        raise DataError(f"global batch size {global_batch_size} must be a positive multiple of the world size "
-                        f"{world_size}")
+        raise DataError(
+            f"global batch size {global_batch_size} must be a positive multiple of the world size "
+            f"{world_size}"
+        )
     return global_batch_size // world_size
 
 
@@ -52,8 +54,15 @@ class TrainSampler:
     :func:`trm.tasks.sudoku.make_token_augmenter`); labels reach it with -100 for ignored positions.
     """
 
-    def __init__(self, split: SplitData, global_batch_size: int, seed: int = 0, rank: int = 0, world_size: int = 1,
-                 augment: Augment | None = None) -> None:
+    def __init__(
+        self,
+        split: SplitData,
+        global_batch_size: int,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        augment: Augment | None = None,
+    ) -> None:
         self.split = split
         self.global_batch_size = int(global_batch_size)
         self.local_batch_size = _check_ranks(self.global_batch_size, rank, world_size)
@@ -92,8 +101,10 @@ class TrainSampler:
         def integer(key: str, lo: int, hi: int | None = None) -> int:
             v = state.get(key)
             if not isinstance(v, int) or isinstance(v, bool) or v < lo or (hi is not None and v > hi):
-                raise DataError(f"sampler state: {key} must be an integer in [{lo}, {'...' if hi is None else hi}], "
-                                f"got {v!r:.80}")
+                raise DataError(
+                    f"sampler state: {key} must be an integer in [{lo}, {'...' if hi is None else hi}], "
+                    f"got {v!r:.80}"
+                )
             return v
 
         if not isinstance(state, dict):
@@ -159,14 +170,18 @@ class TrainSampler:
             self._order = None
             empty += 1
             if empty > 100:
-                raise DataError(f"{self.split.path}: epochs hold fewer examples than one global batch "
-                                f"({self.global_batch_size}); use a smaller batch")
+                raise DataError(
+                    f"{self.split.path}: epochs hold fewer examples than one global batch "
+                    f"({self.global_batch_size}); use a smaller batch"
+                )
         idx, pids = nxt
         batch = _to_batch(self.split, idx, pids)
         if self.augment is not None:
             assert self._rng is not None
             for i in range(len(idx)):
-                batch["inputs"][i], batch["labels"][i] = self.augment(batch["inputs"][i], batch["labels"][i], self._rng)
+                batch["inputs"][i], batch["labels"][i] = self.augment(
+                    batch["inputs"][i], batch["labels"][i], self._rng
+                )
         lo = self.rank * self.local_batch_size
         hi = lo + self.local_batch_size
         return {
@@ -176,8 +191,9 @@ class TrainSampler:
         }
 
 
-def test_batches(split: SplitData, global_batch_size: int, rank: int = 0, world_size: int = 1
-                 ) -> Iterator[tuple[dict[str, torch.Tensor], int]]:
+def test_batches(
+    split: SplitData, global_batch_size: int, rank: int = 0, world_size: int = 1
+) -> Iterator[tuple[dict[str, torch.Tensor], int]]:
     """Every example in order, in global batches; yields (this rank's batch, its number of real rows).
 
     The last global batch is padded (inputs ``pad_id``, labels -100, identifier ``blank_identifier_id``);
@@ -199,11 +215,14 @@ def test_batches(split: SplitData, global_batch_size: int, rank: int = 0, world_
             inputs[:real] = split.batch_inputs(idx)
             labels[:real] = split.batch_labels(idx)
             ids[:real] = split.puzzle_identifiers[pids_of_ex[idx]]
-        yield {
-            "inputs": torch.from_numpy(inputs),
-            "labels": torch.from_numpy(labels),
-            "puzzle_identifiers": torch.from_numpy(ids),
-        }, real
+        yield (
+            {
+                "inputs": torch.from_numpy(inputs),
+                "labels": torch.from_numpy(labels),
+                "puzzle_identifiers": torch.from_numpy(ids),
+            },
+            real,
+        )
 
 
 test_batches.__test__ = False  # not a pytest test

@@ -2,8 +2,11 @@
 
 Modules (import the one you need; nothing is imported here so that each stays light):
 
-    onnx_export   trm export: one supervision step as an ONNX graph (+ unrolled, int8, fp16-weight variants)
-    onnx_runner   numpy + onnxruntime runner of an export folder (official, adaptive and fixed-N modes)
+    onnx_export   trm export: one supervision step as an ONNX graph (+ unrolled, int8, fp16-weight variants),
+                  with copies of the engine and the task layer
+    onnx_runner   the onnxruntime backend and solver of an export folder (numpy + onnxruntime only)
+    backends      a model folder (PyTorch) or an export folder (onnxruntime) as one Solver
     pretrained    save_pretrained / from_pretrained with a generated model card
-    server        trm serve: FastAPI app with a cross-client request batcher and the web page
+    batcher       trm serve's cross-client batcher around one engine
+    server        trm serve: FastAPI app and the web page
 """

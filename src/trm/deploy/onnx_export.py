@@ -130,31 +130,19 @@ def _torch_export(
     dynamic: dict[str, dict[int, str]],
     opset: int,
 ) -> None:
+    kw = {
+        "opset_version": opset,
+        "input_names": input_names,
+        "output_names": output_names,
+        "dynamic_axes": dynamic,
+        "do_constant_folding": True,
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python ints taken from shapes; checked below
         try:
-            torch.onnx.export(
-                module,
-                args,
-                str(path),
-                dynamo=False,
-                opset_version=opset,
-                input_names=input_names,
-                output_names=output_names,
-                dynamic_axes=dynamic,
-                do_constant_folding=True,
-            )
+            torch.onnx.export(module, args, str(path), dynamo=False, **kw)
         except TypeError:  # a torch without the dynamo switch: the TorchScript exporter is the only one
-            torch.onnx.export(
-                module,
-                args,
-                str(path),
-                opset_version=opset,
-                input_names=input_names,
-                output_names=output_names,
-                dynamic_axes=dynamic,
-                do_constant_folding=True,
-            )
+            torch.onnx.export(module, args, str(path), **kw)
 
 
 def _rel_err(a: np.ndarray, b: np.ndarray) -> float:
@@ -248,35 +236,16 @@ def fp16_weights(src: Path, dst: Path, min_elements: int = 16) -> None:
     onnx.save(model, str(dst))
 
 
-def export_onnx(
-    model_path: str | os.PathLike,
-    out: str | os.PathLike,
-    *,
-    int8: bool = False,
-    fp16: bool = False,
-    unrolled: list[int] | None = None,
-    opset: int = OPSET,
-    check: bool = True,
-) -> dict[str, Any]:
-    """Export a model folder / checkpoint / run directory to ``out``; returns the manifest written there."""
+def export_onnx(model_path: str | os.PathLike, out: str | os.PathLike, **options: Any) -> dict[str, Any]:
+    """Export a model folder / checkpoint / run directory to ``out``; returns the manifest written there.
+    ``options``: those of :func:`export_model` (int8, fp16, unrolled, opset, check)."""
     try:
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
     except ImportError as e:
         raise TRMError(f"ONNX export needs the onnx extras: pip install 'trm[onnx]' ({e})") from None
     model, cfg, meta = load_model(model_path, dtype=torch.float32)
-    return export_model(
-        model,
-        cfg,
-        out,
-        meta=meta,
-        int8=int8,
-        fp16=fp16,
-        unrolled=unrolled,
-        opset=opset,
-        check=check,
-        source=str(model_path),
-    )
+    return export_model(model, cfg, out, meta=meta, source=str(model_path), **options)
 
 
 def export_model(

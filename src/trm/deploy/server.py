@@ -208,6 +208,10 @@ class Service:
         return await call_next(request)
 
 
+async def _internal_error(request: "HttpRequest", exc: Exception) -> "JSONResponse":
+    return _error(500, f"internal error: {type(exc).__name__}: {exc}")
+
+
 async def _validation_error(request: "HttpRequest", exc: "RequestValidationError") -> "JSONResponse":
     """422 with plain JSON: where and what (pydantic's own detail may hold objects JSON cannot carry)."""
     return _error(
@@ -259,6 +263,7 @@ def create_app(
     app.state.batcher, app.state.limits, app.state.service = service.batcher, service.limits, service
     app.middleware("http")(service.bound_body)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _internal_error)
     app.get("/healthz")(
         lambda: {"status": "ok", "in_progress": service.batcher.in_system, **service.batcher.stats}
     )

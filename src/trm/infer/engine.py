@@ -125,11 +125,12 @@ class Job:
         self.preds = np.zeros((R, S), np.int64)
         self.q_halt = np.zeros(R, np.float32)
         self.steps = np.zeros(R, np.int64)
-        self.step_preds = np.zeros((n_steps, R, S), np.int64) if record else None
+        self.step_preds = np.zeros((n_steps, R, S), np.int16) if record else None  # vocabularies are small
         self.step_q = np.zeros((n_steps, R), np.float32) if record else None
         self.queued = 0  # rows handed to the batch so far
         self.left = R  # rows not finished
         self.cancelled = False
+        self.key = 0  # the engine's handle
 
     @property
     def rows(self) -> int:

@@ -1,6 +1,6 @@
 """TRM and HRM models, losses and official-weight import."""
 
-from .losses import IGNORE_LABEL, act_loss, softmax_cross_entropy, stablemax_cross_entropy
+from .losses import IGNORE, act_loss, softmax_cross_entropy, stablemax_cross_entropy
 from .recursive import TRM, Batch, Carry
 
-__all__ = ["TRM", "Carry", "Batch", "act_loss", "stablemax_cross_entropy", "softmax_cross_entropy", "IGNORE_LABEL"]
+__all__ = ["TRM", "Carry", "Batch", "act_loss", "stablemax_cross_entropy", "softmax_cross_entropy", "IGNORE"]

@@ -1,6 +1,6 @@
 """Losses and per-step metrics (SPEC §4).
 
-Labels use ``IGNORE_LABEL`` (-100) for positions that carry no target.
+Labels use ``IGNORE`` (-100, :data:`trm.tasks.IGNORE`) for positions that carry no target.
 """
 
 from __future__ import annotations
@@ -8,9 +8,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..tasks import IGNORE
 from .recursive import Carry
-
-IGNORE_LABEL = -100
 
 
 def _stablemax_s(v: torch.Tensor) -> torch.Tensor:
@@ -25,7 +24,7 @@ def log_stablemax(logits: torch.Tensor, dim: int = -1) -> torch.Tensor:
 def stablemax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Per-position stablemax CE in float64; zero where ``mask`` is False. [B, S, V], [B, S] -> [B, S]."""
     if mask is None:
-        mask = labels != IGNORE_LABEL
+        mask = labels != IGNORE
     logp = log_stablemax(logits.to(torch.float64), dim=-1)
     target = torch.where(mask, labels, 0).long().unsqueeze(-1)
     return -torch.where(mask, logp.gather(-1, target).squeeze(-1), 0)
@@ -34,9 +33,9 @@ def stablemax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, mask: to
 def softmax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Per-position softmax CE in float32; zero at ignored positions. [B, S, V], [B, S] -> [B, S]."""
     if mask is None:
-        mask = labels != IGNORE_LABEL
-    target = torch.where(mask, labels, IGNORE_LABEL).long()
-    ce = F.cross_entropy(logits.float().flatten(0, -2), target.flatten(), ignore_index=IGNORE_LABEL, reduction="none")
+        mask = labels != IGNORE
+    target = torch.where(mask, labels, IGNORE).long()
+    ce = F.cross_entropy(logits.float().flatten(0, -2), target.flatten(), ignore_index=IGNORE, reduction="none")
     return ce.view(labels.shape)
 
 
@@ -54,7 +53,7 @@ def act_loss(carry: Carry, outputs: dict[str, torch.Tensor], loss: str = "stable
     logits = outputs["logits"]
     q_halt = outputs["q_halt_logits"]
     with torch.no_grad():
-        mask = labels != IGNORE_LABEL
+        mask = labels != IGNORE
         count = mask.sum(-1)
         divisor = count.clamp_min(1).unsqueeze(-1)
         preds = logits.argmax(-1)

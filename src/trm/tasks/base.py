@@ -64,6 +64,28 @@ class Symmetry:
         )
 
 
+def char_codes(
+    text: str, table: dict[str, int], width: int, prefix: str, allowed: str, kind: str = ""
+) -> np.ndarray:
+    """The code of every character of ``text`` (a grid ``width`` cells wide, row-major) per ``table``, int16.
+    A character without one is a :class:`PuzzleError` "<prefix>bad <kind>character ... at cell i (row r,
+    column c); <allowed>"."""
+    lut = np.full(256, -1, np.int16)
+    lut[[ord(ch) for ch in table]] = list(table.values())
+    try:
+        codes = lut[np.frombuffer(text.encode("ascii"), np.uint8)]
+    except UnicodeEncodeError:
+        raise PuzzleError(f"{prefix}non-ASCII character in {kind}{text[:100]!r}") from None
+    bad = np.flatnonzero(codes < 0)
+    if bad.size:
+        i = int(bad[0])
+        raise PuzzleError(
+            f"{prefix}bad {kind}character {text[i]!r} at cell {i} (row {i // width + 1}, column "
+            f"{i % width + 1}); {allowed}"
+        )
+    return codes
+
+
 class Task:
     """Interface of a puzzle family (see :mod:`trm.tasks`). Subclasses set ``kind`` and implement the methods."""
 

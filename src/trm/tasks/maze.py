@@ -18,23 +18,14 @@ from typing import Any
 import numpy as np
 
 from .arc import dihedral
-from .base import Parsed, Symmetry, Task, TaskInfo
+from .base import Parsed, Symmetry, Task, TaskInfo, char_codes
 from .errors import PuzzleError
 
 CHARSET = "# SGo"
 WALL, OPEN, START, GOAL, PATH = range(5)
 VOCAB_SIZE = len(CHARSET) + 1
 MOVES = ((-1, 0), (1, 0), (0, -1), (0, 1))  # up, down, left, right: the tie-break order
-_LUT = np.full(256, -1, np.int16)
-_LUT[[ord(ch) for ch in CHARSET]] = np.arange(len(CHARSET))
-
-
-def _codes(text: str, where: str) -> np.ndarray:
-    """Cell codes of a string of maze characters (-1 marks none)."""
-    try:
-        return _LUT[np.frombuffer(text.encode("ascii"), np.uint8)]
-    except UnicodeEncodeError:
-        raise PuzzleError(f"{where}non-ASCII character in maze") from None
+_CODES = {ch: i for i, ch in enumerate(CHARSET)}
 
 
 def parse_maze(text: str, *, where: str = "") -> np.ndarray:
@@ -54,13 +45,8 @@ def parse_maze(text: str, *, where: str = "") -> np.ndarray:
         n = int(round(len(flat) ** 0.5))
         if n * n != len(flat) or n == 0:
             raise PuzzleError(f"{prefix}a maze string needs N² characters, got {len(flat)}")
-    codes = _codes(flat, prefix)
-    if (codes < 0).any():
-        i = int(np.argmax(codes < 0))
-        raise PuzzleError(
-            f"{prefix}bad maze character {flat[i]!r} at row {i // n + 1}, column {i % n + 1} "
-            f"(allowed: '#', ' ', 'S', 'G', 'o')"
-        )
+    allowed = "allowed: '#', ' ', 'S', 'G', 'o'"
+    codes = char_codes(flat, _CODES, n, prefix, allowed, "maze ")
     grid = codes.astype(np.int8).reshape(n, n)
     for code in (START, GOAL):
         find(grid, code, prefix)
@@ -241,7 +227,7 @@ class MazeTask(Task):
                 raise PuzzleError(
                     f"maze row {r + 1}: illegal character(s) {sorted(bad)}; use '#', ' ', 'S', 'G' (and 'o')"
                 )
-            codes = _codes(ln.ljust(w), "")
+            codes = char_codes(ln.ljust(w), _CODES, w, "", "", "maze ")
             grid[r, :w] = np.where(codes == PATH, OPEN, codes)
         s, g = find(grid, START), find(grid, GOAL)
         if distances(grid, s)[g] < 0:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import sudoku_solver
-from .base import Parsed, Symmetry, Task, TaskInfo
+from .base import Parsed, Symmetry, Task, TaskInfo, char_codes
 from .errors import PuzzleError
 
 DIGITS = ".123456789ABCDEFG"
@@ -85,21 +85,14 @@ def parse_sudoku(text: str, box: Box = (3, 3), *, where: str = "") -> np.ndarray
         raise PuzzleError(
             f"{prefix}a {n}x{n} Sudoku needs {n * n} cells, got {len(chars)} in {text.strip()[:100]!r}"
         )
-    lut = np.full(256, -1, dtype=np.int16)
-    lut[ord(".")] = lut[ord("0")] = 0
-    for d in range(1, n + 1):
-        lut[ord(DIGITS[d])] = lut[ord(DIGITS[d].lower())] = d
-    try:
-        raw = np.frombuffer(chars.encode("ascii"), dtype=np.uint8)
-    except UnicodeEncodeError:
-        raise PuzzleError(f"{prefix}non-ASCII character in Sudoku {chars[:100]!r}") from None
-    vals = lut[raw]
-    if (vals < 0).any():
-        i = int(np.argmax(vals < 0))
-        raise PuzzleError(
-            f"{prefix}bad character {chars[i]!r} at cell {i} (row {i // n + 1}, column {i % n + 1}); "
-            f"use '.' or '0' for blanks and 1..{DIGITS[n]} for digits"
-        )
+    symbols = {
+        ".": 0,
+        "0": 0,
+        **{DIGITS[d]: d for d in range(1, n + 1)},
+        **{DIGITS[d].lower(): d for d in range(10, n + 1)},
+    }
+    allowed = f"use '.' or '0' for blanks and 1..{DIGITS[n]} for digits"
+    vals = char_codes(chars, symbols, n, prefix, allowed, "")
     grid = vals.astype(np.int8).reshape(n, n)
     check_givens(grid, (br, bc), f"{prefix}invalid Sudoku {chars!r}")
     return grid

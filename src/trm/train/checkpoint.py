@@ -115,11 +115,13 @@ def optimizer_tensors(opt: torch.optim.Optimizer, names: dict[int, str]) -> dict
     return out
 
 
-def load_optimizer_tensors(opt: torch.optim.Optimizer, names: dict[int, str], tensors: dict[str, torch.Tensor]) -> None:
+def load_optimizer_tensors(
+    opt: torch.optim.Optimizer, names: dict[int, str], tensors: dict[str, torch.Tensor]
+) -> None:
     for group in opt.param_groups:
         for p in group["params"]:
             prefix = f"optim.{names[id(p)]}."
-            state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+            state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
             if not state:
                 continue
             for key, value in state.items():
@@ -129,23 +131,39 @@ def load_optimizer_tensors(opt: torch.optim.Optimizer, names: dict[int, str], te
 
 
 def carry_tensors(carry: Carry) -> dict[str, torch.Tensor]:
-    out = {"carry.y": carry.y, "carry.z": carry.z, "carry.steps": carry.steps,
-           "carry.halted": carry.halted.to(torch.uint8)}
+    out = {
+        "carry.y": carry.y,
+        "carry.z": carry.z,
+        "carry.steps": carry.steps,
+        "carry.halted": carry.halted.to(torch.uint8),
+    }
     out.update({f"carry.data.{k}": v for k, v in carry.data.items()})
     return out
 
 
-def carry_from_tensors(tensors: dict[str, torch.Tensor], device: torch.device, dtype: torch.dtype) -> Carry | None:
+def carry_from_tensors(
+    tensors: dict[str, torch.Tensor], device: torch.device, dtype: torch.dtype
+) -> Carry | None:
     if "carry.y" not in tensors:
         return None
-    data = {k[len("carry.data."):]: v.to(device) for k, v in tensors.items() if k.startswith("carry.data.")}
-    return Carry(y=tensors["carry.y"].to(device, dtype), z=tensors["carry.z"].to(device, dtype),
-                 steps=tensors["carry.steps"].to(device), halted=tensors["carry.halted"].to(device).bool(), data=data)
+    data = {k[len("carry.data.") :]: v.to(device) for k, v in tensors.items() if k.startswith("carry.data.")}
+    return Carry(
+        y=tensors["carry.y"].to(device, dtype),
+        z=tensors["carry.z"].to(device, dtype),
+        steps=tensors["carry.steps"].to(device),
+        halted=tensors["carry.halted"].to(device).bool(),
+        data=data,
+    )
 
 
-def write_checkpoint(path: Path, cfg: Config, model_state: dict[str, torch.Tensor],
-                     train_tensors: dict[str, torch.Tensor] | None, state: TrainingState,
-                     meta: dict[str, Any] | None = None) -> None:
+def write_checkpoint(
+    path: Path,
+    cfg: Config,
+    model_state: dict[str, torch.Tensor],
+    train_tensors: dict[str, torch.Tensor] | None,
+    state: TrainingState,
+    meta: dict[str, Any] | None = None,
+) -> None:
     """Write a checkpoint slot (crash-safe): model folder, plus the training state when given.
 
     A failed write (full disk, file-size limit, permissions) keeps the previous checkpoint and raises TRMError.
@@ -159,9 +177,11 @@ def write_checkpoint(path: Path, cfg: Config, model_state: dict[str, torch.Tenso
             payload = {"format_version": STATE_VERSION, **{k: v for k, v in state.__dict__.items()}}
             atomic_write_json(tmp / STATE_JSON, payload)
     except OSError as e:
-        kept = "the previous checkpoint is kept" if resolve_slot(path).is_dir() else "no checkpoint was written"
-        where = e.filename if e.filename else path
-        raise TRMError(f"{where}: cannot write the checkpoint ({e.strerror or e}); {kept}") from None
+        kept = (
+            "the previous checkpoint is kept" if resolve_slot(path).is_dir() else "no checkpoint was written"
+        )
+        what = f" while writing {Path(e.filename).name}" if e.filename else ""
+        raise TRMError(f"{path}: cannot write the checkpoint ({e.strerror or e}{what}); {kept}") from None
 
 
 def _is_int(v: Any) -> bool:
@@ -207,7 +227,9 @@ def _check_state_json(raw: dict[str, Any], where: Path) -> TrainingState:
     try:
         if state.numpy_random is not None:
             name, keys, pos, has_gauss, cached = state.numpy_random
-            np.random.RandomState().set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+            np.random.RandomState().set_state(
+                (name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached)
+            )
     except Exception:  # noqa: BLE001 - probing untrusted data: any failure means it is not a state
         raise bad("numpy_random", "a NumPy random state") from None
     return state
@@ -217,8 +239,9 @@ def _check_state_json(raw: dict[str, Any], where: Path) -> TrainingState:
 PARAMETER_SHAPED = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer")
 
 
-def _check_train_tensors(tensors: dict[str, torch.Tensor], model_state: dict[str, torch.Tensor], cfg: Config,
-                         where: Path) -> None:
+def _check_train_tensors(
+    tensors: dict[str, torch.Tensor], model_state: dict[str, torch.Tensor], cfg: Config, where: Path
+) -> None:
     """Shapes and dtypes of the training tensors against the weights and the config they belong to."""
     cpu_rng_size = torch.get_rng_state().numel()
     for key, v in tensors.items():
@@ -228,8 +251,10 @@ def _check_train_tensors(tensors: dict[str, torch.Tensor], model_state: dict[str
             if name not in model_state:
                 raise TRMError(f"{where}: {key!r} belongs to no weight of the model")
             if tuple(v.shape) != tuple(model_state[name].shape) or not v.is_floating_point():
-                raise TRMError(f"{where}: {key!r} has {str(v.dtype).replace('torch.', '')} {tuple(v.shape)}, expected "
-                               f"floating point {tuple(model_state[name].shape)}")
+                raise TRMError(
+                    f"{where}: {key!r} has {str(v.dtype).replace('torch.', '')} {tuple(v.shape)}, expected "
+                    f"floating point {tuple(model_state[name].shape)}"
+                )
         elif kind == "rng":
             if v.dtype != torch.uint8 or v.ndim != 1 or (key.endswith(".cpu") and v.numel() != cpu_rng_size):
                 raise TRMError(f"{where}: {key!r} is not a random generator state")
@@ -240,10 +265,15 @@ def _check_train_tensors(tensors: dict[str, torch.Tensor], model_state: dict[str
             raise TRMError(f"{where}: incomplete ACT carry (missing {', '.join(missing)})")
         y, z, steps, halted = (tensors[k] for k in need)
         rows = cfg.train.global_batch_size
-        if (tuple(y.shape) != (rows, cfg.model.total_len, cfg.model.hidden_size) or y.shape != z.shape
-                or not y.is_floating_point() or not z.is_floating_point()
-                or steps.shape != (rows,) or halted.shape != (rows,)
-                or any(v.shape[:1] != (rows,) for k, v in tensors.items() if k.startswith("carry.data."))):
+        if (
+            tuple(y.shape) != (rows, cfg.model.total_len, cfg.model.hidden_size)
+            or y.shape != z.shape
+            or not y.is_floating_point()
+            or not z.is_floating_point()
+            or steps.shape != (rows,)
+            or halted.shape != (rows,)
+            or any(v.shape[:1] != (rows,) for k, v in tensors.items() if k.startswith("carry.data."))
+        ):
             raise TRMError(f"{where}: the ACT carry tensors have inconsistent shapes")
 
 

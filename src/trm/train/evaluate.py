@@ -10,8 +10,9 @@ from collections.abc import Iterable
 
 import torch
 
-from ..model import IGNORE_LABEL, TRM, act_loss
+from ..model import TRM, act_loss
 from ..model.recursive import Batch
+from ..tasks import IGNORE
 
 
 @torch.no_grad()
@@ -38,7 +39,7 @@ def evaluate(model: TRM, batches: Iterable[Batch], device: torch.device | str = 
             for _ in range(N):
                 carry, outputs = model(carry, batch, max_steps=N)
                 labels = carry.data["labels"]
-                mask = labels != IGNORE_LABEL
+                mask = labels != IGNORE
                 count = mask.sum(-1)
                 seq_correct = ((mask & (outputs["logits"].argmax(-1) == labels)).sum(-1) == count) & (count > 0)
                 per_step.append(seq_correct.sum())

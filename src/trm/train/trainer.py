@@ -21,7 +21,6 @@ import json
 import math
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -167,9 +166,9 @@ class Trainer:
             print_line(msg, self.console)
 
     def _saved_config(self) -> Config:
-        from ..checkpoint import read_config
+        from ..checkpoint import read_config, resolve_slot
 
-        last = self.ckpt_dir / "last"
+        last = resolve_slot(self.ckpt_dir / "last")  # recovers a slot a crash left missing or dangling
         if not last.is_dir():
             raise TRMError(f"{self.run_dir}: nothing to resume (no checkpoints/last)")
         return read_config(last)[0]
@@ -307,7 +306,7 @@ class Trainer:
             if last_eval_step != self.state.step:
                 evals.append(self._evaluate_and_save(self.state.step, None))
             elif not t.checkpoint_every_eval:  # evaluated at the last step without saving: save now
-                self.save(best=self._last_eval_improved, eval_metrics=evals[-1])
+                self.save(eval_metrics=evals[-1])
             final = evals[-1] if evals else None
         return TrainResult(self.run_dir, self.state.step, status, self.state.train_seconds, final,
                            self.state.best_metric, self.state.best_step, evals, is_main=self.main)
@@ -387,9 +386,23 @@ class Trainer:
         self._last_eval_improved = improved
         if self.cfg.train.checkpoint_every_eval or progress is None:
             self.save(best=improved, eval_metrics=metrics)
+        elif improved and self.main:  # the best weights are kept even when the resumable state is not
+            write_checkpoint(self.ckpt_dir / "best", self.cfg, self._model_state(), None, self.state,
+                             self._meta(metrics))
         if self.on_eval is not None and self.main:
             self.on_eval(record)
         return record
+
+    def _model_state(self) -> dict[str, torch.Tensor]:
+        """The weights a checkpoint's model folder holds: the EMA where there is one."""
+        return self.ema.model_state(self.model) if self.ema is not None else self.model.state_dict()
+
+    def _meta(self, eval_metrics: dict[str, float] | None) -> dict[str, Any]:
+        meta = {"step": self.state.step, "weights": "ema" if self.ema is not None else "live",
+                "train_seconds": round(self.state.train_seconds, 3), "dataset": self.cfg.data.path}
+        if eval_metrics is not None:
+            meta["eval"] = eval_metrics
+        return meta
 
     def save(self, best: bool = False, eval_metrics: dict[str, float] | None = None) -> None:
         """Write checkpoints/last (collective under DDP: every rank must call it) and, if ``best``, checkpoints/best."""
@@ -407,15 +420,10 @@ class Trainer:
                 tensors.update({f"rng.{rank}.{k}": v for k, v in states.items()})
             if carry is not None:
                 tensors.update(carry)
+            model_state = self._model_state()
             if self.ema is not None:
-                model_state = self.ema.model_state(self.model)
                 tensors.update({f"live.{n}": p for n, p in self.model.named_parameters()})
-            else:
-                model_state = self.model.state_dict()
-            meta = {"step": self.state.step, "weights": "ema" if self.ema is not None else "live",
-                    "train_seconds": round(self.state.train_seconds, 3), "dataset": self.cfg.data.path}
-            if eval_metrics is not None:
-                meta["eval"] = eval_metrics
+            meta = self._meta(eval_metrics)
             write_checkpoint(self.ckpt_dir / "last", self.cfg, model_state, tensors, self.state, meta)
             if best:
                 write_checkpoint(self.ckpt_dir / "best", self.cfg, model_state, None, self.state, meta)
