@@ -35,7 +35,11 @@ def main() -> None:
     from trm.data.format import describe
 
     shared = Path(args.shared)
-    results: dict = {"cpu_count": os.cpu_count(), "workers": args.workers, "python": platform.python_version()}
+    results: dict = {
+        "cpu_count": os.cpu_count(),
+        "workers": args.workers,
+        "python": platform.python_version(),
+    }
     tmp = Path(tempfile.mkdtemp(prefix="trm-data-bench-", dir=args.tmp))
     try:
         for name in args.only:

@@ -74,10 +74,19 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.export_dir) if args.export_dir else tmp / "export"
     man = export_onnx(model_path, out, int8=True, fp16=True)
     m = cfg.model
-    res: dict = {"model": str(args.model), "preset": cfg.name, "threads": args.threads,
-                 "torch": torch.__version__, "dense_parameters": man["parameters"]["dense"],
-                 "puzzle_emb_values": man["parameters"]["puzzle_emb"], "sizes_bytes": man["sizes_bytes"],
-                 "weights_bytes": man["weights_bytes"], "latency_ms": {}, "throughput": {}, "accuracy": {}}
+    res: dict = {
+        "model": str(args.model),
+        "preset": cfg.name,
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "dense_parameters": man["parameters"]["dense"],
+        "puzzle_emb_values": man["parameters"]["puzzle_emb"],
+        "sizes_bytes": man["sizes_bytes"],
+        "weights_bytes": man["weights_bytes"],
+        "latency_ms": {},
+        "throughput": {},
+        "accuracy": {},
+    }
     import onnxruntime
 
     res["onnxruntime"] = onnxruntime.__version__
@@ -94,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         def run():
             with torch.inference_mode():
                 model.step(y, z, {"inputs": x, "puzzle_identifiers": pid})
+
         return run
 
     def onnx_step(solver, B):

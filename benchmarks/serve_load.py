@@ -57,9 +57,16 @@ async def _load(base: str, puzzles: list, clients: int, seconds: float, body: di
         health = (await http.get("/healthz")).json()
     latencies.sort()
     pct = lambda q: 1e3 * latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else None  # noqa: E731
-    return {"clients": clients, "seconds": round(elapsed, 1), "ok": len(latencies), "errors": errors,
-            "throughput_rps": round(len(latencies) / elapsed, 1), "p50_ms": pct(0.50), "p99_ms": pct(0.99),
-            "server": health}
+    return {
+        "clients": clients,
+        "seconds": round(elapsed, 1),
+        "ok": len(latencies),
+        "errors": errors,
+        "throughput_rps": round(len(latencies) / elapsed, 1),
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+        "server": health,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,9 +84,27 @@ def main(argv: list[str] | None = None) -> int:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    server = subprocess.Popen([sys.executable, "-m", "trm", "serve", args.model, "--host", "127.0.0.1",
-                               "--port", str(port), "--threads", str(args.threads), "--log-level", "warning"],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "trm",
+            "serve",
+            args.model,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--threads",
+            str(args.threads),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         import httpx
 
@@ -98,8 +123,15 @@ def main(argv: list[str] | None = None) -> int:
         model = httpx.get(base + "/v1/model").json()
         puzzles = [httpx.get(base + f"/v1/example?seed={s}").json()["puzzle"] for s in range(200)]
         res = asyncio.run(_load(base, puzzles, args.clients, args.seconds, {"mode": args.mode}))
-        res.update({"model": str(args.model), "preset": model["preset"], "backend": model["backend"],
-                    "mode": args.mode, "server_threads": args.threads})
+        res.update(
+            {
+                "model": str(args.model),
+                "preset": model["preset"],
+                "backend": model["backend"],
+                "mode": args.mode,
+                "server_threads": args.threads,
+            }
+        )
     finally:
         server.send_signal(signal.SIGINT)
         try:

@@ -68,7 +68,9 @@ def _sync(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def random_batch(m: ModelConfig, batch: int, device: torch.device, generator: torch.Generator) -> dict[str, torch.Tensor]:
+def random_batch(
+    m: ModelConfig, batch: int, device: torch.device, generator: torch.Generator
+) -> dict[str, torch.Tensor]:
     inputs = torch.randint(1, m.vocab_size, (batch, m.seq_len), generator=generator, dtype=torch.int32)
     labels = torch.randint(2, m.vocab_size, (batch, m.seq_len), generator=generator, dtype=torch.int32)
     ids = torch.randint(0, m.num_puzzle_identifiers, (batch,), generator=generator, dtype=torch.int32)
@@ -85,8 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=5, help="timed steps")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     p.add_argument("--compile", action="store_true", help="torch.compile the step's forward and backward")
-    p.add_argument("--kernels", default="auto", choices=["auto", "eager", "fused"],
-                   help="elementwise kernels (train.kernels; auto = fused in bfloat16/float16)")
+    p.add_argument(
+        "--kernels",
+        default="auto",
+        choices=["auto", "eager", "fused"],
+        help="elementwise kernels (train.kernels; auto = fused in bfloat16/float16)",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--peak-gflops", type=float, default=None, help="matmul rate to compare with (GFLOP/s)")
     p.add_argument("--measure-peak", action="store_true", help="measure the matmul rate in this dtype first")
@@ -104,8 +110,12 @@ def main(argv: list[str] | None = None) -> int:
             overrides.append(f"model.puzzle_emb_ndim={args.hidden_size}")
     if args.batch_size:
         overrides.append(f"train.global_batch_size={args.batch_size}")
-    overrides += [f"train.dtype={args.dtype}", f"train.device={args.device}", f"train.compile={args.compile}",
-                  f"train.kernels={args.kernels}"]
+    overrides += [
+        f"train.dtype={args.dtype}",
+        f"train.device={args.device}",
+        f"train.compile={args.compile}",
+        f"train.kernels={args.kernels}",
+    ]
     cfg = cfg.override(overrides)
     device = resolve_device(cfg.train.device)
     dtype = resolve_dtype(cfg.train.dtype, device)
@@ -138,11 +148,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.measure_peak:
         peak = measure_peak(dtype, device)
     result = {
-        "preset": args.preset, "hidden_size": cfg.model.hidden_size, "batch_size": B,
-        "dtype": str(dtype).replace("torch.", ""), "device": str(device), "threads": torch.get_num_threads(),
-        "compile": args.compile, "kernels": args.kernels, "params": model.num_dense_parameters(), "steps": args.steps,
-        "sec_per_step_mean": statistics.mean(times), "sec_per_step_min": min(times),
-        "net_call_equivalents": equivalents, "gflop_per_step": flops / 1e9,
+        "preset": args.preset,
+        "hidden_size": cfg.model.hidden_size,
+        "batch_size": B,
+        "dtype": str(dtype).replace("torch.", ""),
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "compile": args.compile,
+        "kernels": args.kernels,
+        "params": model.num_dense_parameters(),
+        "steps": args.steps,
+        "sec_per_step_mean": statistics.mean(times),
+        "sec_per_step_min": min(times),
+        "net_call_equivalents": equivalents,
+        "gflop_per_step": flops / 1e9,
         "achieved_gflops": flops / sec / 1e9,
     }
     if peak:

@@ -11,8 +11,13 @@ from trm.config import Config, ConfigError, ModelConfig
 from trm.model.official import config_from_official
 from trm.presets import PRESETS, count_dense_parameters, get_preset
 
-OFFICIAL_COUNTS = {"sudoku_mlp": 5_028_866, "sudoku_att": 6_828_034, "maze_att": 6_822_914, "arc1_att": 6_829_058,
-                   "arc2_att": 6_829_058}
+OFFICIAL_COUNTS = {
+    "sudoku_mlp": 5_028_866,
+    "sudoku_att": 6_828_034,
+    "maze_att": 6_822_914,
+    "arc1_att": 6_829_058,
+    "arc2_att": 6_829_058,
+}
 
 
 @pytest.mark.parametrize("name,count", OFFICIAL_COUNTS.items())
@@ -55,17 +60,41 @@ def test_unknown_keys_and_bad_values_are_rejected():
 
 
 def test_official_config_mapping():
-    off = {"H_cycles": 3, "L_cycles": 6, "L_layers": 2, "H_layers": 0, "hidden_size": 512, "num_heads": 8,
-           "expansion": 4, "mlp_t": True, "pos_encodings": "none", "puzzle_emb_ndim": 512, "puzzle_emb_len": 16,
-           "halt_max_steps": 16, "no_ACT_continue": False, "seq_len": 81, "vocab_size": 11,
-           "num_puzzle_identifiers": 1, "forward_dtype": "bfloat16",
-           "loss": {"name": "losses@ACTLossHead", "loss_type": "softmax_cross_entropy"},
-           "name": "recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1"}
+    off = {
+        "H_cycles": 3,
+        "L_cycles": 6,
+        "L_layers": 2,
+        "H_layers": 0,
+        "hidden_size": 512,
+        "num_heads": 8,
+        "expansion": 4,
+        "mlp_t": True,
+        "pos_encodings": "none",
+        "puzzle_emb_ndim": 512,
+        "puzzle_emb_len": 16,
+        "halt_max_steps": 16,
+        "no_ACT_continue": False,
+        "seq_len": 81,
+        "vocab_size": 11,
+        "num_puzzle_identifiers": 1,
+        "forward_dtype": "bfloat16",
+        "loss": {"name": "losses@ACTLossHead", "loss_type": "softmax_cross_entropy"},
+        "name": "recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1",
+    }
     cfg, dtype = config_from_official(off)
-    assert (cfg.T, cfg.n, cfg.mixer, cfg.N_sup, cfg.act_continue, cfg.loss) == (3, 6, "mlp_t", 16, True, "softmax")
+    assert (cfg.T, cfg.n, cfg.mixer, cfg.N_sup, cfg.act_continue, cfg.loss) == (
+        3,
+        6,
+        "mlp_t",
+        16,
+        True,
+        "softmax",
+    )
     assert str(dtype) == "torch.bfloat16"
     assert count_dense_parameters(cfg) == 5_028_866
-    hrm, _ = config_from_official({**off, "name": "hrm.hrm_act_v1@HierarchicalReasoningModel_ACTV1", "H_layers": 4})
+    hrm, _ = config_from_official(
+        {**off, "name": "hrm.hrm_act_v1@HierarchicalReasoningModel_ACTV1", "H_layers": 4}
+    )
     assert hrm.arch == "hrm" and hrm.prefix_len == 1
 
 
@@ -92,6 +121,8 @@ def test_cli_info_json(capsys):
 
 
 def test_cli_errors_are_messages_not_tracebacks():
-    r = subprocess.run([sys.executable, "-m", "trm", "presets", "no_such_preset"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "trm", "presets", "no_such_preset"], capture_output=True, text=True
+    )
     assert r.returncode == 2
     assert "unknown preset" in r.stderr and "Traceback" not in r.stderr

@@ -30,7 +30,7 @@ def test_canvas_round_trip_every_size(h):
             assert (c[:h, w] == A.EOS).all()
         r0, c0 = rng.integers(0, 31 - h), rng.integers(0, 31 - w)
         moved = A.encode_canvas(g, r0, c0).reshape(30, 30)
-        assert (moved[r0:r0 + h, c0:c0 + w] == g + 2).all()
+        assert (moved[r0 : r0 + h, c0 : c0 + w] == g + 2).all()
         assert (moved == A.EOS).sum() == (h if c0 + w < 30 else 0) + (w if r0 + h < 30 else 0)
 
 
@@ -56,8 +56,14 @@ def test_dihedral_and_colour_maps_are_invertible():
 
 
 def _write_task(path, train, test):
-    path.write_text(json.dumps({"train": [{"input": i, "output": o} for i, o in train],
-                                "test": [{"input": i, "output": o} for i, o in test]}))
+    path.write_text(
+        json.dumps(
+            {
+                "train": [{"input": i, "output": o} for i, o in train],
+                "test": [{"input": i, "output": o} for i, o in test],
+            }
+        )
+    )
 
 
 @pytest.fixture
@@ -104,12 +110,24 @@ def test_arc_build_structure_and_determinism(arc_src, tmp_path):
     assert len(versions) == 21
 
 
-@pytest.mark.parametrize("content, message", [
-    ("{not json", "task bad .*bad JSON"),
-    (json.dumps({"train": [{"input": [[1] * 31], "output": [[1]]}], "test": []}), "task bad .*larger than 30x30"),
-    (json.dumps({"train": [{"input": [[10]], "output": [[1]]}], "test": []}), "task bad .*colours must be 0..9"),
-    (json.dumps({"train": [{"input": [[1, 2], [3]], "output": [[1]]}], "test": []}), "task bad .*one non-zero length"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "task bad .*bad JSON"),
+        (
+            json.dumps({"train": [{"input": [[1] * 31], "output": [[1]]}], "test": []}),
+            "task bad .*larger than 30x30",
+        ),
+        (
+            json.dumps({"train": [{"input": [[10]], "output": [[1]]}], "test": []}),
+            "task bad .*colours must be 0..9",
+        ),
+        (
+            json.dumps({"train": [{"input": [[1, 2], [3]], "output": [[1]]}], "test": []}),
+            "task bad .*one non-zero length",
+        ),
+    ],
+)
 def test_arc_bad_input_is_refused_without_output(arc_src, tmp_path, content, message):
     (arc_src / "training" / "bad.json").write_text(content)
     with pytest.raises(DataError, match=message):
@@ -127,7 +145,10 @@ def test_arc_kaggle_files_match_folders(shared_dir):
     b = {t.name: t for t in load_subset(folders, "evaluation")}
     assert len(a) == len(b) == 400 and set(a) == set(b)
     for name in list(a)[:50]:
-        assert all((x[0] == y[0]).all() and (x[1] == y[1]).all() for x, y in zip(a[name].test, b[name].test, strict=False))
+        assert all(
+            (x[0] == y[0]).all() and (x[1] == y[1]).all()
+            for x, y in zip(a[name].test, b[name].test, strict=False)
+        )
     concept = load_subset(folders, "concept")
     assert len(concept) == 160 and sum(len(t.test) for t in concept) == 480
 
@@ -196,7 +217,9 @@ def test_maze_builds_csv_round_trip(tmp_path):
         sd = load_split(out, split)
         mz = M.decode(sd.batch_inputs(np.arange(n)))
         lb = M.decode(sd.batch_labels(np.arange(n)))
-        rows = [(M.format_maze(a, flat=True), M.format_maze(b, flat=True)) for a, b in zip(mz, lb, strict=False)]
+        rows = [
+            (M.format_maze(a, flat=True), M.format_maze(b, flat=True)) for a, b in zip(mz, lb, strict=False)
+        ]
         lines = ["source,question,answer,rating"] + [f'x,"{q}","{a}",0' for q, a in rows]
         (tmp_path / f"{split}.csv").write_text("\n".join(lines) + "\n")
     again = build_maze_csv(tmp_path / "m2", tmp_path / "train.csv", tmp_path / "test.csv")

@@ -25,24 +25,45 @@ def _toy_split(groups, seed=0, seq=6, vocab=5):
     labels = rng.integers(1, vocab, (e, seq))
     labels[:, 0] = IGNORE
     inputs[:, 0] = np.arange(e) % vocab  # row identity for tests (mod vocab)
-    return {"inputs": inputs, "labels": labels, "puzzle_identifiers": np.array(ids, np.int32),
-            "puzzle_indices": np.array(pi), "group_indices": np.array(gi)}
+    return {
+        "inputs": inputs,
+        "labels": labels,
+        "puzzle_identifiers": np.array(ids, np.int32),
+        "puzzle_indices": np.array(pi),
+        "group_indices": np.array(gi),
+    }
 
 
 @pytest.fixture
 def toy(tmp_path):
     train = _toy_split([[2, 3], [1], [4, 1, 2], [2], [3, 3], [1, 1, 1]], seed=1)
     test = _toy_split([[2], [1], [3]], seed=2)
-    out = write_dataset(tmp_path / "toy", {"train": train, "test": test}, ["<blank>", "a", "b", "c"],
-                        vocab_size=5, seq_len=6, task_info={"task": "custom", "note": 1})
+    out = write_dataset(
+        tmp_path / "toy",
+        {"train": train, "test": test},
+        ["<blank>", "a", "b", "c"],
+        vocab_size=5,
+        seq_len=6,
+        task_info={"task": "custom", "note": 1},
+    )
     return out, train, test
 
 
 def test_round_trip_and_official_fields(toy):
     out, train, _ = toy
     meta = json.loads((out / "train" / "dataset.json").read_text())
-    assert set(meta) == {"pad_id", "ignore_label_id", "blank_identifier_id", "vocab_size", "seq_len",
-                         "num_puzzle_identifiers", "total_groups", "mean_puzzle_examples", "total_puzzles", "sets"}
+    assert set(meta) == {
+        "pad_id",
+        "ignore_label_id",
+        "blank_identifier_id",
+        "vocab_size",
+        "seq_len",
+        "num_puzzle_identifiers",
+        "total_groups",
+        "mean_puzzle_examples",
+        "total_puzzles",
+        "sets",
+    }
     assert meta["total_groups"] == 6 and meta["total_puzzles"] == 12 and meta["sets"] == ["all"]
     assert meta["mean_puzzle_examples"] == pytest.approx(24 / 12)
     for k in ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices"):
@@ -60,8 +81,13 @@ def test_round_trip_and_official_fields(toy):
 
 def test_several_sets_are_concatenated(tmp_path):
     a, b = _toy_split([[1, 2], [3]], seed=3), _toy_split([[2], [1, 1]], seed=4)
-    out = write_dataset(tmp_path / "d", {"train": {"first": a, "second": b}}, ["<blank>", "a", "b", "c"],
-                        vocab_size=5, seq_len=6)
+    out = write_dataset(
+        tmp_path / "d",
+        {"train": {"first": a, "second": b}},
+        ["<blank>", "a", "b", "c"],
+        vocab_size=5,
+        seq_len=6,
+    )
     sd = load_split(out, "train")
     assert sd.sets == ["first", "second"] and sd.set_group_offsets == [0, 2, 4]
     assert sd.num_examples == 10 and sd.puzzle_indices.tolist() == [0, 1, 3, 6, 8, 9, 10]
@@ -69,16 +95,31 @@ def test_several_sets_are_concatenated(tmp_path):
     assert (sd.inputs[6:] == b["inputs"]).all()
 
 
-@pytest.mark.parametrize("breakage, message", [
-    (lambda d: np.save(d / "train/all__puzzle_indices.npy", np.array([0, 2, 2, 9], np.int32)), "puzzle_indices"),
-    (lambda d: np.save(d / "train/all__inputs.npy", np.full((24, 6), 7, np.uint8)), "outside the vocabulary"),
-    (lambda d: np.save(d / "train/all__inputs.npy", np.zeros((24, 5), np.uint8)), r"expected shape \[examples, 6\]"),
-    (lambda d: np.save(d / "train/all__inputs.npy", np.zeros((24, 6), np.float32)), "integer"),
-    (lambda d: np.save(d / "train/all__group_indices.npy", np.array([0, 3, 2, 12], np.int32)), "group_indices"),
-    (lambda d: np.save(d / "train/all__puzzle_identifiers.npy", np.full(12, 9, np.int32)), "identifiers"),
-    (lambda d: (d / "train/all__labels.npy").unlink(), "all__labels.npy: missing"),
-    (lambda d: (d / "train/dataset.json").write_text("{"), "cannot read"),
-])
+@pytest.mark.parametrize(
+    "breakage, message",
+    [
+        (
+            lambda d: np.save(d / "train/all__puzzle_indices.npy", np.array([0, 2, 2, 9], np.int32)),
+            "puzzle_indices",
+        ),
+        (
+            lambda d: np.save(d / "train/all__inputs.npy", np.full((24, 6), 7, np.uint8)),
+            "outside the vocabulary",
+        ),
+        (
+            lambda d: np.save(d / "train/all__inputs.npy", np.zeros((24, 5), np.uint8)),
+            r"expected shape \[examples, 6\]",
+        ),
+        (lambda d: np.save(d / "train/all__inputs.npy", np.zeros((24, 6), np.float32)), "integer"),
+        (
+            lambda d: np.save(d / "train/all__group_indices.npy", np.array([0, 3, 2, 12], np.int32)),
+            "group_indices",
+        ),
+        (lambda d: np.save(d / "train/all__puzzle_identifiers.npy", np.full(12, 9, np.int32)), "identifiers"),
+        (lambda d: (d / "train/all__labels.npy").unlink(), "all__labels.npy: missing"),
+        (lambda d: (d / "train/dataset.json").write_text("{"), "cannot read"),
+    ],
+)
 def test_validation_errors_name_the_file(toy, breakage, message):
     out, _, _ = toy
     breakage(out)
@@ -96,7 +137,9 @@ def test_write_is_atomic(tmp_path):
     write_dataset(tmp_path / "x", {"train": good}, ["<blank>", "a", "b"], vocab_size=5, seq_len=6)
     with pytest.raises(DataError, match="already exists"):
         write_dataset(tmp_path / "x", {"train": good}, ["<blank>", "a", "b"], vocab_size=5, seq_len=6)
-    write_dataset(tmp_path / "x", {"train": good}, ["<blank>", "a", "b"], vocab_size=5, seq_len=6, overwrite=True)
+    write_dataset(
+        tmp_path / "x", {"train": good}, ["<blank>", "a", "b"], vocab_size=5, seq_len=6, overwrite=True
+    )
     assert [p.name for p in tmp_path.iterdir()] == ["x"]
 
 
@@ -124,7 +167,9 @@ def test_sampler_one_puzzle_per_group_per_epoch(tmp_path):
     # 5 groups x 3 puzzles x 1 example; batch 5 = one whole epoch per batch
     split = _toy_split([[1, 1, 1]] * 5, seed=0, vocab=100)
     split["inputs"][:, 0] = np.arange(15)
-    out = write_dataset(tmp_path / "d", {"train": split}, ["<blank>", "a", "b", "c"], vocab_size=100, seq_len=6)
+    out = write_dataset(
+        tmp_path / "d", {"train": split}, ["<blank>", "a", "b", "c"], vocab_size=100, seq_len=6
+    )
     s = TrainSampler(load_split(out, "train"), 5, seed=0)
     for _ in range(6):
         rows = next(s)["inputs"][:, 0].numpy()
@@ -148,8 +193,10 @@ def test_sampler_resume_is_exact(toy):
     rest = _take(a, 7)
     b = TrainSampler(sd, 4, seed=0, augment=aug)
     b.load_state_dict(state)
-    assert all(torch.equal(x["inputs"], y["inputs"]) and torch.equal(x["labels"], y["labels"])
-               for x, y in zip(rest, _take(b, 7), strict=False))
+    assert all(
+        torch.equal(x["inputs"], y["inputs"]) and torch.equal(x["labels"], y["labels"])
+        for x, y in zip(rest, _take(b, 7), strict=False)
+    )
     assert a.epoch == b.epoch
 
 
@@ -161,7 +208,9 @@ def test_sampler_rank_slices_make_the_global_batch(toy):
     r1 = _take(TrainSampler(sd, 4, seed=1, rank=1, world_size=2), 5)
     for f, a, b in zip(full, r0, r1, strict=False):
         assert torch.equal(torch.cat([a["inputs"], b["inputs"]]), f["inputs"])
-        assert torch.equal(torch.cat([a["puzzle_identifiers"], b["puzzle_identifiers"]]), f["puzzle_identifiers"])
+        assert torch.equal(
+            torch.cat([a["puzzle_identifiers"], b["puzzle_identifiers"]]), f["puzzle_identifiers"]
+        )
     with pytest.raises(DataError, match="multiple of the world size"):
         TrainSampler(sd, 5, world_size=2)
 

@@ -97,9 +97,11 @@ def _same(a, b):
         {},
         {"mode": "adaptive", "threshold": 0.5},
         {"max_steps": 3, "trace": True},
-        {"max_steps": 12},
-        {"samples": 3, "noise": 0.3, "trace": True},
-        {"samples": 3, "vote": "confidence"},
+        # slow here (30-40 s each on 2 cores); tests/test_infer_paths.py compares sampled + augmented runs of the
+        # runner with trm solve, trm eval and the service in the default suite
+        pytest.param({"max_steps": 12}, marks=pytest.mark.slow),
+        pytest.param({"samples": 3, "noise": 0.3, "trace": True}, marks=pytest.mark.slow),
+        pytest.param({"samples": 3, "vote": "confidence"}, marks=pytest.mark.slow),
     ],
     ids=["official", "adaptive", "fixed-3", "deeper-12", "sampled", "confidence-vote"],
 )

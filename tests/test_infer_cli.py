@@ -86,6 +86,24 @@ def test_solve_bad_input(sudoku_run, capsys, puzzle, needle):
     assert err.startswith("trm: error:") and needle in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (["--device", "meta"], "unsupported device"),
+        (["--gif", "{tmp}"], "is a directory"),
+        (["--gif", "{tmp}/missing/steps.gif"], "does not exist"),
+        (["--png", "{tmp}"], "is a directory"),
+    ],
+)
+def test_solve_bad_options_are_one_line(sudoku_run, capsys, tmp_path, extra, needle):
+    root, puzzles = sudoku_run
+    args = [a.replace("{tmp}", str(tmp_path)) for a in extra]
+    assert main(["solve", str(root / "run"), puzzles[0], *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("trm: error:") and needle in err and "Traceback" not in err
+    assert not (tmp_path / "missing").exists()
+
+
 def test_solve_corrupt_checkpoint(sudoku_run, tmp_path, capsys):
     root, puzzles = sudoku_run
     bad = tmp_path / "bad"

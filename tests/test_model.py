@@ -11,9 +11,22 @@ from trm.model.layers import trunc_normal_
 
 
 def tiny(**kw) -> ModelConfig:
-    base = dict(vocab_size=7, seq_len=12, hidden_size=32, num_heads=2, num_layers=2, h_layers=2, T=3, n=2, N_sup=4,
-                puzzle_emb_ndim=32, puzzle_emb_len=2, num_puzzle_identifiers=5, mixer="attention",
-                pos_encodings="rope")
+    base = dict(
+        vocab_size=7,
+        seq_len=12,
+        hidden_size=32,
+        num_heads=2,
+        num_layers=2,
+        h_layers=2,
+        T=3,
+        n=2,
+        N_sup=4,
+        puzzle_emb_ndim=32,
+        puzzle_emb_len=2,
+        num_puzzle_identifiers=5,
+        mixer="attention",
+        pos_encodings="rope",
+    )
     base.update(kw)
     return ModelConfig(**base)
 
@@ -23,7 +36,9 @@ def batch(cfg: ModelConfig, B=4, seed=0):
     return {
         "inputs": torch.randint(1, cfg.vocab_size, (B, cfg.seq_len), generator=g, dtype=torch.int32),
         "labels": torch.randint(1, cfg.vocab_size, (B, cfg.seq_len), generator=g, dtype=torch.int32),
-        "puzzle_identifiers": torch.randint(0, cfg.num_puzzle_identifiers, (B,), generator=g, dtype=torch.int32),
+        "puzzle_identifiers": torch.randint(
+            0, cfg.num_puzzle_identifiers, (B,), generator=g, dtype=torch.int32
+        ),
     }
 
 
@@ -137,13 +152,23 @@ def test_single_step_model_always_halts_in_training():
 
 @pytest.mark.parametrize(
     "arch,mixer,pos,act_continue,emb",
-    [(a, m, p, c, e) for a, m, p, c, e in itertools.product(
-        ["trm", "hrm"], ["attention", "mlp_t"], ["rope", "learned", "none"], [False, True], [32, 0])
-     if not (a == "hrm" and c) and not (m == "mlp_t" and p == "rope")],
+    [
+        (a, m, p, c, e)
+        for a, m, p, c, e in itertools.product(
+            ["trm", "hrm"], ["attention", "mlp_t"], ["rope", "learned", "none"], [False, True], [32, 0]
+        )
+        if not (a == "hrm" and c) and not (m == "mlp_t" and p == "rope")
+    ],
 )
 def test_every_option_runs_forward_and_backward(arch, mixer, pos, act_continue, emb):
-    cfg = tiny(arch=arch, mixer=mixer, pos_encodings=pos, act_continue=act_continue, puzzle_emb_ndim=emb,
-               loss="softmax" if act_continue else "stablemax")
+    cfg = tiny(
+        arch=arch,
+        mixer=mixer,
+        pos_encodings=pos,
+        act_continue=act_continue,
+        puzzle_emb_ndim=emb,
+        loss="softmax" if act_continue else "stablemax",
+    )
     model = TRM(cfg).train()
     b = batch(cfg)
     carry, out = model(model.initial_carry(b), b)
@@ -214,7 +239,9 @@ def test_init_conventions():
 def test_trunc_normal_has_the_requested_std_after_truncation():
     t = trunc_normal_(torch.empty(400_000), std=0.5, generator=torch.Generator().manual_seed(0))
     assert abs(float(t.std()) - 0.5) < 0.005
-    assert float(t.abs().max()) <= 2 * 0.5 / 0.8796256610342398 + 1e-6  # bound = 2 sigma' with sigma' = std / 0.8796
+    assert (
+        float(t.abs().max()) <= 2 * 0.5 / 0.8796256610342398 + 1e-6
+    )  # bound = 2 sigma' with sigma' = std / 0.8796
     ref = torch.nn.init.trunc_normal_(torch.empty(400_000), std=0.5, a=-1.0, b=1.0)
     assert float(ref.std()) < 0.45  # PyTorch's convention gives a smaller std; ours corrects for truncation
 

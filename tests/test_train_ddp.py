@@ -12,9 +12,18 @@ from safetensors.torch import load_file
 
 from .test_train_loop import make_dataset
 
-ARGS = ["tiny_att", "train.max_steps=2", "train.global_batch_size=16", "train.log_interval=1",
-        "train.eval_interval_steps=0", "model.hidden_size=32", "model.puzzle_emb_ndim=32", "model.N_sup=2",
-        "data.augment_on_the_fly=true", "eval.batch_size=16"]
+ARGS = [
+    "tiny_att",
+    "train.max_steps=2",
+    "train.global_batch_size=16",
+    "train.log_interval=1",
+    "train.eval_interval_steps=0",
+    "model.hidden_size=32",
+    "model.puzzle_emb_ndim=32",
+    "model.N_sup=2",
+    "data.augment_on_the_fly=true",
+    "eval.batch_size=16",
+]
 
 
 def _free_port() -> int:
@@ -35,9 +44,28 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     data = make_dataset(tmp_path / "data", n_train=64, n_test=16, identifiers=3)
     one, two = tmp_path / "one", tmp_path / "two"
     _run([sys.executable, "-m", "trm", "train", *ARGS, "--data", str(data), "--out", str(one)], tmp_path)
-    out = _run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
-                "--master-port", str(_free_port()), "-m", "trm", "train", *ARGS, "--data", str(data), "--out", str(two)],
-               tmp_path)
+    out = _run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc-per-node",
+            "2",
+            "--master-addr",
+            "127.0.0.1",
+            "--master-port",
+            str(_free_port()),
+            "-m",
+            "trm",
+            "train",
+            *ARGS,
+            "--data",
+            str(data),
+            "--out",
+            str(two),
+        ],
+        tmp_path,
+    )
     assert "x2 processes" in out and out.count("done:") == 1
     a = load_file(str(one / "checkpoints/last/train_state.safetensors"))
     b = load_file(str(two / "checkpoints/last/train_state.safetensors"))

@@ -28,7 +28,9 @@ def _private_cache(tmp_path, monkeypatch):
 
 
 def test_chooser_picks_the_fastest_and_skips_failures(monkeypatch):
-    monkeypatch.setattr(hardware, "matmul_gflops", lambda dtype, **kw: 100.0 if dtype == torch.float32 else 400.0)
+    monkeypatch.setattr(
+        hardware, "matmul_gflops", lambda dtype, **kw: 100.0 if dtype == torch.float32 else 400.0
+    )
     times = {("float32", "eager"): 0.5, ("float32", "fused"): 0.3}
 
     def time_step(s: Setup) -> float:
@@ -46,13 +48,17 @@ def test_chooser_picks_the_fastest_and_skips_failures(monkeypatch):
 
 
 def test_chooser_prefers_bfloat16_when_measured_faster(monkeypatch):
-    monkeypatch.setattr(hardware, "matmul_gflops", lambda dtype, **kw: 100.0 if dtype == torch.float32 else 500.0)
+    monkeypatch.setattr(
+        hardware, "matmul_gflops", lambda dtype, **kw: 100.0 if dtype == torch.float32 else 500.0
+    )
     chosen = choose_cpu_setup("bf", lambda s: 0.1 if s.dtype == "bfloat16" else 0.5, log=lambda _: None)
     assert chosen.dtype == "bfloat16"
 
 
 def test_chooser_skips_emulated_bfloat16_without_timing_it(monkeypatch):
-    monkeypatch.setattr(hardware, "matmul_gflops", lambda dtype, **kw: 100.0 if dtype == torch.float32 else 7.0)
+    monkeypatch.setattr(
+        hardware, "matmul_gflops", lambda dtype, **kw: 100.0 if dtype == torch.float32 else 7.0
+    )
     timed = []
 
     def time_step(s):
@@ -77,7 +83,9 @@ def test_autotune_on_a_real_step_records_its_choice(monkeypatch):
     cfg = tiny_cfg("train.autotune=true")
     # the fused candidate fails to compile here: the chooser must fall back cleanly to eager
     monkeypatch.setattr(layers.fused_add_rms_norm, "failed", True)
-    monkeypatch.setattr(hardware, "matmul_gflops", lambda dtype, **kw: 100.0 if dtype == torch.float32 else 1.0)
+    monkeypatch.setattr(
+        hardware, "matmul_gflops", lambda dtype, **kw: 100.0 if dtype == torch.float32 else 1.0
+    )
     lines = []
     out = autotune_cpu_setup(cfg, torch.device("cpu"), note=lines.append)
     assert (out.train.dtype, out.train.kernels) == ("float32", "eager")
@@ -102,13 +110,19 @@ def test_training_stops_at_the_target_accuracy(data_dir, tmp_path, monkeypatch):
 
     monkeypatch.setattr(trainer_module, "evaluate", scored)
     run = tmp_path / "run"
-    result = train(tiny_cfg("train.max_steps=20", "train.eval_interval_steps=2", "train.target_accuracy=0.99"),
-                   data_dir, run, console=False)
+    result = train(
+        tiny_cfg("train.max_steps=20", "train.eval_interval_steps=2", "train.target_accuracy=0.99"),
+        data_dir,
+        run,
+        console=False,
+    )
     assert result.status == "target_reached" and result.step == 4 and len(calls) == 2
     assert (run / "checkpoints/last/model.safetensors").is_file()
     # without a target the same run goes on to max_steps
     calls.clear()
-    full = train(tiny_cfg("train.max_steps=6", "train.eval_interval_steps=2"), data_dir, tmp_path / "b", console=False)
+    full = train(
+        tiny_cfg("train.max_steps=6", "train.eval_interval_steps=2"), data_dir, tmp_path / "b", console=False
+    )
     assert full.status == "finished" and full.step == 6
 
 
@@ -131,8 +145,11 @@ def test_training_depth_applies_in_training_only():
     model, _, _, _, _ = build_training(cfg, torch.device("cpu"), torch.float32, total_steps=10)
     calls = []
     model.net.register_forward_hook(lambda *a: calls.append(1))
-    batch = {"inputs": torch.ones(2, 36, dtype=torch.int32), "labels": torch.ones(2, 36, dtype=torch.int32),
-             "puzzle_identifiers": torch.zeros(2, dtype=torch.int32)}
+    batch = {
+        "inputs": torch.ones(2, 36, dtype=torch.int32),
+        "labels": torch.ones(2, 36, dtype=torch.int32),
+        "puzzle_identifiers": torch.zeros(2, dtype=torch.int32),
+    }
     model.train_depth = (1, 1)
     model(model.initial_carry(batch), batch)
     assert len(calls) == 2  # T·(n+1) = 1·2 net calls
@@ -154,15 +171,21 @@ def test_ema_warmup_ramps_the_decay():
     assert torch.allclose(ramped.shadow[0], model.weight - 2 / 11)
 
 
-@pytest.mark.parametrize("extra", [["train.optimizer=muon"], ["train.grad_clip=0.5", "train.halt_loss_weight=0.1"]])
+@pytest.mark.parametrize(
+    "extra", [["train.optimizer=muon"], ["train.grad_clip=0.5", "train.halt_loss_weight=0.1"]]
+)
 def test_fast_switches_train_and_resume_exactly(data_dir, tmp_path, extra):  # noqa: F811
-    cfg = tiny_cfg("train.max_steps=4", "train.ema_warmup=true", "train.depth_curriculum=0:1,1;0.5:2,2", *extra)
+    cfg = tiny_cfg(
+        "train.max_steps=4", "train.ema_warmup=true", "train.depth_curriculum=0:1,1;0.5:2,2", *extra
+    )
     full = train(cfg, data_dir, tmp_path / "full", console=False)
     train(cfg, data_dir, tmp_path / "split", console=False, stop_at_step=2)
     second = train(None, None, tmp_path / "split", resume=True, console=False)
     assert full.step == second.step == 4
-    losses = [[r["loss"] for r in map(json.loads, open(run / "metrics.jsonl")) if r["kind"] == "train"]
-              for run in (tmp_path / "full", tmp_path / "split")]
+    losses = [
+        [r["loss"] for r in map(json.loads, open(run / "metrics.jsonl")) if r["kind"] == "train"]
+        for run in (tmp_path / "full", tmp_path / "split")
+    ]
     assert losses[0] == losses[1] and all(torch.isfinite(torch.tensor(losses[0])))
 
 
@@ -174,14 +197,23 @@ def test_muon_takes_the_hidden_matrices_and_adamw_the_rest():
     hidden, other = muon_parameters(model)
     assert isinstance(opt, MuonWithAdamW) and all(p.ndim == 2 for p in hidden)
     assert {id(p) for p in hidden} | {id(p) for p in other} == {id(p) for p in model.dense_parameters()}
-    assert any(p is model.lm_head.weight for p in other) and any(p is model.embed_tokens.weight for p in other)
+    assert any(p is model.lm_head.weight for p in other) and any(
+        p is model.embed_tokens.weight for p in other
+    )
     assert [g["base_lr"] for g in opt.param_groups] == [cfg.train.muon_lr, cfg.train.lr]
 
 
 def test_switches_default_to_the_official_behaviour():
     t = get_preset("sudoku_mlp").train
-    assert (t.optimizer, t.grad_clip, t.halt_loss_weight, t.depth_curriculum, t.ema_warmup, t.autotune,
-            t.target_accuracy) == ("adam_atan2", 0.0, 0.5, "", False, False, 0.0)
+    assert (
+        t.optimizer,
+        t.grad_clip,
+        t.halt_loss_weight,
+        t.depth_curriculum,
+        t.ema_warmup,
+        t.autotune,
+        t.target_accuracy,
+    ) == ("adam_atan2", 0.0, 0.5, "", False, False, 0.0)
     assert get_preset("sudoku_mlp").model.swiglu_multiple == 256
     assert step_module.METRICS[0] == "count"
 

@@ -31,14 +31,26 @@ def make_dataset(path, n_train=160, n_test=40, seed=3, identifiers=1):
 
     def arrays(p, s, offset):
         m = len(p)
-        return {"inputs": encode(p).reshape(m, -1), "labels": encode(s).reshape(m, -1),
-                "puzzle_identifiers": ((np.arange(m) + offset) % identifiers).astype(np.int32),
-                "puzzle_indices": np.arange(m + 1), "group_indices": np.arange(m + 1)}
+        return {
+            "inputs": encode(p).reshape(m, -1),
+            "labels": encode(s).reshape(m, -1),
+            "puzzle_identifiers": ((np.arange(m) + offset) % identifiers).astype(np.int32),
+            "puzzle_indices": np.arange(m + 1),
+            "group_indices": np.arange(m + 1),
+        }
 
     names = ["<blank>"] + [f"p{i}" for i in range(1, identifiers)]
-    write_dataset(path, {"train": arrays(puzzles[n_test:], solutions[n_test:], 0),
-                         "test": arrays(puzzles[:n_test], solutions[:n_test], 1)},
-                  names, vocab_size=8, seq_len=36, task_info={"task": "sudoku", "box": [2, 3]})
+    write_dataset(
+        path,
+        {
+            "train": arrays(puzzles[n_test:], solutions[n_test:], 0),
+            "test": arrays(puzzles[:n_test], solutions[:n_test], 1),
+        },
+        names,
+        vocab_size=8,
+        seq_len=36,
+        task_info={"task": "sudoku", "box": [2, 3]},
+    )
     return path
 
 
@@ -50,15 +62,28 @@ def data_dir(tmp_path_factory):
 def tiny_cfg(*extra):
     # tiny_att has a puzzle embedding, so sign-SGD is exercised too; heavy exploration makes rows halt at
     # different steps, so the carry, the refill and the exploration RNG all matter for exact resumption
-    return get_preset("tiny_att").override([
-        "model.hidden_size=32", "model.puzzle_emb_ndim=32", "model.halt_exploration_prob=0.5", "model.N_sup=3",
-        "train.global_batch_size=16", "train.lr_warmup_steps=2", "train.eval_interval_steps=0",
-        "train.log_interval=1", "data.augment_on_the_fly=true", "eval.batch_size=32", *extra])
+    return get_preset("tiny_att").override(
+        [
+            "model.hidden_size=32",
+            "model.puzzle_emb_ndim=32",
+            "model.halt_exploration_prob=0.5",
+            "model.N_sup=3",
+            "train.global_batch_size=16",
+            "train.lr_warmup_steps=2",
+            "train.eval_interval_steps=0",
+            "train.log_interval=1",
+            "data.augment_on_the_fly=true",
+            "eval.batch_size=32",
+            *extra,
+        ]
+    )
 
 
 def _state(run):
-    return (load_file(str(run / "checkpoints/last/train_state.safetensors")),
-            load_file(str(run / "checkpoints/last/model.safetensors")))
+    return (
+        load_file(str(run / "checkpoints/last/train_state.safetensors")),
+        load_file(str(run / "checkpoints/last/model.safetensors")),
+    )
 
 
 def test_resume_equals_uninterrupted(data_dir, tmp_path):
@@ -74,8 +99,10 @@ def test_resume_equals_uninterrupted(data_dir, tmp_path):
         assert torch.equal(ta[k], tb[k]), k
     for k in ma:
         assert torch.equal(ma[k], mb[k]), k
-    losses = [[r["loss"] for r in map(json.loads, open(run / "metrics.jsonl")) if r["kind"] == "train"]
-              for run in (tmp_path / "full", tmp_path / "split")]
+    losses = [
+        [r["loss"] for r in map(json.loads, open(run / "metrics.jsonl")) if r["kind"] == "train"]
+        for run in (tmp_path / "full", tmp_path / "split")
+    ]
     assert losses[0] == losses[1] and len(losses[0]) == 6
     halted = ta["carry.steps"]
     assert halted.min() != halted.max() or ta["carry.halted"].any()  # rows were really at different stages
@@ -85,15 +112,23 @@ def test_run_directory_layout_and_checkpoints_load(data_dir, tmp_path):
     run = tmp_path / "run"
     result = train(tiny_cfg("train.max_steps=4", "train.eval_interval_steps=2"), data_dir, run, console=False)
     assert result.status == "finished" and len(result.evals) == 2
-    for name in ("config.json", "run_info.json", "metrics.jsonl", "checkpoints/last/model.safetensors",
-                 "checkpoints/last/train_state.json", "checkpoints/best/model.safetensors"):
+    for name in (
+        "config.json",
+        "run_info.json",
+        "metrics.jsonl",
+        "checkpoints/last/model.safetensors",
+        "checkpoints/last/train_state.json",
+        "checkpoints/best/model.safetensors",
+    ):
         assert (run / name).exists(), name
     info = json.loads((run / "run_info.json").read_text())
     assert info["dataset"] == str(data_dir.resolve()) and info["seed"] == 0 and "torch" in info
     saved = json.loads((run / "config.json").read_text())["config"]
     assert saved["model"]["num_puzzle_identifiers"] == 3  # taken from the dataset
     model, cfg, meta = load_model(run)
-    assert meta["weights"] == "ema" and not any(k.startswith(("module.", "_orig_mod.")) for k in model.state_dict())
+    assert meta["weights"] == "ema" and not any(
+        k.startswith(("module.", "_orig_mod.")) for k in model.state_dict()
+    )
     records = [json.loads(line) for line in open(run / "metrics.jsonl")]
     evals = [r for r in records if r["kind"] == "eval"]
     assert [r["step"] for r in evals] == [2, 4]
@@ -127,11 +162,15 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(data_dir, tmp_path, monke
 
 def test_incompatible_dataset_fails_before_compute(data_dir, tmp_path, monkeypatch):
     with pytest.raises(TRMError, match="seq_len is 49 .*dataset has seq_len = 36"):
-        train(tiny_cfg("model.seq_len=49"), data_dir, tmp_path / "a", explicit={"model.seq_len"}, console=False)
+        train(
+            tiny_cfg("model.seq_len=49"), data_dir, tmp_path / "a", explicit={"model.seq_len"}, console=False
+        )
     assert not (tmp_path / "a").exists()
     with pytest.raises(TRMError, match="does not exist"):
         train(tiny_cfg(), tmp_path / "missing", tmp_path / "b", console=False)
-    with monkeypatch.context() as m:  # tensorboard made unimportable (find_spec -> None) whether installed or not
+    with (
+        monkeypatch.context() as m
+    ):  # tensorboard made unimportable (find_spec -> None) whether installed or not
         m.setitem(sys.modules, "tensorboard", None)
         assert importlib.util.find_spec("tensorboard") is None
         with pytest.raises(TRMError, match="tensorboard package"):
@@ -148,7 +187,13 @@ def test_resume_into_a_different_config_is_a_clear_error(data_dir, tmp_path):
     run = tmp_path / "run"
     train(tiny_cfg("train.max_steps=2"), data_dir, run, console=False)
     with pytest.raises(TRMError, match="different model config.*model.hidden_size"):
-        train(tiny_cfg("model.hidden_size=64", "model.puzzle_emb_ndim=64"), data_dir, run, resume=True, console=False)
+        train(
+            tiny_cfg("model.hidden_size=64", "model.puzzle_emb_ndim=64"),
+            data_dir,
+            run,
+            resume=True,
+            console=False,
+        )
     other = make_dataset(tmp_path / "other", n_train=40, n_test=8, identifiers=5)
     with pytest.raises(TRMError, match="incompatible dataset.*num_puzzle_identifiers"):
         train(None, other, run, resume=True, console=False)
@@ -158,9 +203,25 @@ def test_resume_into_a_different_config_is_a_clear_error(data_dir, tmp_path):
 
 def test_cli_train_and_resume(data_dir, tmp_path, capsys):
     run = tmp_path / "run"
-    common = ["model.hidden_size=32", "model.puzzle_emb_ndim=32", "train.global_batch_size=16", "eval.batch_size=32"]
-    rc = cli_main(["train", "tiny_att", "--data", str(data_dir), "--out", str(run), "train.max_steps=3", *common,
-                   "data.test_limit=8"])
+    common = [
+        "model.hidden_size=32",
+        "model.puzzle_emb_ndim=32",
+        "train.global_batch_size=16",
+        "eval.batch_size=32",
+    ]
+    rc = cli_main(
+        [
+            "train",
+            "tiny_att",
+            "--data",
+            str(data_dir),
+            "--out",
+            str(run),
+            "train.max_steps=3",
+            *common,
+            "data.test_limit=8",
+        ]
+    )
     assert rc == 0
     assert "done: 3 steps" in capsys.readouterr().out
     evals = [json.loads(line) for line in open(run / "metrics.jsonl") if '"eval"' in line]
@@ -168,17 +229,37 @@ def test_cli_train_and_resume(data_dir, tmp_path, capsys):
     rc = cli_main(["train", "--resume", str(run), "train.max_steps=5"])
     assert rc == 0
     assert json.loads((run / "checkpoints/last/train_state.json").read_text())["step"] == 5
-    assert cli_main(["train", "tiny_att", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "x")]) == 2
+    assert (
+        cli_main(["train", "tiny_att", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "x")]) == 2
+    )
     assert "does not exist" in capsys.readouterr().err
 
 
 def test_ctrl_c_writes_a_checkpoint(data_dir, tmp_path):
     run = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "trm", "train", "tiny_att", "--data", str(data_dir), "--out",
-                             str(run), "train.max_steps=100000", "model.hidden_size=32", "model.puzzle_emb_ndim=32",
-                             "train.global_batch_size=16", "train.log_interval=1"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "trm",
+            "train",
+            "tiny_att",
+            "--data",
+            str(data_dir),
+            "--out",
+            str(run),
+            "train.max_steps=100000",
+            "model.hidden_size=32",
+            "model.puzzle_emb_ndim=32",
+            "train.global_batch_size=16",
+            "train.log_interval=1",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.time() + 60
         while time.time() < deadline and not (run / "metrics.jsonl").exists():
@@ -197,9 +278,22 @@ def test_ctrl_c_writes_a_checkpoint(data_dir, tmp_path):
 
 def test_demo_end_to_end(data_dir, tmp_path, capsys):
     out = tmp_path / "demo"
-    rc = cli_main(["demo", "--out", str(out), "--data", str(data_dir), "--minutes", "2", "train.kernels=eager",
-                   "train.dtype=float32", "train.global_batch_size=32", "train.max_steps=4",
-                   "train.eval_interval_steps=2"])
+    rc = cli_main(
+        [
+            "demo",
+            "--out",
+            str(out),
+            "--data",
+            str(data_dir),
+            "--minutes",
+            "2",
+            "train.kernels=eager",
+            "train.dtype=float32",
+            "train.global_batch_size=32",
+            "train.max_steps=4",
+            "train.eval_interval_steps=2",
+        ]
+    )
     assert rc == 0
     text = capsys.readouterr().out
     assert "direct prediction after" in text and "same wall time" in text and "time to accuracy" in text

@@ -59,26 +59,32 @@ def test_sign_sgd_touches_batch_rows_and_sums_duplicates(dense_rows, monkeypatch
     before = table.clone()
     opt = PuzzleEmbeddingSignSGD(table, weight_decay=0.5)
     ids = torch.tensor([1, 3, 1])
-    grads = torch.tensor([[1.0, -1.0, 0.0],
-                          [0.5, 0.5, -0.5],
-                          [-2.0, -1.0, 0.0]])  # row 1 gets g = (-1, -2, 0): sum first, then the sign
+    grads = torch.tensor(
+        [[1.0, -1.0, 0.0], [0.5, 0.5, -0.5], [-2.0, -1.0, 0.0]]
+    )  # row 1 gets g = (-1, -2, 0): sum first, then the sign
     lr = 0.1
     opt.step(ids, grads, lr)
     decay = 1 - lr * 0.5
-    assert torch.equal(table[[0, 2, 4]], before[[0, 2, 4]])  # rows not in the batch: untouched, not even decayed
+    assert torch.equal(
+        table[[0, 2, 4]], before[[0, 2, 4]]
+    )  # rows not in the batch: untouched, not even decayed
     assert torch.allclose(table[1], before[1] * decay - lr * torch.tensor([-1.0, -1.0, 0.0]))
     assert torch.allclose(table[3], before[3] * decay - lr * torch.tensor([1.0, 1.0, -1.0]))
 
 
 def test_train_step_updates_only_the_used_puzzle_rows():
-    cfg = get_preset("tiny_att").override(["model.num_puzzle_identifiers=6", "train.global_batch_size=4",
-                                           "train.lr_warmup_steps=0"])
+    cfg = get_preset("tiny_att").override(
+        ["model.num_puzzle_identifiers=6", "train.global_batch_size=4", "train.lr_warmup_steps=0"]
+    )
     model, _, _, _, step = build_training(cfg, torch.device("cpu"), torch.float32, total_steps=10)
     with torch.no_grad():
         model.puzzle_emb.weight.normal_()
     before = model.puzzle_emb.weight.clone()
-    batch = {"inputs": torch.randint(1, 8, (4, 36)), "labels": torch.randint(2, 8, (4, 36)),
-             "puzzle_identifiers": torch.tensor([2, 4, 2, 4], dtype=torch.int32)}
+    batch = {
+        "inputs": torch.randint(1, 8, (4, 36)),
+        "labels": torch.randint(2, 8, (4, 36)),
+        "puzzle_identifiers": torch.tensor([2, 4, 2, 4], dtype=torch.int32),
+    }
     step(model.initial_carry(batch), batch, 1)
     after = model.puzzle_emb.weight
     changed = (after != before).any(-1).tolist()
@@ -114,12 +120,22 @@ def test_ema_update_swap_and_state():
 
 
 def _tiny_step(kernels, dtype):
-    cfg = get_preset("tiny_att").override(["model.mixer=mlp_t", "model.pos_encodings=none", "model.puzzle_emb_ndim=0",
-                                           "train.global_batch_size=4", f"train.kernels={kernels}"])
+    cfg = get_preset("tiny_att").override(
+        [
+            "model.mixer=mlp_t",
+            "model.pos_encodings=none",
+            "model.puzzle_emb_ndim=0",
+            "train.global_batch_size=4",
+            f"train.kernels={kernels}",
+        ]
+    )
     model, _, _, _, step = build_training(cfg, torch.device("cpu"), dtype, total_steps=10)
     gen = torch.Generator().manual_seed(0)
-    batch = {"inputs": torch.randint(1, 8, (4, 36), generator=gen), "labels": torch.randint(2, 8, (4, 36), generator=gen),
-             "puzzle_identifiers": torch.zeros(4, dtype=torch.int32)}
+    batch = {
+        "inputs": torch.randint(1, 8, (4, 36), generator=gen),
+        "labels": torch.randint(2, 8, (4, 36), generator=gen),
+        "puzzle_identifiers": torch.zeros(4, dtype=torch.int32),
+    }
     carry, loss, _ = step(model.initial_carry(batch), batch, 1)
     return model, loss
 

@@ -3,7 +3,17 @@
 from .config import Config, ConfigError, DataConfig, EvalConfig, ModelConfig, TrainConfig
 
 __version__ = "0.1.0"
-__all__ = ["TRM", "Carry", "Config", "ConfigError", "ModelConfig", "DataConfig", "TrainConfig", "EvalConfig", "__version__"]
+__all__ = [
+    "TRM",
+    "Carry",
+    "Config",
+    "ConfigError",
+    "ModelConfig",
+    "DataConfig",
+    "TrainConfig",
+    "EvalConfig",
+    "__version__",
+]
 
 
 def __getattr__(name: str):

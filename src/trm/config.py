@@ -50,11 +50,15 @@ def parse_depth_curriculum(text: str) -> list[tuple[float, int, int]]:
             T, n = (int(v) for v in depth.split(","))
             out.append((float(frac), T, n))
         except ValueError:
-            raise ConfigError(f"train.depth_curriculum: cannot read {part!r}; expected 'F:T,n;F:T,n;...' "
-                              "such as '0:1,2;0.3:2,3'") from None
+            raise ConfigError(
+                f"train.depth_curriculum: cannot read {part!r}; expected 'F:T,n;F:T,n;...' "
+                "such as '0:1,2;0.3:2,3'"
+            ) from None
     out.sort()
     if out[0][0] != 0.0 or any(not 0.0 <= f < 1.0 or T < 1 or n < 1 for f, T, n in out):
-        raise ConfigError("train.depth_curriculum: fractions must start at 0 and be in [0, 1); T, n must be >= 1")
+        raise ConfigError(
+            "train.depth_curriculum: fractions must start at 0 and be in [0, 1); T, n must be >= 1"
+        )
     return out
 
 
@@ -62,7 +66,9 @@ def parse_depth_curriculum(text: str) -> list[tuple[float, int, int]]:
 class ModelConfig:
     """The network, its recursion and its halting wrapper (SPEC §2–3)."""
 
-    arch: Literal["trm", "hrm"] = _f("trm", "trm: one tiny net, deep recursion; hrm: H and L nets, 1-step grad")
+    arch: Literal["trm", "hrm"] = _f(
+        "trm", "trm: one tiny net, deep recursion; hrm: H and L nets, 1-step grad"
+    )
     vocab_size: int = _f(11, "V: token vocabulary size including PAD (0)")
     seq_len: int = _f(81, "number of token positions, excluding the puzzle-embedding prefix")
     hidden_size: int = _f(512, "D: hidden width")
@@ -74,14 +80,18 @@ class ModelConfig:
     T: int = _f(3, "recursions per supervision step (official H_cycles); the first T-1 run without gradient")
     n: int = _f(6, "latent updates per recursion (official L_cycles)")
     N_sup: int = _f(16, "maximum supervision steps (official halt_max_steps)")
-    mixer: Literal["attention", "mlp_t"] = _f("attention", "token mixing: self-attention or an MLP over positions")
+    mixer: Literal["attention", "mlp_t"] = _f(
+        "attention", "token mixing: self-attention or an MLP over positions"
+    )
     pos_encodings: Literal["rope", "learned", "none"] = _f("rope", "positional encoding")
     rope_theta: float = _f(10000.0, "RoPE base")
     rms_norm_eps: float = _f(1e-5, "epsilon of the (unscaled) RMS norm")
     puzzle_emb_ndim: int = _f(512, "width of a puzzle-embedding row (0 = no puzzle embedding, no prefix)")
     puzzle_emb_len: int = _f(16, "prefix positions P (0 = ceil(puzzle_emb_ndim / D); HRM always uses that)")
     num_puzzle_identifiers: int = _f(1, "rows of the puzzle-embedding table (identifier 0 is the blank id)")
-    halt_exploration_prob: float = _f(0.1, "probability per row of a random minimum number of steps in training")
+    halt_exploration_prob: float = _f(
+        0.1, "probability per row of a random minimum number of steps in training"
+    )
     act_continue: bool = _f(
         False,
         "halt on q_halt > q_continue and learn q_continue with the Q-learning target "
@@ -113,13 +123,21 @@ class ModelConfig:
 
     def validate(self) -> None:
         _check(self.arch in ("trm", "hrm"), "model.arch", f"must be 'trm' or 'hrm', got {self.arch!r}")
-        _check(self.mixer in ("attention", "mlp_t"), "model.mixer", f"must be 'attention' or 'mlp_t', got {self.mixer!r}")
+        _check(
+            self.mixer in ("attention", "mlp_t"),
+            "model.mixer",
+            f"must be 'attention' or 'mlp_t', got {self.mixer!r}",
+        )
         _check(
             self.pos_encodings in ("rope", "learned", "none"),
             "model.pos_encodings",
             f"must be 'rope', 'learned' or 'none', got {self.pos_encodings!r}",
         )
-        _check(self.loss in ("stablemax", "softmax"), "model.loss", f"must be 'stablemax' or 'softmax', got {self.loss!r}")
+        _check(
+            self.loss in ("stablemax", "softmax"),
+            "model.loss",
+            f"must be 'stablemax' or 'softmax', got {self.loss!r}",
+        )
         for key in ("vocab_size", "seq_len", "hidden_size", "num_heads", "num_layers", "T", "n", "N_sup"):
             _check(getattr(self, key) >= 1, f"model.{key}", f"must be >= 1, got {getattr(self, key)}")
         _check(self.h_layers >= 1 or self.arch == "trm", "model.h_layers", "HRM needs at least one H block")
@@ -127,7 +145,11 @@ class ModelConfig:
         _check(self.swiglu_multiple >= 1, "model.swiglu_multiple", "must be >= 1")
         _check(self.puzzle_emb_ndim >= 0, "model.puzzle_emb_ndim", "must be >= 0")
         _check(self.puzzle_emb_len >= 0, "model.puzzle_emb_len", "must be >= 0")
-        _check(self.num_puzzle_identifiers >= 1, "model.num_puzzle_identifiers", "must be >= 1 (0 is the blank id)")
+        _check(
+            self.num_puzzle_identifiers >= 1,
+            "model.num_puzzle_identifiers",
+            "must be >= 1 (0 is the blank id)",
+        )
         _check(0.0 <= self.halt_exploration_prob <= 1.0, "model.halt_exploration_prob", "must be in [0, 1]")
         if self.puzzle_emb_ndim > 0:
             _check(
@@ -152,7 +174,9 @@ class DataConfig:
     path: str = _f("", "dataset directory in the official layout (train/ and test/ inside)")
     test_split: str = _f("test", "split used for evaluation")
     augment_on_the_fly: bool = _f(False, "apply random symmetry augmentation when sampling (Sudoku/Maze)")
-    test_limit: int = _f(0, "evaluate during training on a fixed random subset of this many test examples (0 = all)")
+    test_limit: int = _f(
+        0, "evaluate during training on a fixed random subset of this many test examples (0 = all)"
+    )
 
 
 @dataclass
@@ -163,28 +187,44 @@ class TrainConfig:
     epochs: int = _f(50000, "passes over the training groups")
     max_steps: int = _f(0, "stop after this many optimizer steps (0 = derived from epochs)")
     max_minutes: float = _f(0.0, "stop after this much wall-clock training time (0 = no limit)")
-    target_accuracy: float = _f(0.0, "stop at the first evaluation whose exact accuracy reaches this (0 = never)")
+    target_accuracy: float = _f(
+        0.0, "stop at the first evaluation whose exact accuracy reaches this (0 = never)"
+    )
     lr: float = _f(1e-4, "peak learning rate of the dense parameters")
-    lr_min_ratio: float = _f(1.0, "cosine floor as a fraction of lr (1.0 = constant after warm-up, as in the paper)")
+    lr_min_ratio: float = _f(
+        1.0, "cosine floor as a fraction of lr (1.0 = constant after warm-up, as in the paper)"
+    )
     lr_warmup_steps: int = _f(2000, "linear warm-up steps")
     beta1: float = _f(0.9, "first-moment decay")
     beta2: float = _f(0.95, "second-moment decay")
     weight_decay: float = _f(1.0, "decoupled weight decay of the dense parameters")
     optimizer: Literal["adam_atan2", "adamw", "muon"] = _f(
-        "adam_atan2", "dense optimizer; muon = Muon on the hidden weight matrices, AdamW (train.lr) on the rest")
+        "adam_atan2",
+        "dense optimizer; muon = Muon on the hidden weight matrices, AdamW (train.lr) on the rest",
+    )
     muon_lr: float = _f(0.02, "learning rate of the Muon parameter group (train.optimizer=muon)")
-    grad_clip: float = _f(0.0, "clip the dense gradients to this global norm (0 = no clipping, as in the paper)")
-    halt_loss_weight: float = _f(0.5, "weight of the halting (and continue) BCE in the total loss (0.5 in the paper)")
+    grad_clip: float = _f(
+        0.0, "clip the dense gradients to this global norm (0 = no clipping, as in the paper)"
+    )
+    halt_loss_weight: float = _f(
+        0.5, "weight of the halting (and continue) BCE in the total loss (0.5 in the paper)"
+    )
     depth_curriculum: str = _f(
-        "", "training depth schedule 'F:T,n;F:T,n;...': from fraction F of the training steps on, the recursion "
-        "uses T, n (CGAR); empty = the model's T, n throughout. Evaluation always uses the model's T, n")
+        "",
+        "training depth schedule 'F:T,n;F:T,n;...': from fraction F of the training steps on, the recursion "
+        "uses T, n (CGAR); empty = the model's T, n throughout. Evaluation always uses the model's T, n",
+    )
     puzzle_emb_lr: float = _f(1e-4, "sign-SGD learning rate of the puzzle-embedding table")
     puzzle_emb_weight_decay: float = _f(1.0, "weight decay of the puzzle-embedding table")
     ema: bool = _f(True, "keep an exponential moving average of the dense weights for evaluation and saving")
     ema_rate: float = _f(0.999, "EMA decay per optimizer step")
-    ema_warmup: bool = _f(False, "ramp the EMA decay as min(ema_rate, (1 + k) / (10 + k)) over the first steps")
+    ema_warmup: bool = _f(
+        False, "ramp the EMA decay as min(ema_rate, (1 + k) / (10 + k)) over the first steps"
+    )
     eval_interval: int = _f(5000, "evaluate every this many epochs (0 = only at the end)")
-    eval_interval_steps: int = _f(0, "evaluate every this many optimizer steps (overrides eval_interval if > 0)")
+    eval_interval_steps: int = _f(
+        0, "evaluate every this many optimizer steps (overrides eval_interval if > 0)"
+    )
     checkpoint_every_eval: bool = _f(True, "save the last checkpoint at every evaluation")
     seed: int = _f(0, "seed of every random choice (init, sampler, exploration)")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = _f(
@@ -193,10 +233,15 @@ class TrainConfig:
     device: str = _f("auto", "auto, cpu, cuda, cuda:N or mps")
     compile: bool = _f(False, "torch.compile the supervision step (falls back to eager if compilation fails)")
     kernels: Literal["auto", "eager", "fused"] = _f(
-        "auto", "elementwise kernels of the blocks: fused = compiled SwiGLU activation and residual + RMS norm; "
-        "auto = fused when training in bfloat16/float16 without train.compile, eager otherwise")
-    autotune: bool = _f(False, "on the CPU, choose dtype and kernels by timing the real step for each candidate "
-                        "(a few seconds; cached per machine in ~/.cache/trm); only with dtype and kernels 'auto'")
+        "auto",
+        "elementwise kernels of the blocks: fused = compiled SwiGLU activation and residual + RMS norm; "
+        "auto = fused when training in bfloat16/float16 without train.compile, eager otherwise",
+    )
+    autotune: bool = _f(
+        False,
+        "on the CPU, choose dtype and kernels by timing the real step for each candidate "
+        "(a few seconds; cached per machine in ~/.cache/trm); only with dtype and kernels 'auto'",
+    )
     log_interval: int = _f(10, "steps between console/JSONL metric lines")
     tensorboard: bool = _f(False, "also log to TensorBoard (needs the tensorboard package)")
     wandb: bool = _f(False, "also log to Weights & Biases (needs the wandb package)")
@@ -209,16 +254,24 @@ class EvalConfig:
     these settings and its model card states them. Unset (null) fields take the library's defaults, declared
     with their bounds in :class:`trm.infer.engine.Settings`; command-line flags override both."""
 
-    mode: Literal["official", "adaptive"] | None = _f(None, "official: every puzzle runs max_steps steps; adaptive: "
-                                                      "a puzzle stops once sigmoid(q_halt) > threshold")
+    mode: Literal["official", "adaptive"] | None = _f(
+        None,
+        "official: every puzzle runs max_steps steps; adaptive: "
+        "a puzzle stops once sigmoid(q_halt) > threshold",
+    )
     threshold: float | None = _f(None, "adaptive halting threshold on sigmoid(q_halt), in (0, 1)")
-    max_steps: int | None = _f(None, "supervision steps (null or 0: the model's N_sup; larger = test-time depth)")
+    max_steps: int | None = _f(
+        None, "supervision steps (null or 0: the model's N_sup; larger = test-time depth)"
+    )
     batch_size: int = _f(256, "rows per forward pass at evaluation (the trainer's evaluations too)")
     samples: int | None = _f(None, "trajectories per puzzle (K > 1: noisy latent sampling)")
     noise: float | None = _f(None, "std of the latent noise of the extra trajectories")
-    vote: Literal["majority", "confidence"] | None = _f(None, "how one answer is chosen among trajectories and "
-                                                         "symmetric copies")
-    augment_votes: int | None = _f(None, "symmetric copies per puzzle for augmentation voting (null, 0 or 1: off)")
+    vote: Literal["majority", "confidence"] | None = _f(
+        None, "how one answer is chosen among trajectories and symmetric copies"
+    )
+    augment_votes: int | None = _f(
+        None, "symmetric copies per puzzle for augmentation voting (null, 0 or 1: off)"
+    )
 
     def options(self) -> dict[str, Any]:
         """The inference options this section sets, by their :class:`trm.infer.engine.Settings` names."""
@@ -246,8 +299,14 @@ class Config:
         _check(t.lr > 0, "train.lr", "must be > 0")
         _check(0.0 <= t.lr_min_ratio <= 1.0, "train.lr_min_ratio", "must be in [0, 1]")
         _check(0.0 <= t.ema_rate < 1.0, "train.ema_rate", "must be in [0, 1)")
-        _check(t.dtype in ("auto", "float32", "bfloat16", "float16"), "train.dtype", f"unknown dtype {t.dtype!r}")
-        _check(t.optimizer in ("adam_atan2", "adamw", "muon"), "train.optimizer", f"unknown optimizer {t.optimizer!r}")
+        _check(
+            t.dtype in ("auto", "float32", "bfloat16", "float16"), "train.dtype", f"unknown dtype {t.dtype!r}"
+        )
+        _check(
+            t.optimizer in ("adam_atan2", "adamw", "muon"),
+            "train.optimizer",
+            f"unknown optimizer {t.optimizer!r}",
+        )
         _check(t.kernels in ("auto", "eager", "fused"), "train.kernels", f"unknown kernels {t.kernels!r}")
         _check(t.grad_clip >= 0, "train.grad_clip", "must be >= 0")
         _check(0.0 <= t.target_accuracy <= 1.0, "train.target_accuracy", "must be in [0, 1]")
@@ -338,8 +397,11 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
             raise ConfigError(f"{key}: {_short(out)} is out of range (integers must lie within +-2^63)")
         return out
     if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)) or (
-                isinstance(value, str) and not value.strip().isascii()):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float, str))
+            or (isinstance(value, str) and not value.strip().isascii())
+        ):
             raise ConfigError(f"{key}: expected a number, got {_short(value)}")
         try:
             out = float(value)

@@ -42,14 +42,21 @@ def cpu_capability() -> str:
 
 def machine_info() -> dict[str, Any]:
     return {
-        "cpu": cpu_model(), "cpu_capability": cpu_capability(), "cpu_threads": torch.get_num_threads(),
+        "cpu": cpu_model(),
+        "cpu_capability": cpu_capability(),
+        "cpu_threads": torch.get_num_threads(),
         "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-        if torch.cuda.is_available() else [],
+        if torch.cuda.is_available()
+        else [],
     }
 
 
-def matmul_gflops(dtype: torch.dtype = torch.float32, size: int = 1024, seconds: float = 0.3,
-                  device: torch.device | str = "cpu") -> float:
+def matmul_gflops(
+    dtype: torch.dtype = torch.float32,
+    size: int = 1024,
+    seconds: float = 0.3,
+    device: torch.device | str = "cpu",
+) -> float:
     """Measured rate of a square ``size``³ matmul in ``dtype`` (GFLOP/s), timed for about ``seconds``."""
     a = torch.randn(size, size, device=device).to(dtype)
     b = torch.randn(size, size, device=device).to(dtype)
@@ -99,21 +106,30 @@ def _write_cache(data: dict[str, Any]) -> None:
         pass  # a cache we cannot write is only a missed shortcut
 
 
-def choose_cpu_setup(key: str, time_step: Callable[[Setup], float], candidates: list[Setup] | None = None,
-                     use_cache: bool = True, log: Callable[[str], None] = print) -> Setup:
+def choose_cpu_setup(
+    key: str,
+    time_step: Callable[[Setup], float],
+    candidates: list[Setup] | None = None,
+    use_cache: bool = True,
+    log: Callable[[str], None] = print,
+) -> Setup:
     """The fastest of ``candidates`` by ``time_step(setup)`` (seconds per training step; it may raise, and then
     that candidate is skipped — e.g. when compiling fused kernels fails), cached under ``key``.
 
     bfloat16 candidates are tried only where a bfloat16 matmul measures at least as fast as float32 (one
     tenth of a second each): elsewhere PyTorch emulates bfloat16 and a single bfloat16 step can take seconds.
     """
-    full_key = f"{cpu_model()}|{cpu_capability()}|torch {torch.__version__}|{torch.get_num_threads()} threads|{key}"
+    full_key = (
+        f"{cpu_model()}|{cpu_capability()}|torch {torch.__version__}|{torch.get_num_threads()} threads|{key}"
+    )
     cache = _read_cache() if use_cache else {}
     if full_key in cache:
         try:
             setup = Setup(**cache[full_key])
-            log(f"training set-up (cached for this machine): {setup.dtype}, {setup.kernels} kernels, "
-                f"{setup.sec_per_step:.3f} s/step when measured")
+            log(
+                f"training set-up (cached for this machine): {setup.dtype}, {setup.kernels} kernels, "
+                f"{setup.sec_per_step:.3f} s/step when measured"
+            )
             return setup
         except TypeError:
             pass
@@ -125,14 +141,18 @@ def choose_cpu_setup(key: str, time_step: Callable[[Setup], float], candidates: 
         bf16 = matmul_gflops(torch.bfloat16, seconds=0.1)
         if bf16 < f32:
             candidates = [c for c in candidates if c.dtype != "bfloat16"]
-    rates = f"matmul float32 {f32:.0f} GFLOP/s" + (f", bfloat16 {bf16:.0f} GFLOP/s" if bf16 is not None else "")
+    rates = f"matmul float32 {f32:.0f} GFLOP/s" + (
+        f", bfloat16 {bf16:.0f} GFLOP/s" if bf16 is not None else ""
+    )
     log(f"choosing the training set-up by timing the step ({rates}; {cpu_model()}, {cpu_capability()}):")
     best: Setup | None = None
     for cand in candidates:
         try:
             cand.sec_per_step = float(time_step(cand))
         except Exception as e:  # compilation failures come in many exception types
-            log(f"  {cand.dtype:>8} {cand.kernels:>5}: unavailable ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})")
+            log(
+                f"  {cand.dtype:>8} {cand.kernels:>5}: unavailable ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})"
+            )
             continue
         log(f"  {cand.dtype:>8} {cand.kernels:>5}: {cand.sec_per_step:.3f} s/step")
         if best is None or cand.sec_per_step < best.sec_per_step:

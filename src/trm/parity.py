@@ -24,8 +24,9 @@ from .utils import atomic_torch_save, load_tensors
 BATCH_KEYS = ("inputs", "labels", "puzzle_identifiers")
 
 
-def run_parity(official_config: dict, state_dict: dict, batch: dict, steps: int | None = None,
-               device: str = "cpu") -> dict[str, torch.Tensor]:
+def run_parity(
+    official_config: dict, state_dict: dict, batch: dict, steps: int | None = None, device: str = "cpu"
+) -> dict[str, torch.Tensor]:
     cfg, dtype = config_from_official(complete_official_config(official_config, state_dict))
     model = TRM(cfg, dtype=dtype)
     load_official_state_dict(model, state_dict)
@@ -35,13 +36,17 @@ def run_parity(official_config: dict, state_dict: dict, batch: dict, steps: int 
             raise ConfigError(f"batch file: missing tensor {key!r} (has {sorted(batch)})")
     batch = {k: batch[k].to(device) for k in BATCH_KEYS}
     if batch["inputs"].shape[-1] != cfg.seq_len:
-        raise ConfigError(f"batch file: inputs have length {batch['inputs'].shape[-1]}, config seq_len is {cfg.seq_len}")
+        raise ConfigError(
+            f"batch file: inputs have length {batch['inputs'].shape[-1]}, config seq_len is {cfg.seq_len}"
+        )
     if int(batch["inputs"].max()) >= cfg.vocab_size or int(batch["inputs"].min()) < 0:
         raise ConfigError(f"batch file: token ids must lie in [0, {cfg.vocab_size})")
     if cfg.puzzle_emb_ndim > 0 and int(batch["puzzle_identifiers"].max()) >= cfg.num_puzzle_identifiers:
         raise ConfigError("batch file: puzzle_identifiers exceed num_puzzle_identifiers")
     K = cfg.N_sup if steps is None else steps
-    out: dict[str, list[torch.Tensor]] = {k: [] for k in ("logits", "q_halt_logits", "q_continue_logits", "y", "z")}
+    out: dict[str, list[torch.Tensor]] = {
+        k: [] for k in ("logits", "q_halt_logits", "q_continue_logits", "y", "z")
+    }
     with torch.inference_mode():
         carry = model.initial_carry(batch)
         for _ in range(K):
@@ -68,11 +73,15 @@ def compare(ours: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) ->
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m trm.parity", description=__doc__.split("\n\n")[0])
     ap.add_argument("--official-config", required=True, help="official config (JSON, or YAML with PyYAML)")
-    ap.add_argument("--official-state-dict", required=True, help="official state dict (.pt, loaded weights_only)")
+    ap.add_argument(
+        "--official-state-dict", required=True, help="official state dict (.pt, loaded weights_only)"
+    )
     ap.add_argument("--batch", required=True, help="batch file with inputs, labels, puzzle_identifiers")
     ap.add_argument("--out", required=True, help="where to write the outputs (.pt)")
     ap.add_argument("--steps", type=int, default=None, help="supervision steps (default: halt_max_steps)")
-    ap.add_argument("--expected", default=None, help="optional expected.pt to compare against (prints errors)")
+    ap.add_argument(
+        "--expected", default=None, help="optional expected.pt to compare against (prints errors)"
+    )
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
     try:
@@ -103,7 +112,9 @@ def read_official_config(path: Path) -> dict:
         try:
             import yaml
         except ImportError:
-            raise ConfigError(f"{path}: reading YAML needs PyYAML (pip install pyyaml), or pass JSON") from None
+            raise ConfigError(
+                f"{path}: reading YAML needs PyYAML (pip install pyyaml), or pass JSON"
+            ) from None
         data = yaml.safe_load(text)
         data = data.get("arch", data) if isinstance(data, dict) else data
     else:

@@ -17,25 +17,48 @@ ARC1_IDENTIFIERS = 876_406  # official ARC-AGI-1 build: 1 blank + every augmente
 
 
 def _paper_model(**kw) -> ModelConfig:
-    base = dict(hidden_size=512, num_heads=8, num_layers=2, T=3, n=6, N_sup=16, expansion=4.0,
-                puzzle_emb_ndim=512, puzzle_emb_len=16)
+    base = dict(
+        hidden_size=512,
+        num_heads=8,
+        num_layers=2,
+        T=3,
+        n=6,
+        N_sup=16,
+        expansion=4.0,
+        puzzle_emb_ndim=512,
+        puzzle_emb_len=16,
+    )
     base.update(kw)
     return ModelConfig(**base)
 
 
 def _paper_train(**kw) -> TrainConfig:
-    base = dict(global_batch_size=768, lr=1e-4, lr_warmup_steps=2000, lr_min_ratio=1.0, beta1=0.9, beta2=0.95,
-                ema=True, ema_rate=0.999)
+    base = dict(
+        global_batch_size=768,
+        lr=1e-4,
+        lr_warmup_steps=2000,
+        lr_min_ratio=1.0,
+        beta1=0.9,
+        beta2=0.95,
+        ema=True,
+        ema_rate=0.999,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
 
 def sudoku_mlp() -> Config:
     return Config(
-        name="sudoku_mlp", task="sudoku",
+        name="sudoku_mlp",
+        task="sudoku",
         model=_paper_model(mixer="mlp_t", pos_encodings="none", vocab_size=11, seq_len=81),
-        train=_paper_train(weight_decay=1.0, puzzle_emb_lr=1e-4, puzzle_emb_weight_decay=1.0, epochs=50_000,
-                           eval_interval=5_000),
+        train=_paper_train(
+            weight_decay=1.0,
+            puzzle_emb_lr=1e-4,
+            puzzle_emb_weight_decay=1.0,
+            epochs=50_000,
+            eval_interval=5_000,
+        ),
     )
 
 
@@ -47,20 +70,38 @@ def sudoku_att() -> Config:
 
 def maze_att() -> Config:
     return Config(
-        name="maze_att", task="maze",
+        name="maze_att",
+        task="maze",
         model=_paper_model(mixer="attention", pos_encodings="rope", n=4, vocab_size=6, seq_len=900),
-        train=_paper_train(weight_decay=1.0, puzzle_emb_lr=1e-4, puzzle_emb_weight_decay=1.0, epochs=50_000,
-                           eval_interval=5_000),
+        train=_paper_train(
+            weight_decay=1.0,
+            puzzle_emb_lr=1e-4,
+            puzzle_emb_weight_decay=1.0,
+            epochs=50_000,
+            eval_interval=5_000,
+        ),
     )
 
 
 def arc1_att() -> Config:
     return Config(
-        name="arc1_att", task="arc",
-        model=_paper_model(mixer="attention", pos_encodings="rope", n=4, vocab_size=12, seq_len=900,
-                           num_puzzle_identifiers=ARC1_IDENTIFIERS),
-        train=_paper_train(weight_decay=0.1, puzzle_emb_lr=1e-2, puzzle_emb_weight_decay=0.1, epochs=100_000,
-                           eval_interval=10_000),
+        name="arc1_att",
+        task="arc",
+        model=_paper_model(
+            mixer="attention",
+            pos_encodings="rope",
+            n=4,
+            vocab_size=12,
+            seq_len=900,
+            num_puzzle_identifiers=ARC1_IDENTIFIERS,
+        ),
+        train=_paper_train(
+            weight_decay=0.1,
+            puzzle_emb_lr=1e-2,
+            puzzle_emb_weight_decay=0.1,
+            epochs=100_000,
+            eval_interval=10_000,
+        ),
     )
 
 
@@ -86,13 +127,37 @@ def _hrm(base: Callable[[], Config], name: str) -> Callable[[], Config]:
 def sudoku6_mlp() -> Config:
     """CPU demo: 6x6 Sudoku (2x3 boxes), TRM-MLP with hidden 64 (about 155k parameters)."""
     return Config(
-        name="sudoku6_mlp", task="sudoku",
-        model=ModelConfig(mixer="mlp_t", pos_encodings="none", vocab_size=8, seq_len=36, hidden_size=64,
-                          num_heads=4, num_layers=2, T=3, n=4, N_sup=8, puzzle_emb_ndim=0, puzzle_emb_len=0),
+        name="sudoku6_mlp",
+        task="sudoku",
+        model=ModelConfig(
+            mixer="mlp_t",
+            pos_encodings="none",
+            vocab_size=8,
+            seq_len=36,
+            hidden_size=64,
+            num_heads=4,
+            num_layers=2,
+            T=3,
+            n=4,
+            N_sup=8,
+            puzzle_emb_ndim=0,
+            puzzle_emb_len=0,
+        ),
         data=DataConfig(augment_on_the_fly=True),
-        train=TrainConfig(global_batch_size=128, lr=1e-3, lr_warmup_steps=100, optimizer="adamw", weight_decay=0.1,
-                          puzzle_emb_lr=1e-4, puzzle_emb_weight_decay=0.1, ema=True, ema_rate=0.995, epochs=1000,
-                          eval_interval=0, eval_interval_steps=250),
+        train=TrainConfig(
+            global_batch_size=128,
+            lr=1e-3,
+            lr_warmup_steps=100,
+            optimizer="adamw",
+            weight_decay=0.1,
+            puzzle_emb_lr=1e-4,
+            puzzle_emb_weight_decay=0.1,
+            ema=True,
+            ema_rate=0.995,
+            epochs=1000,
+            eval_interval=0,
+            eval_interval_steps=250,
+        ),
         eval=EvalConfig(batch_size=500),
     )
 
@@ -123,9 +188,21 @@ def sudoku6_direct() -> Config:
 def tiny_att() -> Config:
     """Smallest attention preset for tests and smoke runs (hidden 32, 2 heads)."""
     return Config(
-        name="tiny_att", task="custom",
-        model=ModelConfig(hidden_size=32, num_heads=2, num_layers=2, T=2, n=2, N_sup=4, vocab_size=8, seq_len=36,
-                          puzzle_emb_ndim=32, puzzle_emb_len=2, num_puzzle_identifiers=4),
+        name="tiny_att",
+        task="custom",
+        model=ModelConfig(
+            hidden_size=32,
+            num_heads=2,
+            num_layers=2,
+            T=2,
+            n=2,
+            N_sup=4,
+            vocab_size=8,
+            seq_len=36,
+            puzzle_emb_ndim=32,
+            puzzle_emb_len=2,
+            num_puzzle_identifiers=4,
+        ),
         train=TrainConfig(global_batch_size=16, lr=1e-3, lr_warmup_steps=10, epochs=1, eval_interval=0),
         eval=EvalConfig(batch_size=64),
     )

@@ -237,6 +237,8 @@ def resolve_device(name: str = "auto") -> torch.device:
         dev = torch.device(name)
     except RuntimeError as e:
         raise TRMError(f"unknown device {name!r}: {e}") from None
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise TRMError(f"unsupported device {name!r}; use auto, cpu, cuda, cuda:N or mps")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise TRMError(f"device {name!r} requested but CUDA is not available")
     if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):

@@ -78,9 +78,17 @@ def build_demo_data(out: Path, seed: int = 0, log: Callable[[str], None] = print
 
 
 def demo_config(minutes: float, target: float, device: str, seed: int, overrides: list[str]) -> Config:
-    return get_preset(DEMO_PRESET).override([
-        f"train.max_minutes={minutes}", f"train.target_accuracy={target}", f"train.device={device}",
-        f"train.seed={seed}", f"data.test_limit={STOP_SUBSET}", "train.autotune=true", *overrides])
+    return get_preset(DEMO_PRESET).override(
+        [
+            f"train.max_minutes={minutes}",
+            f"train.target_accuracy={target}",
+            f"train.device={device}",
+            f"train.seed={seed}",
+            f"data.test_limit={STOP_SUBSET}",
+            "train.autotune=true",
+            *overrides,
+        ]
+    )
 
 
 def fit_schedule(cfg: Config, minutes: float, device: torch.device, log: Callable[[str], None]) -> Config:
@@ -93,8 +101,10 @@ def fit_schedule(cfg: Config, minutes: float, device: torch.device, log: Callabl
     planned = cfg.train.max_steps
     fits = int(minutes * 60 / sec)
     if fits < planned:
-        log(f"  {sec * 1000:.0f} ms per step on average (measured): the schedule is shortened from {planned:,} to "
-            f"{fits:,} steps to fit {minutes:g} min")
+        log(
+            f"  {sec * 1000:.0f} ms per step on average (measured): the schedule is shortened from {planned:,} to "
+            f"{fits:,} steps to fit {minutes:g} min"
+        )
         cfg = cfg.override([f"train.max_steps={max(fits, cfg.train.lr_warmup_steps + 1)}"])
     else:
         log(f"  {sec * 1000:.0f} ms per step on average (measured): {planned:,} steps fit in {minutes:g} min")
@@ -113,27 +123,51 @@ def curriculum_cost(cfg: Config) -> float:
     return mean / cost[-1]
 
 
-def direct_config(trm_cfg: Config, minutes: float, device: torch.device, log: Callable[[str], None]) -> Config:
+def direct_config(
+    trm_cfg: Config, minutes: float, device: torch.device, log: Callable[[str], None]
+) -> Config:
     """The same network and recipe as direct prediction (T = n = N_sup = 1, no curriculum), with its step count
     planned from its measured step time so that its schedule fits the same wall-clock budget."""
-    cfg = trm_cfg.override(["model.T=1", "model.n=1", "model.N_sup=1", "train.depth_curriculum=", "train.autotune=false",
-                            "train.target_accuracy=0", f"train.max_minutes={minutes}", "data.test_limit=0"])
+    cfg = trm_cfg.override(
+        [
+            "model.T=1",
+            "model.n=1",
+            "model.N_sup=1",
+            "train.depth_curriculum=",
+            "train.autotune=false",
+            "train.target_accuracy=0",
+            f"train.max_minutes={minutes}",
+            "data.test_limit=0",
+        ]
+    )
     cfg.name = "sudoku6_direct"
     sec = time_train_step(cfg, device) * PLAN_MARGIN
     steps = max(cfg.train.lr_warmup_steps + 1, int(minutes * 60 / sec))
-    log(f"  measured {sec * 1000:.0f} ms per direct-prediction step: planning {steps:,} steps for {minutes:.1f} min")
+    log(
+        f"  measured {sec * 1000:.0f} ms per direct-prediction step: planning {steps:,} steps for {minutes:.1f} min"
+    )
     return cfg.override([f"train.max_steps={steps}", f"train.eval_interval_steps={steps}"])
 
 
-def run_demo(out: str | Path = "runs/demo", minutes: float = 4.0, target: float = 0.99, data: str | Path | None = None,
-             device: str = "auto", seed: int = 0, overrides: list[str] | None = None, baseline: bool = True,
-             log: Callable[[str], None] = print) -> DemoResult:
+def run_demo(
+    out: str | Path = "runs/demo",
+    minutes: float = 4.0,
+    target: float = 0.99,
+    data: str | Path | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    overrides: list[str] | None = None,
+    baseline: bool = True,
+    log: Callable[[str], None] = print,
+) -> DemoResult:
     t_start = time.perf_counter()
     out = Path(out)
     overrides = list(overrides or [])
     machine = {"cpu": cpu_model(), "cpu_capability": cpu_capability(), "threads": torch.get_num_threads()}
-    log(f"trm demo: a Tiny Recursive Model learns 6x6 Sudoku on this machine ({machine['cpu']}, "
-        f"{machine['cpu_capability']}, {machine['threads']} threads)")
+    log(
+        f"trm demo: a Tiny Recursive Model learns 6x6 Sudoku on this machine ({machine['cpu']}, "
+        f"{machine['cpu_capability']}, {machine['threads']} threads)"
+    )
     log(f"run directory: {out.resolve()}")
     data_dir = Path(data) if data else build_demo_data(out / "data", seed=seed, log=log)
 
@@ -141,9 +175,11 @@ def run_demo(out: str | Path = "runs/demo", minutes: float = 4.0, target: float 
     cfg = fit_schedule(demo_config(minutes, target, device, seed, overrides), minutes, dev, log)
     m = cfg.model
     log("")
-    log(f"[1/4] TRM: one {m.num_layers}-layer network (hidden {m.hidden_size}) applied recursively: T={m.T} "
+    log(
+        f"[1/4] TRM: one {m.num_layers}-layer network (hidden {m.hidden_size}) applied recursively: T={m.T} "
         f"recursions of n={m.n} latent updates per supervision step (growing to that depth during training), up "
-        f"to N_sup={m.N_sup} supervision steps; stops at {target:.0%} held-out exact accuracy or after {minutes:g} min")
+        f"to N_sup={m.N_sup} supervision steps; stops at {target:.0%} held-out exact accuracy or after {minutes:g} min"
+    )
     curve: list[dict[str, Any]] = []
     trm = train(cfg, data_dir, out, overwrite=True, on_eval=curve.append)
     if trm.status == "interrupted":
@@ -155,8 +191,10 @@ def run_demo(out: str | Path = "runs/demo", minutes: float = 4.0, target: float 
     if baseline:
         minutes_used = trm.train_seconds / 60
         log("")
-        log(f"[2/4] direct prediction: the same network called once (T=1, n=1, N_sup=1), trained for the same "
-            f"{minutes_used:.1f} min on this machine")
+        log(
+            f"[2/4] direct prediction: the same network called once (T=1, n=1, N_sup=1), trained for the same "
+            f"{minutes_used:.1f} min on this machine"
+        )
         dcfg = direct_config(trm_config(out), minutes_used, dev, log)
         direct = train(dcfg, data_dir, out / "baseline_direct", overwrite=True)
         if direct.status == "interrupted":
@@ -164,12 +202,16 @@ def run_demo(out: str | Path = "runs/demo", minutes: float = 4.0, target: float 
         direct_final = direct.final_eval  # the trainer's last evaluation: EMA weights, all held-out puzzles
 
     log("")
-    log("[3/4] results (held-out puzzles never seen in training; EMA weights; every puzzle runs all N_sup steps)")
+    log(
+        "[3/4] results (held-out puzzles never seen in training; EMA weights; every puzzle runs all N_sup steps)"
+    )
     log(summary_text(trm, trm_final, curve, direct, direct_final))
     log("")
-    log("[4/4] solving a held-out puzzle, step by step: the answer after each supervision step (changed cells "
+    log(
+        "[4/4] solving a held-out puzzle, step by step: the answer after each supervision step (changed cells "
         f"highlighted), p = sigmoid(q_halt), the model's confidence that it is done; it stops once "
-        f"p > {DEFAULT_HALT_THRESHOLD}")
+        f"p > {DEFAULT_HALT_THRESHOLD}"
+    )
     trace = solve_with_trace(out, data_dir)
     log(trace)
     wall = time.perf_counter() - t_start
@@ -177,7 +219,9 @@ def run_demo(out: str | Path = "runs/demo", minutes: float = 4.0, target: float 
     log(f"demo finished in {wall / 60:.1f} min. Next:")
     log(f"  trm eval {out} --data {data_dir}          # score the saved model again")
     log(f"  trm solve {out} <36-character puzzle> --trace")
-    log(f"  metrics: {out / 'metrics.jsonl'}; checkpoints: {out / 'checkpoints'}; summary: {out / 'demo_summary.json'}")
+    log(
+        f"  metrics: {out / 'metrics.jsonl'}; checkpoints: {out / 'checkpoints'}; summary: {out / 'demo_summary.json'}"
+    )
     return DemoResult(out, data_dir, trm, trm_final, direct, direct_final, curve, trace, machine, wall)
 
 
@@ -192,7 +236,9 @@ def score(run_dir: Path, data_dir: Path, device: torch.device) -> dict[str, floa
     """Exact accuracy of a run's saved (EMA) model on the whole held-out split, official mode."""
     model, cfg, _ = load_model(run_dir / "checkpoints" / "last", device=device)
     test = load_split(data_dir, "test")
-    batches = ({k: v[:real] for k, v in batch.items()} for batch, real in test_batches(test, cfg.eval.batch_size))
+    batches = (
+        {k: v[:real] for k, v in batch.items()} for batch, real in test_batches(test, cfg.eval.batch_size)
+    )
     return evaluate(model, batches, device, loss=cfg.model.loss)
 
 
@@ -201,28 +247,45 @@ def time_to(curve: list[dict[str, Any]], level: float) -> dict[str, Any] | None:
     return next((r for r in curve if r["exact_accuracy"] >= level), None)
 
 
-def summary_text(trm: TrainResult, trm_final: dict[str, float], curve: list[dict[str, Any]],
-                 direct: TrainResult | None, direct_final: dict[str, float] | None) -> str:
+def summary_text(
+    trm: TrainResult,
+    trm_final: dict[str, float],
+    curve: list[dict[str, Any]],
+    direct: TrainResult | None,
+    direct_final: dict[str, float] | None,
+) -> str:
     lines = [f"  TRM during training ({STOP_SUBSET} held-out puzzles):  minutes  steps  exact"]
     for r in curve:
         lines.append(f"  {'':34}{r['train_seconds'] / 60:7.1f} {r['step']:6,}  {r['exact_accuracy']:6.1%}")
     reached = []
     for level in MILESTONES:
         r = time_to(curve, level)
-        reached.append(f"{level:.0%} after {r['train_seconds'] / 60:.1f} min ({r['step']:,} steps)" if r
-                       else f"{level:.0%} not reached")
+        reached.append(
+            f"{level:.0%} after {r['train_seconds'] / 60:.1f} min ({r['step']:,} steps)"
+            if r
+            else f"{level:.0%} not reached"
+        )
     lines.append("  time to accuracy: " + "; ".join(reached))
-    by_step = " ".join(f"{trm_final[f'exact_accuracy_step_{k}']:.0%}" for k in range(1, 1000)
-                       if f"exact_accuracy_step_{k}" in trm_final)
-    lines.append(f"  TRM after {trm.train_seconds / 60:.1f} min of training ({trm.step:,} steps): "
-                 f"{trm_final['exact_accuracy']:.1%} exact on {trm_final['count']:,} puzzles; the answer after "
-                 f"supervision step 1, 2, ...: {by_step}")
+    by_step = " ".join(
+        f"{trm_final[f'exact_accuracy_step_{k}']:.0%}"
+        for k in range(1, 1000)
+        if f"exact_accuracy_step_{k}" in trm_final
+    )
+    lines.append(
+        f"  TRM after {trm.train_seconds / 60:.1f} min of training ({trm.step:,} steps): "
+        f"{trm_final['exact_accuracy']:.1%} exact on {trm_final['count']:,} puzzles; the answer after "
+        f"supervision step 1, 2, ...: {by_step}"
+    )
     if direct is not None and direct_final is not None:
         gap = trm_final["exact_accuracy"] - direct_final["exact_accuracy"]
-        lines.append(f"  direct prediction after {direct.train_seconds / 60:.1f} min ({direct.step:,} steps, same "
-                     f"machine, same wall time): {direct_final['exact_accuracy']:.1%} exact on "
-                     f"{direct_final['count']:,} puzzles")
-        lines.append(f"  recursion gains {100 * gap:+.1f} points over direct prediction at equal training time")
+        lines.append(
+            f"  direct prediction after {direct.train_seconds / 60:.1f} min ({direct.step:,} steps, same "
+            f"machine, same wall time): {direct_final['exact_accuracy']:.1%} exact on "
+            f"{direct_final['count']:,} puzzles"
+        )
+        lines.append(
+            f"  recursion gains {100 * gap:+.1f} points over direct prediction at equal training time"
+        )
     return "\n".join(lines)
 
 
@@ -233,8 +296,10 @@ def solve_with_trace(run_dir: Path, data_dir: Path, max_tries: int = 64) -> str:
     n = min(max_tries, test.num_examples)
     puzzles = [format_sudoku(decode(test.batch_inputs(np.array([i]))[0])) for i in range(n)]
     results = solver.solve_many(puzzles, trace=True, mode="adaptive", threshold=DEFAULT_HALT_THRESHOLD)
-    pick = next((i for i, r in enumerate(results) if r.valid and len(r.trace) > 1
-                 and r.trace[0].answer != r.answer), None)
+    pick = next(
+        (i for i, r in enumerate(results) if r.valid and len(r.trace) > 1 and r.trace[0].answer != r.answer),
+        None,
+    )
     if pick is None:
         pick = next((i for i, r in enumerate(results) if r.valid), 0)
     result, text = results[pick], puzzles[pick]
@@ -242,7 +307,9 @@ def solve_with_trace(run_dir: Path, data_dir: Path, max_tries: int = 64) -> str:
     frames = [solver.codec.cells(np.asarray(t.tokens), p) for t in result.trace]
     givens = p.layout["givens"] != 0
     body = trace_text(frames, [t.confidence for t in result.trace], "sudoku", givens, use_colour())
-    verdict = "correct (checked by the Sudoku verifier)" if result.valid else "WRONG: " + "; ".join(result.errors)
+    verdict = (
+        "correct (checked by the Sudoku verifier)" if result.valid else "WRONG: " + "; ".join(result.errors)
+    )
     return f"puzzle #{pick} of the held-out set: {text}\n\n{body}\n\nanswer: {verdict}"
 
 
@@ -252,13 +319,23 @@ def write_summary(result: DemoResult, path: Path) -> None:
         return None if r is None else {"step": r["step"], "train_seconds": r["train_seconds"]}
 
     summary = {
-        "machine": result.machine, "wall_seconds": round(result.wall_seconds, 1),
-        "trm": {"steps": result.trm.step, "train_seconds": result.trm.train_seconds, "status": result.trm.status,
-                "exact_accuracy": result.trm_final["exact_accuracy"], "count": result.trm_final["count"],
-                "time_to": {f"{level:.2f}": milestone(level) for level in MILESTONES},
-                "curve": [{k: r[k] for k in ("step", "train_seconds", "exact_accuracy")} for r in result.curve]},
-        "direct": None if result.direct is None else {
-            "steps": result.direct.step, "train_seconds": result.direct.train_seconds,
-            "exact_accuracy": result.direct_final["exact_accuracy"] if result.direct_final else math.nan},
+        "machine": result.machine,
+        "wall_seconds": round(result.wall_seconds, 1),
+        "trm": {
+            "steps": result.trm.step,
+            "train_seconds": result.trm.train_seconds,
+            "status": result.trm.status,
+            "exact_accuracy": result.trm_final["exact_accuracy"],
+            "count": result.trm_final["count"],
+            "time_to": {f"{level:.2f}": milestone(level) for level in MILESTONES},
+            "curve": [{k: r[k] for k in ("step", "train_seconds", "exact_accuracy")} for r in result.curve],
+        },
+        "direct": None
+        if result.direct is None
+        else {
+            "steps": result.direct.step,
+            "train_seconds": result.direct.train_seconds,
+            "exact_accuracy": result.direct_final["exact_accuracy"] if result.direct_final else math.nan,
+        },
     }
     path.write_text(json.dumps(summary, indent=2) + "\n")

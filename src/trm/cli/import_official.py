@@ -19,8 +19,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="official all_config.yaml or JSON arch config")
     p.add_argument("state_dict", help="official checkpoint (a state dict saved with torch.save)")
     p.add_argument("--out", required=True, help="model folder to write")
-    p.add_argument("--task", default="custom", choices=["sudoku", "maze", "arc", "custom"],
-                   help="task the model solves (used by solve/serve)")
+    p.add_argument(
+        "--task",
+        default="custom",
+        choices=["sudoku", "maze", "arc", "custom"],
+        help="task the model solves (used by solve/serve)",
+    )
     p.add_argument("--seq-len", type=int, default=None, help="token positions, when the config lacks seq_len")
     p.add_argument("--vocab-size", type=int, default=None, help="override the vocabulary size")
 
@@ -45,7 +49,17 @@ def run(args: argparse.Namespace) -> int:
     model = TRM(model_cfg)
     load_official_state_dict(model, sd)
     cfg = Config(name=f"imported-{model_cfg.arch}", task=args.task, model=model_cfg).validate()
-    save_model(args.out, model, cfg, meta={"source": "official checkpoint", "official_config": str(args.config),
-                                           "official_state_dict": str(args.state_dict)})
-    print(f"wrote {args.out}: {model_cfg.arch.upper()} with {model.num_dense_parameters():,} dense parameters")
+    save_model(
+        args.out,
+        model,
+        cfg,
+        meta={
+            "source": "official checkpoint",
+            "official_config": str(args.config),
+            "official_state_dict": str(args.state_dict),
+        },
+    )
+    print(
+        f"wrote {args.out}: {model_cfg.arch.upper()} with {model.num_dense_parameters():,} dense parameters"
+    )
     return 0

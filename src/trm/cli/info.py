@@ -9,8 +9,11 @@ HELP = "print versions and available devices"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--measure", action="store_true",
-                   help="also measure the float32 and bfloat16 matmul rates of this CPU (about a second)")
+    p.add_argument(
+        "--measure",
+        action="store_true",
+        help="also measure the float32 and bfloat16 matmul rates of this CPU (about a second)",
+    )
 
 
 def collect(measure: bool = False) -> dict:

@@ -20,13 +20,22 @@ def table(paper: bool = False) -> list[dict]:
     for name in PRESETS:
         cfg = get_preset(name, paper=paper)
         m = cfg.model
-        rows.append({
-            "preset": name, "task": cfg.task, "arch": m.arch, "mixer": m.mixer, "pos": m.pos_encodings,
-            "T": m.T, "n": m.n, "N_sup": m.N_sup, "D": m.hidden_size,
-            "dense_params": count_dense_parameters(m),
-            "puzzle_table": m.num_puzzle_identifiers * m.puzzle_emb_ndim,
-            "paper": PAPER_RESULTS.get(name, ""),
-        })
+        rows.append(
+            {
+                "preset": name,
+                "task": cfg.task,
+                "arch": m.arch,
+                "mixer": m.mixer,
+                "pos": m.pos_encodings,
+                "T": m.T,
+                "n": m.n,
+                "N_sup": m.N_sup,
+                "D": m.hidden_size,
+                "dense_params": count_dense_parameters(m),
+                "puzzle_table": m.num_puzzle_identifiers * m.puzzle_emb_ndim,
+                "paper": PAPER_RESULTS.get(name, ""),
+            }
+        )
     return rows
 
 
@@ -46,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{r['preset']:<15} {r['task']:<7} {r['arch']:<4} {r['mixer']:<9} {r['pos']:<7} {r['T']:>2} {r['n']:>2} "
-              f"{r['N_sup']:>5} {r['D']:>4} {r['dense_params']:>13,} {r['puzzle_table']:>13,}  {r['paper']}")
+        print(
+            f"{r['preset']:<15} {r['task']:<7} {r['arch']:<4} {r['mixer']:<9} {r['pos']:<7} {r['T']:>2} {r['n']:>2} "
+            f"{r['N_sup']:>5} {r['D']:>4} {r['dense_params']:>13,} {r['puzzle_table']:>13,}  {r['paper']}"
+        )
     return 0

@@ -14,6 +14,7 @@ from ..infer import load_solver
 from ..infer.render import save_trace_images, trace_text, use_colour
 from ..infer.settings import add_arguments as add_settings_arguments
 from ..infer.settings import given_options
+from ..tasks.base import names_file
 from ..utils import TRMError
 
 HELP = "solve one puzzle (Sudoku string, maze text file, ARC task JSON) and verify the answer"
@@ -73,13 +74,21 @@ def add_inference_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+MAX_PUZZLE_BYTES = 16 << 20  # a puzzle (an ARC task file included) is far smaller; stdin and files are capped
+
+
 def _read_puzzle(arg: str) -> str:
 
     if arg == "-":
-        return sys.stdin.read()
+        text = sys.stdin.read(MAX_PUZZLE_BYTES + 1)
+        if len(text) > MAX_PUZZLE_BYTES:
+            raise TRMError(f"standard input: more than {MAX_PUZZLE_BYTES >> 20} MiB; not a puzzle")
+        return text
     path = Path(arg)
-    if path.is_file():
+    if names_file(arg):  # a puzzle argument is a puzzle unless it names an existing file
         try:
+            if path.stat().st_size > MAX_PUZZLE_BYTES:
+                raise TRMError(f"{path}: more than {MAX_PUZZLE_BYTES >> 20} MiB; not a puzzle")
             return path.read_text()
         except (OSError, UnicodeDecodeError) as e:
             raise TRMError(f"{path}: cannot read ({e})") from None
@@ -101,6 +110,9 @@ def run(args: argparse.Namespace) -> int:
     kind = solver.info.kind
     # an ARC task file is passed by path: its name identifies the task's trained puzzle embeddings
     puzzle = args.puzzle if kind == "arc" and args.puzzle != "-" and text != args.puzzle else text
+    for path in (args.gif, args.png):  # refuse an unwritable image path before any compute
+        if path:
+            _check_output_path(path)
     want_trace = bool(args.trace or args.gif or args.png)
     result = solver.solve(puzzle, solver.settings(**given_options(args)), trace=want_trace)
     notes = []
@@ -134,6 +146,14 @@ def _trace(solver, text, result) -> str:
 
     frames, givens = _frames(solver, text, result)
     return trace_text(frames, [t.confidence for t in result.trace], solver.info.kind, givens, use_colour())
+
+
+def _check_output_path(path: str) -> None:
+    p = Path(path)
+    if p.is_dir():
+        raise TRMError(f"{path}: is a directory; give an image file name")
+    if not p.parent.is_dir():
+        raise TRMError(f"{path}: the folder {p.parent} does not exist")
 
 
 def _draw(solver, text, result, args) -> list[str]:

@@ -24,7 +24,8 @@ def _field_list() -> str:
 
     helps = field_help(Config)
     return "training and data fields:\n" + "\n".join(
-        f"  {k:<28} {v}" for k, v in helps.items() if k.startswith(("train.", "data.")))
+        f"  {k:<28} {v}" for k, v in helps.items() if k.startswith(("train.", "data."))
+    )
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -35,7 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="run directory to create")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
-    p.add_argument("--paper", action="store_true", help="use the paper text's values where they differ from the code")
+    p.add_argument(
+        "--paper", action="store_true", help="use the paper text's values where they differ from the code"
+    )
     p.__class__ = _IntermixedParser
 
 
@@ -69,12 +72,16 @@ def run(args: argparse.Namespace) -> int:
         preset = None
     if args.resume:
         if preset is not None:
-            raise TRMError("--resume takes its config from the run directory; give overrides only, not a preset")
+            raise TRMError(
+                "--resume takes its config from the run directory; give overrides only, not a preset"
+            )
         if args.out and args.out != args.resume:
             raise TRMError("--resume continues the run in place; do not give a different --out")
         from pathlib import Path
 
-        last = resolve_slot(Path(args.resume) / "checkpoints" / "last")  # recovers a slot a crash left missing
+        last = resolve_slot(
+            Path(args.resume) / "checkpoints" / "last"
+        )  # recovers a slot a crash left missing
         saved, _ = read_config(last) if last.is_dir() else (None, None)
         if saved is None:
             raise TRMError(f"{args.resume}: nothing to resume (no checkpoints/last)")
@@ -95,7 +102,11 @@ def run(args: argparse.Namespace) -> int:
         return 130
     if not result.is_main:
         return 0
-    best = f"{result.best_metric:.2%} at step {result.best_step:,}" if result.best_metric is not None else "none"
-    print(f"done: {result.step:,} steps in {result.train_seconds / 60:.1f} min ({result.status}); best exact accuracy "
-          f"{best}; run directory {result.run_dir}")
+    best = (
+        f"{result.best_metric:.2%} at step {result.best_step:,}" if result.best_metric is not None else "none"
+    )
+    print(
+        f"done: {result.step:,} steps in {result.train_seconds / 60:.1f} min ({result.status}); best exact accuracy "
+        f"{best}; run directory {result.run_dir}"
+    )
     return 0

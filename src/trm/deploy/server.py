@@ -24,7 +24,7 @@ import json
 import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from .. import __version__
 from ..data import maze_generate, sudoku_generate
@@ -43,7 +43,7 @@ try:
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, JSONResponse
     from fastapi.staticfiles import StaticFiles
-    from pydantic import BaseModel, ConfigDict, Field, create_model
+    from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 except ImportError as e:  # trm serve names the extra to install (create_app raises it)
     _MISSING = e
 else:
@@ -54,19 +54,60 @@ MAX_ARC_TESTS = 8  # test inputs of one ARC task per request
 
 
 def _error(status: int, msg: Any) -> "JSONResponse":
-    return JSONResponse({"detail": msg}, status_code=status)
+    return JSONResponse({"detail": _plain(msg)}, status_code=status)
 
 
-def request_model(task: str, n_sup: int) -> type:
+def _finite_numbers(puzzle: Any) -> Any:
+    """The puzzle's numbers are finite and fit a signed 64-bit integer (else 422: ``1e400``, ``2**63``); whether
+    they are valid cells is the task's to say (400)."""
+    todo = [puzzle]
+    while todo:
+        v = todo.pop()
+        if isinstance(v, dict):
+            todo.extend(v.values())
+        elif isinstance(v, list):
+            todo.extend(v)
+        elif isinstance(v, float) and not abs(v) < float("inf"):
+            raise ValueError(f"the puzzle holds a number that is not finite ({v})")
+        elif isinstance(v, int) and not isinstance(v, bool) and not -(2**63) <= v < 2**63:
+            raise ValueError("the puzzle holds an integer outside the signed 64-bit range")
+    return puzzle
+
+
+def _plain(value: Any) -> Any:
+    """``value`` made encodable as UTF-8 JSON: text (keys too) with lone surrogates or other unencodable
+    characters escaped (``\\ud800``), anything that is not JSON as its text, so an error body never fails."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_plain(str(k)): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else str(value)
+    return _plain(str(value))
+
+
+def request_model(task: str, n_sup: int, limits: Limits | None = None) -> type:
     """The POST /v1/solve body: the puzzle, one optional field per inference option (declared once, in
-    :class:`~trm.infer.engine.Settings`; null = the model's protocol), trace and timeout."""
+    :class:`~trm.infer.engine.Settings`; null = the model's protocol), trace and timeout. Integers are strict
+    (no bools, floats or strings), numbers finite; the server's ``limits`` appear in the schema as the
+    ``maximum`` of their fields (a request above one is answered 400 with a message of its own)."""
+    limits = limits or Limits()
+    server_max = {
+        "max_steps": limits.max_steps,
+        "samples": limits.max_samples,
+        "augment": limits.max_augment,
+    }
     fields: dict[str, Any] = {
         "task": (
             Literal["sudoku", "maze", "arc", "custom"] | None,
             Field(None, description=f"the puzzle kind; must be the kind this model solves ({task})"),
         ),
         "puzzle": (
-            str | list[Any] | dict[str, Any],
+            Annotated[str | list[Any] | dict[str, Any], AfterValidator(_finite_numbers)],
             Field(
                 ...,
                 description="Sudoku: N*N characters row-major, '.' or '0' blank; maze: text rows of '#', ' ', "
@@ -82,22 +123,37 @@ def request_model(task: str, n_sup: int) -> type:
         if meta["choices"]:
             fields[f.name] = (Literal[meta["choices"]] | None, Field(None, description=text))
         elif f.name == "threshold":
-            fields[f.name] = (float | None, Field(None, gt=meta["min"], lt=meta["max"], description=text))
+            fields[f.name] = (
+                float | None,
+                Field(None, gt=meta["min"], lt=meta["max"], allow_inf_nan=False, description=text),
+            )
         elif f.type == "float":
-            fields[f.name] = (float | None, Field(None, ge=meta["min"], le=meta["max"], description=text))
+            fields[f.name] = (
+                float | None,
+                Field(None, ge=meta["min"], le=meta["max"], allow_inf_nan=False, description=text),
+            )
         else:  # integers: no bools or floats; the server's limits are checked with a message of their own
             upper = meta["max"] if f.name == "seed" else None
+            extra = {"maximum": server_max[f.name]} if f.name in server_max else None
+            if extra:
+                text += f" (at most {server_max[f.name]} on this server; above: 400)"
             fields[f.name] = (
                 int | None,
-                Field(None, ge=meta["min"], le=upper, strict=True, description=text),
+                Field(None, ge=meta["min"], le=upper, strict=True, description=text, json_schema_extra=extra),
             )
     fields["trace"] = (
         bool,
-        Field(False, description="also return the answer and confidence after every step"),
+        Field(False, strict=True, description="also return the answer and confidence after every step"),
     )
     fields["timeout"] = (
         float | None,
-        Field(None, gt=0.0, description="seconds before giving up (capped by the server)"),
+        Field(
+            None,
+            gt=0.0,
+            allow_inf_nan=False,
+            description=f"seconds before giving up (capped at {limits.timeout_s:g} by the server)",
+            json_schema_extra={"maximum": limits.timeout_s},
+        ),
     )
     return create_model("SolveRequest", __config__=ConfigDict(extra="forbid"), **fields)
 
@@ -246,7 +302,7 @@ def create_app(
             raise TRMError("create_app needs a model path")
         loaded = load_for_serving(model_path, device=device, threads=threads)
     service = Service(loaded, limits or Limits())
-    SolveRequest = request_model(service.task, service.solver.n_sup)
+    SolveRequest = request_model(service.task, service.solver.n_sup, service.limits)
 
     @asynccontextmanager
     async def lifespan(app):

@@ -18,8 +18,13 @@ from torch import nn
 from ..config import ModelConfig, swiglu_width
 
 
-def trunc_normal_(tensor: torch.Tensor, std: float = 1.0, lower: float = -2.0, upper: float = 2.0,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+def trunc_normal_(
+    tensor: torch.Tensor,
+    std: float = 1.0,
+    lower: float = -2.0,
+    upper: float = 2.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Truncated normal on [lower·σ', upper·σ'] whose *truncated* distribution has std ``std`` (JAX convention).
 
     PyTorch's ``trunc_normal_`` truncates a normal of std σ, so its samples have a smaller std; here σ' is
@@ -77,7 +82,9 @@ class _Fused:
         except Exception as e:  # inductor reports a missing compiler or backend with many exception types
             import warnings
 
-            warnings.warn(f"fused kernels unavailable ({type(e).__name__}); using plain PyTorch", stacklevel=2)
+            warnings.warn(
+                f"fused kernels unavailable ({type(e).__name__}); using plain PyTorch", stacklevel=2
+            )
             self.failed = True
             return self.fn(*args)
 
@@ -91,7 +98,9 @@ class CastedLinear(nn.Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = False):
         super().__init__()
-        self.weight = nn.Parameter(trunc_normal_(torch.empty(out_features, in_features), std=in_features**-0.5))
+        self.weight = nn.Parameter(
+            trunc_normal_(torch.empty(out_features, in_features), std=in_features**-0.5)
+        )
         self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,9 @@ def log_stablemax(logits: torch.Tensor, dim: int = -1) -> torch.Tensor:
     return torch.log(s / s.sum(dim=dim, keepdim=True))
 
 
-def stablemax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+def stablemax_cross_entropy(
+    logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """Per-position stablemax CE in float64; zero where ``mask`` is False. [B, S, V], [B, S] -> [B, S]."""
     if mask is None:
         mask = labels != IGNORE
@@ -30,20 +32,25 @@ def stablemax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, mask: to
     return -torch.where(mask, logp.gather(-1, target).squeeze(-1), 0)
 
 
-def softmax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+def softmax_cross_entropy(
+    logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """Per-position softmax CE in float32; zero at ignored positions. [B, S, V], [B, S] -> [B, S]."""
     if mask is None:
         mask = labels != IGNORE
     target = torch.where(mask, labels, IGNORE).long()
-    ce = F.cross_entropy(logits.float().flatten(0, -2), target.flatten(), ignore_index=IGNORE, reduction="none")
+    ce = F.cross_entropy(
+        logits.float().flatten(0, -2), target.flatten(), ignore_index=IGNORE, reduction="none"
+    )
     return ce.view(labels.shape)
 
 
 LOSSES = {"stablemax": stablemax_cross_entropy, "softmax": softmax_cross_entropy}
 
 
-def act_loss(carry: Carry, outputs: dict[str, torch.Tensor], loss: str = "stablemax",
-             halt_weight: float = 0.5) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def act_loss(
+    carry: Carry, outputs: dict[str, torch.Tensor], loss: str = "stablemax", halt_weight: float = 0.5
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Total loss of one supervision step (summed over rows; divide by the global batch before backward)
     and summed metrics over the rows that halted at this step.
 

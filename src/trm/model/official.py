@@ -61,7 +61,9 @@ def config_from_official(off: dict[str, Any], warn: bool = True) -> tuple[ModelC
         elif key == "no_ACT_continue":
             kwargs["act_continue"] = not bool(value)
         elif key == "loss":
-            loss_type = value.get("loss_type", "stablemax_cross_entropy") if isinstance(value, dict) else value
+            loss_type = (
+                value.get("loss_type", "stablemax_cross_entropy") if isinstance(value, dict) else value
+            )
             if loss_type not in _LOSS_TYPES:
                 raise ConfigError(f"official config: unsupported loss_type {loss_type!r}")
             kwargs["loss"] = _LOSS_TYPES[loss_type]
@@ -70,7 +72,10 @@ def config_from_official(off: dict[str, Any], warn: bool = True) -> tuple[ModelC
         else:
             unknown.append(key)
     if unknown and warn:
-        print(f"warning: ignoring official config field(s) with no counterpart here: {sorted(unknown)}", file=sys.stderr)
+        print(
+            f"warning: ignoring official config field(s) with no counterpart here: {sorted(unknown)}",
+            file=sys.stderr,
+        )
     if arch == "hrm":
         kwargs.pop("act_continue", None)  # HRM always learns q_continue
     if "puzzle_emb_ndim" not in kwargs and "hidden_size" in kwargs:
@@ -112,16 +117,24 @@ def complete_official_config(off: dict[str, Any], state_dict: dict[str, torch.Te
     if "seq_len" not in off:
         hidden = off.get("hidden_size")
         ndim = off.get("puzzle_emb_ndim", hidden or 0)
-        plen = off.get("puzzle_emb_len", 0 if "hrm" in str(off.get("model", off.get("name", ""))).lower() else 16)
-        prefix = 0 if not ndim else (-(ndim // -hidden) if plen == 0 or "hrm" in str(off.get("model", "")).lower() else plen)
+        plen = off.get(
+            "puzzle_emb_len", 0 if "hrm" in str(off.get("model", off.get("name", ""))).lower() else 16
+        )
+        prefix = (
+            0
+            if not ndim
+            else (-(ndim // -hidden) if plen == 0 or "hrm" in str(off.get("model", "")).lower() else plen)
+        )
         total = None
         if "inner.embed_pos.embedding_weight" in sd:
             total = sd["inner.embed_pos.embedding_weight"].shape[0]
         elif "inner.L_level.layers.0.mlp_t.down_proj.weight" in sd:
             total = sd["inner.L_level.layers.0.mlp_t.down_proj.weight"].shape[0]
         if total is None:
-            raise ConfigError("official config has no seq_len and the weights do not determine it "
-                              "(attention with RoPE): pass it explicitly, e.g. --seq-len 81")
+            raise ConfigError(
+                "official config has no seq_len and the weights do not determine it "
+                "(attention with RoPE): pass it explicitly, e.g. --seq-len 81"
+            )
         off["seq_len"] = total - prefix
     return off
 
@@ -129,7 +142,7 @@ def complete_official_config(off: dict[str, Any], state_dict: dict[str, torch.Te
 def _strip_prefix(key: str) -> str:
     for p in _PREFIXES:
         if key.startswith(p):
-            return _strip_prefix(key[len(p):])
+            return _strip_prefix(key[len(p) :])
     return key
 
 
@@ -138,7 +151,7 @@ def official_to_ours(key: str, arch: str) -> str:
     k = _strip_prefix(key)
     if not k.startswith("inner."):
         raise KeyError(key)
-    k = k[len("inner."):]
+    k = k[len("inner.") :]
     fixed = {
         "embed_tokens.embedding_weight": "embed_tokens.weight",
         "embed_pos.embedding_weight": "embed_pos.weight",
@@ -152,9 +165,9 @@ def official_to_ours(key: str, arch: str) -> str:
     if k in fixed:
         return fixed[k]
     if k.startswith("L_level."):
-        return "net." + k[len("L_level."):]
+        return "net." + k[len("L_level.") :]
     if k.startswith("H_level.") and arch == "hrm":
-        return "net_H." + k[len("H_level."):]
+        return "net_H." + k[len("H_level.") :]
     raise KeyError(key)
 
 
@@ -170,9 +183,9 @@ def ours_to_official(key: str, arch: str) -> str:
     if key in inverse:
         return "inner." + inverse[key]
     if key.startswith("net."):
-        return "inner.L_level." + key[len("net."):]
+        return "inner.L_level." + key[len("net.") :]
     if key.startswith("net_H."):
-        return "inner.H_level." + key[len("net_H."):]
+        return "inner.H_level." + key[len("net_H.") :]
     return "inner." + key
 
 
@@ -200,7 +213,9 @@ def load_official_state_dict(model: TRM, state_dict: dict[str, torch.Tensor], st
         mapped[name] = tensor.detach().to(ours[name].dtype)
     missing = sorted(set(ours) - set(mapped))
     if strict and unknown:
-        raise ConfigError(f"official state dict: unexpected key(s) {sorted(unknown)} for a {model.cfg.arch} model")
+        raise ConfigError(
+            f"official state dict: unexpected key(s) {sorted(unknown)} for a {model.cfg.arch} model"
+        )
     if strict and missing:
         off = [ours_to_official(m, model.cfg.arch) for m in missing]
         raise ConfigError(f"official state dict: missing key(s) {off}")
@@ -211,4 +226,7 @@ def load_official_state_dict(model: TRM, state_dict: dict[str, torch.Tensor], st
 
 def export_official_state_dict(model: TRM, prefix: str = "_orig_mod.model.") -> dict[str, torch.Tensor]:
     """Our weights under the official key names (for the official trainer/evaluator)."""
-    return {prefix + ours_to_official(k, model.cfg.arch): v.detach().clone() for k, v in model.state_dict().items()}
+    return {
+        prefix + ours_to_official(k, model.cfg.arch): v.detach().clone()
+        for k, v in model.state_dict().items()
+    }

@@ -147,7 +147,7 @@ class TRM(nn.Module):
         x = self.embed(batch["inputs"], batch["puzzle_identifiers"])
         recurse = self._recurse_hrm if self.cfg.arch == "hrm" else self._recurse_trm
         y, z = recurse(x, y, z)
-        logits = self.lm_head(y)[:, self.P:]  # [B, S, V]
+        logits = self.lm_head(y)[:, self.P :]  # [B, S, V]
         q = self.q_head(y[:, 0]).float()  # [B, 2]
         return y.detach(), z.detach(), logits, q[:, 0], q[:, 1]
 
@@ -171,11 +171,15 @@ class TRM(nn.Module):
         h3 = h.view(-1, 1, 1)
         y = torch.where(h3, self.y_init.to(self.dtype), carry.y.to(self.dtype))
         z = torch.where(h3, self.z_init.to(self.dtype), carry.z.to(self.dtype))
-        data = {k: torch.where(h.view((-1,) + (1,) * (v.ndim - 1)), batch[k], v) for k, v in carry.data.items()}
+        data = {
+            k: torch.where(h.view((-1,) + (1,) * (v.ndim - 1)), batch[k], v) for k, v in carry.data.items()
+        }
         steps = torch.where(h, torch.zeros_like(carry.steps), carry.steps)
         return Carry(y=y, z=z, steps=steps, halted=h, data=data)
 
-    def forward(self, carry: Carry, batch: Batch, max_steps: int | None = None) -> tuple[Carry, dict[str, torch.Tensor]]:
+    def forward(
+        self, carry: Carry, batch: Batch, max_steps: int | None = None
+    ) -> tuple[Carry, dict[str, torch.Tensor]]:
         """One ACT call: reset halted rows, one supervision step, update halting.
 
         In eval mode rows halt only at ``max_steps`` (default N_sup), as in the official evaluation; early

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Parsed, Task, TaskInfo
+from .base import Parsed, Task, TaskInfo, names_file
 from .errors import PuzzleError
 
 MAX_SIZE = 30
@@ -196,10 +196,22 @@ def check_grid(obj: Any, where: str) -> np.ndarray:
             raise PuzzleError(f"{where}: a grid must be a non-empty list of rows")
         widths = {len(r) for r in obj}
         if len(widths) != 1 or 0 in widths:
-            raise PuzzleError(f"{where}: rows of a grid must have one non-zero length, got {sorted(widths)}")
+            raise PuzzleError(
+                f"{where}: rows of a grid must have one non-zero length, got {sorted(widths)[:8]}"
+            )
+        if len(obj) > MAX_SIZE or len(obj[0]) > MAX_SIZE:
+            raise PuzzleError(
+                f"{where}: grid of {len(obj)}x{len(obj[0])} is larger than {MAX_SIZE}x{MAX_SIZE}"
+            )
+        for row in obj:  # colours are integers 0..9: not 1.5, true, "3", 1e400 or 2**63
+            for v in row:
+                if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v <= 9:
+                    raise PuzzleError(f"{where}: colours must be 0..9 (integers), got {str(v)[:20]!r}")
+    elif obj.dtype.kind not in "iu":
+        raise PuzzleError(f"{where}: colours must be 0..9 (integers), got an array of {obj.dtype}")
     try:
         a = np.array(obj, dtype=np.int64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise PuzzleError(f"{where}: grid cells must be integers") from None
     if a.ndim != 2 or a.size == 0:
         raise PuzzleError(f"{where}: expected a non-empty 2-D grid, got shape {a.shape}")
@@ -263,17 +275,17 @@ def task_from_json(
 def read_task(source: Any) -> dict[str, Any]:
     """A task to solve from a dict, JSON text or a path: ``{"test": [{"input"[, "output"]}...], ...}``; the test
     grids are checked (demonstrations are not needed to solve)."""
-    if (
-        isinstance(source, (str, Path))
-        and not str(source).lstrip().startswith("{")
-        and Path(source).is_file()
-    ):
-        source = Path(source).read_text()
+    if isinstance(source, (str, Path)) and not str(source).lstrip().startswith("{") and names_file(source):
+        try:
+            source = Path(source).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise PuzzleError(f"{source}: cannot read the ARC task ({e})") from None
     if isinstance(source, str):
         try:
             source = json.loads(source)
-        except json.JSONDecodeError as e:
-            raise PuzzleError(f"the ARC task is not valid JSON ({e})") from None
+        except (json.JSONDecodeError, RecursionError) as e:
+            msg = str(e) or "nested too deeply"
+            raise PuzzleError(f"the ARC task is not valid JSON ({msg})") from None
     if not isinstance(source, dict) or not isinstance(source.get("test"), list) or not source["test"]:
         raise PuzzleError("an ARC task needs a non-empty 'test' list of {'input': grid} objects")
     for i, pair in enumerate(source["test"]):

@@ -4,6 +4,7 @@ is (:class:`TaskInfo`) and its symmetries as token transforms (:class:`Symmetry`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -62,6 +63,17 @@ class Symmetry:
             (self.perm == np.arange(len(self.perm))).all()
             and (self.tokens == np.arange(len(self.tokens))).all()
         )
+
+
+def names_file(arg: Any) -> bool:
+    """Whether ``arg`` (a command-line argument or a str/Path) names an existing regular file. Text that cannot be
+    a path (too long, a NUL byte, not encodable) names none: a puzzle argument is a puzzle unless it names a file."""
+    if not isinstance(arg, (str, Path)) or (isinstance(arg, str) and (not arg or len(arg) > 4096)):
+        return False
+    try:
+        return Path(arg).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def char_codes(
@@ -139,10 +151,14 @@ class TokensTask(Task):
 
     def parse(self, puzzle: Any) -> Parsed:
         try:
-            toks = np.asarray(puzzle.split() if isinstance(puzzle, str) else puzzle, dtype=np.int64).reshape(
-                -1
-            )
-        except (TypeError, ValueError):
+            raw = np.asarray(puzzle.split() if isinstance(puzzle, str) else puzzle)
+            if not isinstance(puzzle, str) and (  # integers only: no bools, floats or text
+                raw.dtype.kind not in "iu"
+                or any(isinstance(v, bool) for v in np.asarray(puzzle, dtype=object).reshape(-1))
+            ):
+                raise TypeError
+            toks = raw.astype(np.int64).reshape(-1)
+        except (TypeError, ValueError, OverflowError, RecursionError):
             raise PuzzleError("a custom-task puzzle is a list of integer tokens") from None
         if toks.size != self.seq_len or toks.min() < 0 or toks.max() >= self.vocab:
             raise PuzzleError(f"expected {self.seq_len} tokens in 0..{self.vocab - 1}")

@@ -373,7 +373,7 @@ class SudokuTask(Task):
         else:
             try:
                 arr = np.asarray(puzzle)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError, RecursionError):
                 raise PuzzleError(f"a {n}x{n} Sudoku is a string or a rectangular grid of integers") from None
             if arr.size != n * n or not np.issubdtype(arr.dtype, np.integer):
                 raise PuzzleError(f"a {n}x{n} Sudoku grid needs {n * n} integer cells, got shape {arr.shape}")

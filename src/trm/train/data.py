@@ -20,7 +20,11 @@ from ..config import Config
 from ..utils import TRMError
 
 # model config keys that a dataset determines, with the dataset metadata field of each
-DATASET_KEYS = {"vocab_size": "vocab_size", "seq_len": "seq_len", "num_puzzle_identifiers": "num_puzzle_identifiers"}
+DATASET_KEYS = {
+    "vocab_size": "vocab_size",
+    "seq_len": "seq_len",
+    "num_puzzle_identifiers": "num_puzzle_identifiers",
+}
 
 
 @dataclass
@@ -28,7 +32,9 @@ class TrainData:
     cfg: Config  # the config with the dataset's values filled in
     train: Any  # trm.data.format.SplitData
     test: Any
-    task: dict[str, Any]  # trm_task.json of the dataset ({"task": "sudoku", ...}; {"task": "custom"} if absent)
+    task: dict[
+        str, Any
+    ]  # trm_task.json of the dataset ({"task": "sudoku", ...}; {"task": "custom"} if absent)
     sampler: Any  # trm.data.sampler.TrainSampler for this rank
     rank: int
     world_size: int
@@ -37,13 +43,25 @@ class TrainData:
         from ..data.sampler import test_batches
 
         # the padding of the last batch is cut off (metrics are summed per rank, shapes need not agree)
-        return ({k: v[:real] for k, v in batch.items()}
-                for batch, real in test_batches(self.test, global_batch_size, rank=self.rank,
-                                                world_size=self.world_size) if real > 0)
+        return (
+            {k: v[:real] for k, v in batch.items()}
+            for batch, real in test_batches(
+                self.test, global_batch_size, rank=self.rank, world_size=self.world_size
+            )
+            if real > 0
+        )
 
 
-def open_data(data_dir: Path, cfg: Config, *, explicit: frozenset[str] = frozenset(), strict: bool = False,
-              rank: int = 0, world_size: int = 1, note: Callable[[str], None] = print) -> TrainData:
+def open_data(
+    data_dir: Path,
+    cfg: Config,
+    *,
+    explicit: frozenset[str] = frozenset(),
+    strict: bool = False,
+    rank: int = 0,
+    world_size: int = 1,
+    note: Callable[[str], None] = print,
+) -> TrainData:
     """Load and check ``data_dir`` for ``cfg``; returns the fitted config and this rank's sampler."""
     from ..data.format import load_split, load_task_info
     from ..data.sampler import TrainSampler
@@ -53,22 +71,39 @@ def open_data(data_dir: Path, cfg: Config, *, explicit: frozenset[str] = frozens
     train = load_split(data_dir, "train")
     test = load_split(data_dir, cfg.data.test_split)
     task = load_task_info(data_dir)
-    cfg = fit_model_to_dataset(cfg, train.metadata, explicit=explicit, strict=strict, note=note, where=str(data_dir))
+    cfg = fit_model_to_dataset(
+        cfg, train.metadata, explicit=explicit, strict=strict, note=note, where=str(data_dir)
+    )
     _check_same_shape(train.metadata, test.metadata, data_dir, cfg.data.test_split)
     cfg = cfg.override({"data.path": str(data_dir.resolve())})
     if cfg.data.test_limit > 0:
         test = subset_examples(test, cfg.data.test_limit, seed=cfg.train.seed)
     augment = make_augment(cfg, task) if cfg.data.augment_on_the_fly else None
-    sampler = TrainSampler(train, cfg.train.global_batch_size, seed=cfg.train.seed, rank=rank, world_size=world_size,
-                           augment=augment)
+    sampler = TrainSampler(
+        train,
+        cfg.train.global_batch_size,
+        seed=cfg.train.seed,
+        rank=rank,
+        world_size=world_size,
+        augment=augment,
+    )
     if sampler.steps_per_epoch() < 1 or train.num_examples < cfg.train.global_batch_size:
-        raise TRMError(f"{data_dir}: the training split is smaller than one global batch "
-                       f"({cfg.train.global_batch_size}); lower train.global_batch_size")
+        raise TRMError(
+            f"{data_dir}: the training split is smaller than one global batch "
+            f"({cfg.train.global_batch_size}); lower train.global_batch_size"
+        )
     return TrainData(cfg, train, test, task, sampler, rank, world_size)
 
 
-def fit_model_to_dataset(cfg: Config, metadata: Any, *, explicit: frozenset[str] = frozenset(), strict: bool = False,
-                         note: Callable[[str], None] = print, where: str = "dataset") -> Config:
+def fit_model_to_dataset(
+    cfg: Config,
+    metadata: Any,
+    *,
+    explicit: frozenset[str] = frozenset(),
+    strict: bool = False,
+    note: Callable[[str], None] = print,
+    where: str = "dataset",
+) -> Config:
     """Return ``cfg`` with vocab_size / seq_len / num_puzzle_identifiers taken from the dataset metadata."""
     changes = {}
     for key, meta_key in DATASET_KEYS.items():
@@ -79,11 +114,15 @@ def fit_model_to_dataset(cfg: Config, metadata: Any, *, explicit: frozenset[str]
             continue  # no puzzle embedding: identifiers are not used
         if strict or f"model.{key}" in explicit:
             why = "the checkpoint" if strict else "you set"
-            raise TRMError(f"{where}: incompatible dataset: model.{key} is {ours} ({why}) but the dataset has "
-                           f"{meta_key} = {theirs}")
+            raise TRMError(
+                f"{where}: incompatible dataset: model.{key} is {ours} ({why}) but the dataset has "
+                f"{meta_key} = {theirs}"
+            )
         changes[f"model.{key}"] = theirs
     if changes:
-        note("note: taking " + ", ".join(f"{k}={v}" for k, v in changes.items()) + f" from the dataset {where}")
+        note(
+            "note: taking " + ", ".join(f"{k}={v}" for k, v in changes.items()) + f" from the dataset {where}"
+        )
         cfg = cfg.override(changes)
     return cfg
 
@@ -105,9 +144,13 @@ def subset_examples(split: Any, n: int, seed: int = 0) -> Any:
         return split
     idx = np.sort(np.random.default_rng(seed).choice(split.num_examples, n, replace=False))
     return dataclasses.replace(
-        split, inputs=np.asarray(split.inputs[idx]), labels=np.asarray(split.labels[idx]),
+        split,
+        inputs=np.asarray(split.inputs[idx]),
+        labels=np.asarray(split.labels[idx]),
         puzzle_identifiers=np.asarray(split.puzzle_identifiers)[split.example_puzzles()[idx]],
-        puzzle_indices=np.arange(n + 1), group_indices=np.arange(n + 1))
+        puzzle_indices=np.arange(n + 1),
+        group_indices=np.arange(n + 1),
+    )
 
 
 def make_augment(cfg: Config, task: dict[str, Any]):
@@ -119,5 +162,7 @@ def make_augment(cfg: Config, task: dict[str, Any]):
         side = math.isqrt(cfg.model.seq_len)
         box = tuple(task["box"]) if task.get("box") else box_for_size(side)
         return make_token_augmenter(box)
-    raise TRMError(f"data.augment_on_the_fly is only available for Sudoku datasets (this dataset's task: {kind}); "
-                   "set data.augment_on_the_fly=false")
+    raise TRMError(
+        f"data.augment_on_the_fly is only available for Sudoku datasets (this dataset's task: {kind}); "
+        "set data.augment_on_the_fly=false"
+    )

@@ -40,12 +40,19 @@ def setup(device_name: str) -> tuple[DistInfo, torch.device]:
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
-        info = DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")),
-                        dist.group.WORLD, owns_group=False)
+        info = DistInfo(
+            dist.get_rank(),
+            dist.get_world_size(),
+            int(os.environ.get("LOCAL_RANK", "0")),
+            dist.group.WORLD,
+            owns_group=False,
+        )
     elif launched_with_torchrun():
         if not dist.is_available():
             raise TRMError("WORLD_SIZE > 1 but this PyTorch build has no torch.distributed")
-        info = DistInfo(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0")))
+        info = DistInfo(
+            int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0"))
+        )
         info.owns_group = True
     else:
         return DistInfo(), resolve_device(device_name)

@@ -16,8 +16,14 @@ from ..tasks import IGNORE
 
 
 @torch.no_grad()
-def evaluate(model: TRM, batches: Iterable[Batch], device: torch.device | str = "cpu", max_steps: int | None = None,
-             loss: str = "stablemax", group=None) -> dict[str, float]:
+def evaluate(
+    model: TRM,
+    batches: Iterable[Batch],
+    device: torch.device | str = "cpu",
+    max_steps: int | None = None,
+    loss: str = "stablemax",
+    group=None,
+) -> dict[str, float]:
     """Score ``model`` on ``batches`` (dicts with inputs, labels, puzzle_identifiers; padding rows have all
     labels ignored and are not counted).
 
@@ -41,12 +47,21 @@ def evaluate(model: TRM, batches: Iterable[Batch], device: torch.device | str = 
                 labels = carry.data["labels"]
                 mask = labels != IGNORE
                 count = mask.sum(-1)
-                seq_correct = ((mask & (outputs["logits"].argmax(-1) == labels)).sum(-1) == count) & (count > 0)
+                seq_correct = ((mask & (outputs["logits"].argmax(-1) == labels)).sum(-1) == count) & (
+                    count > 0
+                )
                 per_step.append(seq_correct.sum())
             _, metrics = act_loss(carry, outputs, loss=loss)
-            row = torch.stack([metrics["count"].double(), metrics["exact_accuracy"].double(),
-                               metrics["accuracy"].double(), metrics["q_halt_accuracy"].double(),
-                               metrics["lm_loss"].double(), *[s.double() for s in per_step]])
+            row = torch.stack(
+                [
+                    metrics["count"].double(),
+                    metrics["exact_accuracy"].double(),
+                    metrics["accuracy"].double(),
+                    metrics["q_halt_accuracy"].double(),
+                    metrics["lm_loss"].double(),
+                    *[s.double() for s in per_step],
+                ]
+            )
             sums = row if sums is None else sums + row
     finally:
         model.train(was_training)

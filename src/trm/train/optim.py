@@ -24,8 +24,13 @@ from ..config import TrainConfig
 class AdamATan2(torch.optim.Optimizer):
     """Adam with ``atan2(m, sqrt(v))`` in place of ``m / (sqrt(v) + eps)`` and decoupled weight decay."""
 
-    def __init__(self, params: Iterable[nn.Parameter], lr: float = 1e-4, betas: tuple[float, float] = (0.9, 0.95),
-                 weight_decay: float = 0.0):
+    def __init__(
+        self,
+        params: Iterable[nn.Parameter],
+        lr: float = 1e-4,
+        betas: tuple[float, float] = (0.9, 0.95),
+        weight_decay: float = 0.0,
+    ):
         if lr < 0:
             raise ValueError(f"invalid learning rate {lr}")
         if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
@@ -63,13 +68,24 @@ class AdamATan2(torch.optim.Optimizer):
                 self.state[p]["step"].fill_(t)
             lr, wd = group["lr"], group["weight_decay"]
             beta1, beta2 = group["betas"]
-            adam_atan2_update(params, grads, exp_avgs, exp_avg_sqs, t=t, lr=lr, beta1=beta1, beta2=beta2, wd=wd)
+            adam_atan2_update(
+                params, grads, exp_avgs, exp_avg_sqs, t=t, lr=lr, beta1=beta1, beta2=beta2, wd=wd
+            )
         return loss
 
 
-def adam_atan2_update(params: list[torch.Tensor], grads: list[torch.Tensor], exp_avgs: list[torch.Tensor],
-                      exp_avg_sqs: list[torch.Tensor], *, t: int, lr: float, beta1: float, beta2: float,
-                      wd: float) -> None:
+def adam_atan2_update(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    exp_avgs: list[torch.Tensor],
+    exp_avg_sqs: list[torch.Tensor],
+    *,
+    t: int,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    wd: float,
+) -> None:
     """One AdamATan2 step on lists of tensors (multi-tensor kernels where PyTorch has them)."""
     bias1 = 1 - beta1**t
     bias2_sqrt = (1 - beta2**t) ** 0.5
@@ -160,10 +176,16 @@ class MuonWithAdamW(torch.optim.Optimizer):
 
     def __init__(self, model: nn.Module, cfg: TrainConfig):
         hidden, other = muon_parameters(model)
-        self.muon = torch.optim.Muon(hidden, lr=cfg.muon_lr, weight_decay=cfg.weight_decay, momentum=0.95,
-                                     adjust_lr_fn="match_rms_adamw")
-        self.adamw = torch.optim.AdamW(other, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay,
-                                       eps=1e-8)
+        self.muon = torch.optim.Muon(
+            hidden,
+            lr=cfg.muon_lr,
+            weight_decay=cfg.weight_decay,
+            momentum=0.95,
+            adjust_lr_fn="match_rms_adamw",
+        )
+        self.adamw = torch.optim.AdamW(
+            other, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay, eps=1e-8
+        )
         for group in self.muon.param_groups:
             group["base_lr"] = cfg.muon_lr
         for group in self.adamw.param_groups:

@@ -27,8 +27,13 @@ def open_loggers(cfg: Config, run_dir: Path, fresh: bool) -> list[Any]:
     if t.wandb:
         import wandb
 
-        run = wandb.init(project=t.project, name=cfg.name, config=cfg.to_dict(), dir=str(run_dir),
-                         resume="allow" if not fresh else None)
+        run = wandb.init(
+            project=t.project,
+            name=cfg.name,
+            config=cfg.to_dict(),
+            dir=str(run_dir),
+            resume="allow" if not fresh else None,
+        )
         loggers.append(WandBLogger(run))
     return loggers
 
@@ -67,17 +72,29 @@ class Progress:
             from tqdm import tqdm
 
             if self.timed:
-                self.bar = tqdm(total=int(limit_s), initial=int(initial_s), unit="s", dynamic_ncols=True,
-                                leave=True, bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} s [{elapsed}<{remaining}{postfix}]")
+                self.bar = tqdm(
+                    total=int(limit_s),
+                    initial=int(initial_s),
+                    unit="s",
+                    dynamic_ncols=True,
+                    leave=True,
+                    bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} s [{elapsed}<{remaining}{postfix}]",
+                )
             else:
-                self.bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, smoothing=0.05,
-                                leave=True)
+                self.bar = tqdm(
+                    total=total, initial=initial, unit="step", dynamic_ncols=True, smoothing=0.05, leave=True
+                )
 
     def update(self, step: int, r: dict[str, Any], train_seconds: float) -> None:
         if not self.enabled:
             return
-        fields = {"loss": f"{r['loss']:.3f}", "acc": f"{r['accuracy']:.1%}", "exact": f"{r['exact_accuracy']:.1%}",
-                  "halt": f"{r['halt_steps']:.1f}", "ex/s": f"{r['examples_per_s']:.0f}"}
+        fields = {
+            "loss": f"{r['loss']:.3f}",
+            "acc": f"{r['accuracy']:.1%}",
+            "exact": f"{r['exact_accuracy']:.1%}",
+            "halt": f"{r['halt_steps']:.1f}",
+            "ex/s": f"{r['examples_per_s']:.0f}",
+        }
         if self.bar is not None:
             if self.timed:
                 self.bar.n = min(int(train_seconds), self.bar.total)
@@ -91,8 +108,10 @@ class Progress:
             if self.timed:
                 left = min(left, max(0.0, self.limit_s - train_seconds))
             text = " ".join(f"{k} {v}" for k, v in fields.items())
-            print(f"step {step:,}/{self.total:,} {text} {r['steps_per_s']:.2f} step/s, ETA {left / 60:.1f} min",
-                  flush=True)
+            print(
+                f"step {step:,}/{self.total:,} {text} {r['steps_per_s']:.2f} step/s, ETA {left / 60:.1f} min",
+                flush=True,
+            )
 
     def write(self, msg: str) -> None:
         if not self.enabled:
@@ -128,8 +147,10 @@ class WandBLogger:
 
     def log(self, record: dict[str, Any]) -> None:
         kind = record.get("kind")
-        self.run.log({f"{kind}/{k}": v for k, v in record.items() if isinstance(v, (int, float)) and k != "step"},
-                     step=record.get("step"))
+        self.run.log(
+            {f"{kind}/{k}": v for k, v in record.items() if isinstance(v, (int, float)) and k != "step"},
+            step=record.get("step"),
+        )
 
     def close(self) -> None:
         self.run.finish()

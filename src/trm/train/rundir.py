@@ -24,7 +24,9 @@ def prepare_run_dir(run_dir: Path, overwrite: bool, is_main: bool) -> None:
     Every rank checks, so that all of them stop together."""
     if (run_dir / "checkpoints" / "last").exists() or (run_dir / "metrics.jsonl").exists():
         if not overwrite:
-            raise TRMError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or choose another --out")
+            raise TRMError(
+                f"{run_dir} already holds a run; continue it with --resume {run_dir} or choose another --out"
+            )
         if not is_main:
             return
         for name in ("checkpoints", "metrics.jsonl", "tensorboard"):
@@ -37,17 +39,27 @@ def prepare_run_dir(run_dir: Path, overwrite: bool, is_main: bool) -> None:
         run_dir.mkdir(parents=True, exist_ok=True)
 
 
-def write_run_info(run_dir: Path, cfg: Config, data_dir, device: torch.device, dtype: torch.dtype,
-                   world_size: int) -> None:
+def write_run_info(
+    run_dir: Path, cfg: Config, data_dir, device: torch.device, dtype: torch.dtype, world_size: int
+) -> None:
     from .. import __version__
 
     info = {
-        "trm": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
-        "python": platform.python_version(), "platform": platform.platform(),
-        "command": sys.argv, "cwd": os.getcwd(), "dataset": str(Path(data_dir).resolve()),
-        "seed": cfg.train.seed, "device": str(device), "dtype": str(dtype).replace("torch.", ""),
-        "world_size": world_size, **machine_info(),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "resumes": [],
+        "trm": __version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "command": sys.argv,
+        "cwd": os.getcwd(),
+        "dataset": str(Path(data_dir).resolve()),
+        "seed": cfg.train.seed,
+        "device": str(device),
+        "dtype": str(dtype).replace("torch.", ""),
+        "world_size": world_size,
+        **machine_info(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "resumes": [],
     }
     atomic_write_json(run_dir / "run_info.json", info)
 
@@ -60,6 +72,13 @@ def append_resume_info(run_dir: Path, device: torch.device, world_size: int) -> 
         info = {}
     if not isinstance(info, dict):
         info = {}
-    info.setdefault("resumes", []).append({"command": sys.argv, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                           "device": str(device), "world_size": world_size, **machine_info()})
+    info.setdefault("resumes", []).append(
+        {
+            "command": sys.argv,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "device": str(device),
+            "world_size": world_size,
+            **machine_info(),
+        }
+    )
     atomic_write_json(path, info)

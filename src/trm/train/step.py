@@ -35,21 +35,34 @@ class TrainStep:
     per-step metric sums of :data:`METRICS` on the device (no host synchronisation).
     """
 
-    def __init__(self, model: TRM, opt: torch.optim.Optimizer, puzzle_opt: PuzzleEmbeddingSignSGD | None,
-                 ema: EMA | None, cfg: Config, total_steps: int, dist: D.DistInfo | None = None,
-                 note: Callable[[str], None] = print):
+    def __init__(
+        self,
+        model: TRM,
+        opt: torch.optim.Optimizer,
+        puzzle_opt: PuzzleEmbeddingSignSGD | None,
+        ema: EMA | None,
+        cfg: Config,
+        total_steps: int,
+        dist: D.DistInfo | None = None,
+        note: Callable[[str], None] = print,
+    ):
         self.model, self.opt, self.puzzle_opt, self.ema = model, opt, puzzle_opt, ema
         self.cfg, self.total_steps = cfg, total_steps
         self.dist = dist or D.DistInfo()
         self.global_batch = cfg.train.global_batch_size
-        self.curriculum = [(round(f * total_steps), T, n) for f, T, n in parse_depth_curriculum(cfg.train.depth_curriculum)]
+        self.curriculum = [
+            (round(f * total_steps), T, n) for f, T, n in parse_depth_curriculum(cfg.train.depth_curriculum)
+        ]
         self.ddp_model: torch.nn.Module = model
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             # the puzzle table is a buffer that every rank updates identically: no buffer broadcast per forward
-            no_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(DDP).parameters
-                       else {"broadcast_buffers": False})
+            no_sync = (
+                {"forward_sync_buffers": False}
+                if "forward_sync_buffers" in inspect.signature(DDP).parameters
+                else {"broadcast_buffers": False}
+            )
             self.ddp_model = DDP(model, **no_sync)
         self.forward_loss = _MaybeCompiled(self._forward_loss, cfg.train.compile, note)
 
@@ -63,7 +76,9 @@ class TrainStep:
 
     def _forward_loss(self, carry: Carry, batch: Batch):
         carry, outputs = self.ddp_model(carry, batch)
-        loss, metrics = act_loss(carry, outputs, loss=self.cfg.model.loss, halt_weight=self.cfg.train.halt_loss_weight)
+        loss, metrics = act_loss(
+            carry, outputs, loss=self.cfg.model.loss, halt_weight=self.cfg.train.halt_loss_weight
+        )
         return carry, loss, torch.stack([metrics[k].to(torch.float64) for k in METRICS])
 
     def __call__(self, carry: Carry, batch: Batch, k: int) -> tuple[Carry, torch.Tensor, torch.Tensor]:
@@ -76,7 +91,9 @@ class TrainStep:
         if t.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.dense_parameters(), t.grad_clip)
         for group in self.opt.param_groups:
-            group["lr"] = lr_at(k, group.get("base_lr", t.lr), t.lr_warmup_steps, self.total_steps, t.lr_min_ratio)
+            group["lr"] = lr_at(
+                k, group.get("base_lr", t.lr), t.lr_warmup_steps, self.total_steps, t.lr_min_ratio
+            )
         self.opt.step()
         self.opt.zero_grad(set_to_none=True)
         if self.puzzle_opt is not None:
@@ -95,9 +112,14 @@ def use_fused_kernels(cfg: Config, dtype: torch.dtype) -> bool:
     return k == "fused" or (k == "auto" and dtype != torch.float32 and not cfg.train.compile)
 
 
-def build_training(cfg: Config, device: torch.device, dtype: torch.dtype, total_steps: int,
-                   dist: D.DistInfo | None = None, note: Callable[[str], None] = print
-                   ) -> tuple[TRM, torch.optim.Optimizer, PuzzleEmbeddingSignSGD | None, EMA | None, TrainStep]:
+def build_training(
+    cfg: Config,
+    device: torch.device,
+    dtype: torch.dtype,
+    total_steps: int,
+    dist: D.DistInfo | None = None,
+    note: Callable[[str], None] = print,
+) -> tuple[TRM, torch.optim.Optimizer, PuzzleEmbeddingSignSGD | None, EMA | None, TrainStep]:
     """Model (seeded by ``cfg.train.seed``), optimizers, EMA and the step function for ``cfg``."""
     seed_everything(cfg.train.seed)
     model = TRM(cfg.model, dtype=dtype).to(device)
@@ -105,8 +127,11 @@ def build_training(cfg: Config, device: torch.device, dtype: torch.dtype, total_
     if use_fused_kernels(cfg, dtype):
         model.use_fused_kernels(True)
     opt = build_dense_optimizer(model, cfg.train)
-    puzzle_opt = (PuzzleEmbeddingSignSGD(model.puzzle_emb.weight, cfg.train.puzzle_emb_weight_decay)
-                  if hasattr(model, "puzzle_emb") else None)
+    puzzle_opt = (
+        PuzzleEmbeddingSignSGD(model.puzzle_emb.weight, cfg.train.puzzle_emb_weight_decay)
+        if hasattr(model, "puzzle_emb")
+        else None
+    )
     ema = EMA(model, cfg.train.ema_rate, warmup=cfg.train.ema_warmup) if cfg.train.ema else None
     step = TrainStep(model, opt, puzzle_opt, ema, cfg, total_steps, dist=dist, note=note)
     return model, opt, puzzle_opt, ema, step
@@ -121,13 +146,16 @@ def time_train_step(cfg: Config, device: torch.device, repeats: int = 2, warmup:
     rng = torch.get_rng_state()
     try:
         trial = cfg.override(["train.ema=false"])
-        model, _, _, _, step = build_training(trial, device, resolve_dtype(trial.train.dtype, device),
-                                              total_steps=10**6, note=lambda _: None)
+        model, _, _, _, step = build_training(
+            trial, device, resolve_dtype(trial.train.dtype, device), total_steps=10**6, note=lambda _: None
+        )
         m, B = cfg.model, cfg.train.global_batch_size
         gen = torch.Generator().manual_seed(0)
-        batch = {"inputs": torch.randint(1, m.vocab_size, (B, m.seq_len), generator=gen, dtype=torch.int32),
-                 "labels": torch.randint(1, m.vocab_size, (B, m.seq_len), generator=gen, dtype=torch.int32),
-                 "puzzle_identifiers": torch.zeros(B, dtype=torch.int32)}
+        batch = {
+            "inputs": torch.randint(1, m.vocab_size, (B, m.seq_len), generator=gen, dtype=torch.int32),
+            "labels": torch.randint(1, m.vocab_size, (B, m.seq_len), generator=gen, dtype=torch.int32),
+            "puzzle_identifiers": torch.zeros(B, dtype=torch.int32),
+        }
         batch = {k: v.to(device) for k, v in batch.items()}
         carry = model.initial_carry(batch)
         k = 10**6 if step.curriculum else 1  # past every start of the curriculum: its final depth
@@ -152,13 +180,17 @@ def autotune_cpu_setup(cfg: Config, device: torch.device, note: Callable[[str], 
     from ..model import layers
 
     m = cfg.model
-    key = (f"{cfg.name} D{m.hidden_size} L{m.total_len} {m.mixer} T{m.T} n{m.n} layers{m.num_layers} "
-           f"m{m.swiglu_multiple} batch{t.global_batch_size} curriculum[{t.depth_curriculum}]")
+    key = (
+        f"{cfg.name} D{m.hidden_size} L{m.total_len} {m.mixer} T{m.T} n{m.n} layers{m.num_layers} "
+        f"m{m.swiglu_multiple} batch{t.global_batch_size} curriculum[{t.depth_curriculum}]"
+    )
 
     def time_step(setup: Setup) -> float:
         trial = cfg.override([f"train.dtype={setup.dtype}", f"train.kernels={setup.kernels}"])
         sec = time_train_step(trial, device, repeats=3 if setup.kernels == "fused" else 2)
-        if setup.kernels == "fused" and (layers.fused_add_rms_norm.failed or layers.fused_swiglu_activation.failed):
+        if setup.kernels == "fused" and (
+            layers.fused_add_rms_norm.failed or layers.fused_swiglu_activation.failed
+        ):
             raise RuntimeError("compiling the fused kernels failed")
         return sec
 
@@ -182,8 +214,10 @@ class _MaybeCompiled:
         try:
             out = self.compiled(*args)
         except Exception as e:  # compilation errors come in many types (backend, inductor, C++ toolchain)
-            self.note(f"torch.compile failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
-                      "continuing without compilation")
+            self.note(
+                f"torch.compile failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+                "continuing without compilation"
+            )
             self.compiled = None
             return self.fn(*args)
         self.checked = True

@@ -73,9 +73,18 @@ class TrainResult:
     is_main: bool = True  # rank 0 (the process that writes files and prints)
 
 
-def train(cfg: Config | None, data_dir: str | os.PathLike | None, out_dir: str | os.PathLike, resume: bool = False, *,
-          explicit: frozenset[str] | set[str] = frozenset(), overwrite: bool = False, stop_at_step: int | None = None,
-          console: bool = True, on_eval: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+def train(
+    cfg: Config | None,
+    data_dir: str | os.PathLike | None,
+    out_dir: str | os.PathLike,
+    resume: bool = False,
+    *,
+    explicit: frozenset[str] | set[str] = frozenset(),
+    overwrite: bool = False,
+    stop_at_step: int | None = None,
+    console: bool = True,
+    on_eval: Callable[[dict[str, Any]], None] | None = None,
+) -> TrainResult:
     """Train ``cfg`` on the dataset in ``data_dir`` (official layout), writing the run to ``out_dir``.
 
     ``resume=True`` continues the run in ``out_dir`` from ``checkpoints/last`` (``cfg`` None means the run's
@@ -84,8 +93,16 @@ def train(cfg: Config | None, data_dir: str | os.PathLike | None, out_dir: str |
     which case a mismatch is an error. ``stop_at_step`` ends the call early as if interrupted (for tests).
     Launched under ``torchrun``, every rank calls this with the same arguments.
     """
-    trainer = Trainer(cfg, data_dir, out_dir, resume=resume, explicit=frozenset(explicit), overwrite=overwrite,
-                      console=console, on_eval=on_eval)
+    trainer = Trainer(
+        cfg,
+        data_dir,
+        out_dir,
+        resume=resume,
+        explicit=frozenset(explicit),
+        overwrite=overwrite,
+        console=console,
+        on_eval=on_eval,
+    )
     try:
         return trainer.run(stop_at_step=stop_at_step)
     finally:
@@ -93,8 +110,18 @@ def train(cfg: Config | None, data_dir: str | os.PathLike | None, out_dir: str |
 
 
 class Trainer:
-    def __init__(self, cfg: Config | None, data_dir, out_dir, *, resume: bool, explicit: frozenset[str], overwrite: bool,
-                 console: bool, on_eval):
+    def __init__(
+        self,
+        cfg: Config | None,
+        data_dir,
+        out_dir,
+        *,
+        resume: bool,
+        explicit: frozenset[str],
+        overwrite: bool,
+        console: bool,
+        on_eval,
+    ):
         self.run_dir = Path(out_dir)
         self.on_eval = on_eval
         self.loggers: list[Any] = []
@@ -114,8 +141,15 @@ class Trainer:
 
         check_loggers_available(cfg)
         # data first: a missing or incompatible dataset fails before anything is written or built
-        self.data: TrainData = open_data(Path(data_dir), cfg, explicit=explicit, strict=resume,
-                                         rank=self.dist.rank, world_size=self.dist.world_size, note=self.note)
+        self.data: TrainData = open_data(
+            Path(data_dir),
+            cfg,
+            explicit=explicit,
+            strict=resume,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+            note=self.note,
+        )
         if not resume:
             prepare_run_dir(self.run_dir, overwrite, self.main)
         cfg = self.data.cfg
@@ -127,8 +161,10 @@ class Trainer:
             raise TRMError("float16 training on the CPU is not supported; use bfloat16 or float32")
         self.global_batch = cfg.train.global_batch_size
         if self.global_batch % self.dist.world_size:
-            raise TRMError(f"train.global_batch_size {self.global_batch} is not divisible by the "
-                           f"{self.dist.world_size} processes")
+            raise TRMError(
+                f"train.global_batch_size {self.global_batch} is not divisible by the "
+                f"{self.dist.world_size} processes"
+            )
         self.steps_per_epoch = self.data.sampler.steps_per_epoch()
         self.total_steps = cfg.train.max_steps or max(1, int(cfg.train.epochs * self.steps_per_epoch))
         if cfg.train.eval_interval_steps > 0:
@@ -151,7 +187,8 @@ class Trainer:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
         self.model, self.opt, self.puzzle_opt, self.ema, self.stepper = build_training(
-            cfg, self.device, self.dtype, self.total_steps, dist=self.dist, note=self.note)
+            cfg, self.device, self.dtype, self.total_steps, dist=self.dist, note=self.note
+        )
         self.names = model_parameter_names(self.model)
         torch.manual_seed(cfg.train.seed + 1 + self.dist.rank)
         self.state = TrainingState(world_size=self.dist.world_size)
@@ -176,18 +213,27 @@ class Trainer:
     def _prepare_resume(self, cfg: Config, data_dir, explicit: frozenset[str]):
         saved = self._saved_config()
         # the dataset-determined sizes were filled in when the run started
-        cfg = cfg.override({f"model.{k}": getattr(saved.model, k) for k in DATASET_KEYS if f"model.{k}" not in explicit})
+        cfg = cfg.override(
+            {f"model.{k}": getattr(saved.model, k) for k in DATASET_KEYS if f"model.{k}" not in explicit}
+        )
         if cfg.model != saved.model:
-            diff = [k for k in saved.model.__dataclass_fields__ if getattr(saved.model, k) != getattr(cfg.model, k)]
-            raise TRMError(f"cannot resume {self.run_dir}: its checkpoint was made with a different model config "
-                           f"(differs in {', '.join('model.' + k for k in diff)})")
+            diff = [
+                k
+                for k in saved.model.__dataclass_fields__
+                if getattr(saved.model, k) != getattr(cfg.model, k)
+            ]
+            raise TRMError(
+                f"cannot resume {self.run_dir}: its checkpoint was made with a different model config "
+                f"(differs in {', '.join('model.' + k for k in diff)})"
+            )
         model_state, tensors, state = read_checkpoint(self.ckpt_dir / "last")
         if data_dir is None:
             data_dir = saved.data.path or None
         return cfg, data_dir, (model_state, tensors, state)
 
-    def _load_resume(self, model_state: dict[str, torch.Tensor], tensors: dict[str, torch.Tensor],
-                     state: TrainingState) -> None:
+    def _load_resume(
+        self, model_state: dict[str, torch.Tensor], tensors: dict[str, torch.Tensor], state: TrainingState
+    ) -> None:
         from ..checkpoint import load_state_into
 
         load_state_into(self.model, model_state, source=str(self.ckpt_dir / "last"))
@@ -207,14 +253,21 @@ class Trainer:
         if rngs and state.world_size == self.dist.world_size:
             set_rng_state_tensors(rngs, self.device)
         elif state.world_size != self.dist.world_size:
-            self.note(f"note: the run was saved with {state.world_size} process(es) and resumes with "
-                      f"{self.dist.world_size}; the halting-exploration random stream restarts")
+            self.note(
+                f"note: the run was saved with {state.world_size} process(es) and resumes with "
+                f"{self.dist.world_size}; the halting-exploration random stream restarts"
+            )
         carry = carry_from_tensors(tensors, self.device, self.dtype)
         if carry is not None:
             per_rank = self.global_batch // self.dist.world_size
             sl = slice(self.dist.rank * per_rank, (self.dist.rank + 1) * per_rank)
-            carry = Carry(y=carry.y[sl], z=carry.z[sl], steps=carry.steps[sl], halted=carry.halted[sl],
-                          data={k: v[sl] for k, v in carry.data.items()})
+            carry = Carry(
+                y=carry.y[sl],
+                z=carry.z[sl],
+                steps=carry.steps[sl],
+                halted=carry.halted[sl],
+                data={k: v[sl] for k, v in carry.data.items()},
+            )
         self.carry = carry
         state.world_size = self.dist.world_size
         self.state = state
@@ -241,7 +294,9 @@ class Trainer:
         status = "finished"
         self._install_sigint()
         self._print_header()
-        progress = Progress(self.total_steps, self.state.step, self.console, limit_s, self.state.train_seconds)
+        progress = Progress(
+            self.total_steps, self.state.step, self.console, limit_s, self.state.train_seconds
+        )
         sums = torch.zeros(len(METRICS), dtype=torch.float64, device=self.device)
         window_steps, window_t = 0, 0.0
         last_eval_step = None
@@ -256,7 +311,11 @@ class Trainer:
                 dt = time.perf_counter() - t0
                 self.state.train_seconds += dt
                 window_t += dt
-                if not self.dist.enabled and step % check_every == 0 and not bool(torch.isfinite(sums[5:]).all()):
+                if (
+                    not self.dist.enabled
+                    and step % check_every == 0
+                    and not bool(torch.isfinite(sums[5:]).all())
+                ):
                     self._nonfinite(step)
                 if step % log_every == 0 or step == self.total_steps:
                     record = self._log_train(sums, window_steps, window_t, step)
@@ -296,49 +355,84 @@ class Trainer:
         elif status == "interrupted":
             self.note(f"interrupted at step {self.state.step}: writing a checkpoint")
             self.save()
-            self.note(f"checkpoint written to {self.ckpt_dir / 'last'}; continue with: trm train --resume {self.run_dir}")
+            self.note(
+                f"checkpoint written to {self.ckpt_dir / 'last'}; continue with: trm train --resume {self.run_dir}"
+            )
         else:
             if status == "time_limit":
                 self.note(f"time limit of {t.max_minutes:g} min reached at step {self.state.step}")
             elif status == "target_reached":
-                self.note(f"target exact accuracy {t.target_accuracy:.0%} reached at step {self.state.step} "
-                          f"({self.state.train_seconds / 60:.1f} min of training)")
+                self.note(
+                    f"target exact accuracy {t.target_accuracy:.0%} reached at step {self.state.step} "
+                    f"({self.state.train_seconds / 60:.1f} min of training)"
+                )
             if last_eval_step != self.state.step:
                 evals.append(self._evaluate_and_save(self.state.step, None))
             elif not t.checkpoint_every_eval:  # evaluated at the last step without saving: save now
                 self.save(eval_metrics=evals[-1])
             final = evals[-1] if evals else None
-        return TrainResult(self.run_dir, self.state.step, status, self.state.train_seconds, final,
-                           self.state.best_metric, self.state.best_step, evals, is_main=self.main)
+        return TrainResult(
+            self.run_dir,
+            self.state.step,
+            status,
+            self.state.train_seconds,
+            final,
+            self.state.best_metric,
+            self.state.best_step,
+            evals,
+            is_main=self.main,
+        )
 
     def _print_header(self) -> None:
         c, t = self.cfg, self.cfg.train
         n = self.model.num_dense_parameters()
         where = f"{self.device}" + (f" x{self.dist.world_size} processes" if self.dist.enabled else "")
-        self.note(f"training {c.name}: {n:,} parameters, {where}, {str(self.dtype).replace('torch.', '')}, "
-                  f"global batch {self.global_batch}, {self.total_steps:,} steps "
-                  f"({self.steps_per_epoch:,.1f} per epoch)" + (f", at most {t.max_minutes:g} min" if t.max_minutes else ""))
+        self.note(
+            f"training {c.name}: {n:,} parameters, {where}, {str(self.dtype).replace('torch.', '')}, "
+            f"global batch {self.global_batch}, {self.total_steps:,} steps "
+            f"({self.steps_per_epoch:,.1f} per epoch)"
+            + (f", at most {t.max_minutes:g} min" if t.max_minutes else "")
+        )
         self.note(f"run directory: {self.run_dir}")
 
     def _nonfinite(self, step: int) -> None:
         last = self.ckpt_dir / "last"
-        kept = f"the last good checkpoint is {last}" if last.is_dir() else "no checkpoint had been written yet"
+        kept = (
+            f"the last good checkpoint is {last}" if last.is_dir() else "no checkpoint had been written yet"
+        )
         self._write_jsonl({"kind": "error", "step": step, "error": "non-finite loss"})
-        raise TRMError(f"the loss became NaN or infinite by step {step}; training stopped and nothing was saved "
-                       f"after that point ({kept}). Lower train.lr, use float32 (train.dtype=float32) or check the data.")
+        raise TRMError(
+            f"the loss became NaN or infinite by step {step}; training stopped and nothing was saved "
+            f"after that point ({kept}). Lower train.lr, use float32 (train.dtype=float32) or check the data."
+        )
 
     def _log_train(self, sums: torch.Tensor, steps: int, seconds: float, step: int) -> dict[str, Any]:
         D.all_reduce_sum(sums, self.dist)
         count, acc, exact, qacc, halt_steps, lm, qh = sums.tolist()
         G = self.global_batch
         c = max(count, 1.0)
-        lr = lr_at(step, self.cfg.train.lr, self.cfg.train.lr_warmup_steps, self.total_steps, self.cfg.train.lr_min_ratio)
+        lr = lr_at(
+            step,
+            self.cfg.train.lr,
+            self.cfg.train.lr_warmup_steps,
+            self.total_steps,
+            self.cfg.train.lr_min_ratio,
+        )
         record = {
-            "kind": "train", "step": step, "epoch": step / self.steps_per_epoch, "lr": lr,
-            "loss": (lm + 0.5 * qh) / (G * steps), "lm_loss": lm / (G * steps), "q_halt_loss": qh / (G * steps),
-            "accuracy": acc / c, "exact_accuracy": exact / c, "q_halt_accuracy": qacc / c,
-            "halt_steps": halt_steps / c, "halted": int(count),
-            "steps_per_s": steps / max(seconds, 1e-9), "examples_per_s": steps * G / max(seconds, 1e-9),
+            "kind": "train",
+            "step": step,
+            "epoch": step / self.steps_per_epoch,
+            "lr": lr,
+            "loss": (lm + 0.5 * qh) / (G * steps),
+            "lm_loss": lm / (G * steps),
+            "q_halt_loss": qh / (G * steps),
+            "accuracy": acc / c,
+            "exact_accuracy": exact / c,
+            "q_halt_accuracy": qacc / c,
+            "halt_steps": halt_steps / c,
+            "halted": int(count),
+            "steps_per_s": steps / max(seconds, 1e-9),
+            "examples_per_s": steps * G / max(seconds, 1e-9),
             "train_seconds": round(self.state.train_seconds, 3),
         }
         self._write_jsonl(record)
@@ -358,15 +452,23 @@ class Trainer:
         batches = self.data.test_batches(self.cfg.eval.batch_size)
         if self.ema is not None:
             with self.ema.swapped_in(self.model):
-                return evaluate(self.model, batches, self.device, loss=self.cfg.model.loss, group=self.dist.group)
+                return evaluate(
+                    self.model, batches, self.device, loss=self.cfg.model.loss, group=self.dist.group
+                )
         return evaluate(self.model, batches, self.device, loss=self.cfg.model.loss, group=self.dist.group)
 
     def _evaluate_and_save(self, step: int, progress: Progress | None) -> dict[str, Any]:
         t0 = time.perf_counter()
         metrics = self.evaluate()
         eval_s = time.perf_counter() - t0
-        record = {"kind": "eval", "step": step, "epoch": step / self.steps_per_epoch,
-                  "train_seconds": round(self.state.train_seconds, 3), "eval_seconds": round(eval_s, 3), **metrics}
+        record = {
+            "kind": "eval",
+            "step": step,
+            "epoch": step / self.steps_per_epoch,
+            "train_seconds": round(self.state.train_seconds, 3),
+            "eval_seconds": round(eval_s, 3),
+            **metrics,
+        }
         # best = highest exact accuracy, ties broken by token accuracy (early in training everything is at 0%)
         key = (metrics["exact_accuracy"], metrics["accuracy"])
         best = (self.state.best_metric, self.state.extra.get("best_token_accuracy", -1.0))
@@ -376,9 +478,11 @@ class Trainer:
             self.state.extra["best_token_accuracy"] = metrics["accuracy"]
         record["best_exact_accuracy"] = self.state.best_metric
         self._write_jsonl(record)
-        msg = (f"eval @ step {step:,} ({self.state.train_seconds / 60:.1f} min): exact {metrics['exact_accuracy']:.2%}, "
-               f"tokens {metrics['accuracy']:.2%}, q_halt acc {metrics['q_halt_accuracy']:.2%} "
-               f"on {metrics['count']:,} puzzles" + (" (best)" if improved else ""))
+        msg = (
+            f"eval @ step {step:,} ({self.state.train_seconds / 60:.1f} min): exact {metrics['exact_accuracy']:.2%}, "
+            f"tokens {metrics['accuracy']:.2%}, q_halt acc {metrics['q_halt_accuracy']:.2%} "
+            f"on {metrics['count']:,} puzzles" + (" (best)" if improved else "")
+        )
         if progress is not None:
             progress.write(msg)
         else:
@@ -387,8 +491,9 @@ class Trainer:
         if self.cfg.train.checkpoint_every_eval or progress is None:
             self.save(best=improved, eval_metrics=metrics)
         elif improved and self.main:  # the best weights are kept even when the resumable state is not
-            write_checkpoint(self.ckpt_dir / "best", self.cfg, self._model_state(), None, self.state,
-                             self._meta(metrics))
+            write_checkpoint(
+                self.ckpt_dir / "best", self.cfg, self._model_state(), None, self.state, self._meta(metrics)
+            )
         if self.on_eval is not None and self.main:
             self.on_eval(record)
         return record
@@ -398,8 +503,12 @@ class Trainer:
         return self.ema.model_state(self.model) if self.ema is not None else self.model.state_dict()
 
     def _meta(self, eval_metrics: dict[str, float] | None) -> dict[str, Any]:
-        meta = {"step": self.state.step, "weights": "ema" if self.ema is not None else "live",
-                "train_seconds": round(self.state.train_seconds, 3), "dataset": self.cfg.data.path}
+        meta = {
+            "step": self.state.step,
+            "weights": "ema" if self.ema is not None else "live",
+            "train_seconds": round(self.state.train_seconds, 3),
+            "dataset": self.cfg.data.path,
+        }
         if eval_metrics is not None:
             meta["eval"] = eval_metrics
         return meta
@@ -408,8 +517,10 @@ class Trainer:
         """Write checkpoints/last (collective under DDP: every rank must call it) and, if ``best``, checkpoints/best."""
         carry = None
         if self.carry is not None:
-            carry = {k: D.all_gather_cat(v.to(torch.uint8) if v.dtype == torch.bool else v, self.dist)
-                     for k, v in carry_tensors(self.carry).items()}
+            carry = {
+                k: D.all_gather_cat(v.to(torch.uint8) if v.dtype == torch.bool else v, self.dist)
+                for k, v in carry_tensors(self.carry).items()
+            }
         rngs = D.all_gather_objects(rng_state_tensors(self.device), self.dist)
         if self.main:
             self.state.sampler = self.data.sampler.state_dict()
@@ -460,9 +571,7 @@ class Trainer:
         D.teardown(self.dist)
 
 
-
 def _to_device(batch: Batch, device: torch.device) -> Batch:
     if device.type == "cpu":
         return batch
     return {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
-
