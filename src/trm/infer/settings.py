@@ -92,7 +92,7 @@ class Settings:
                 if self.mode == "adaptive" and not lo < v < hi:
                     raise PuzzleError(f"the adaptive threshold must be in (0, 1), got {v}")
             elif not lo <= v <= hi:
-                raise PuzzleError(f"{f.name} must be in [{lo:g}, {hi:g}], got {v}")
+                raise PuzzleError(f"{f.name} must be in [{_num(lo)}, {_num(hi)}], got {v}")
         if self.samples > 1 and self.noise <= 0:
             raise PuzzleError("several samples need noise > 0 (otherwise every trajectory is the same)")
         return self
@@ -147,3 +147,8 @@ def given_options(args: Any) -> dict[str, Any]:
         for f in dataclasses.fields(Settings)
         if getattr(args, f.name) is not None
     }
+
+
+def _num(x: float) -> str:
+    """A bound as people write it: integers in full (2147483647), other numbers short (0.9)."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
