@@ -45,7 +45,9 @@ DEMO_DATASET = "sudoku6"
 DEMO_PRESET = "sudoku6_mlp_fast"
 STOP_SUBSET = 250  # held-out puzzles scored during training for the stopping rule (all 1,000 at the end)
 MILESTONES = (0.90, 0.97, 0.99)
-PLAN_MARGIN = 1.1  # measured step time x this = the time a step takes in the training loop, for planning
+# a step in the training loop takes longer than the timed step (sampling, logging, the EMA): measured on a 2-core
+# AMD EPYC, 685 TRM steps in 4.0 min against 335 ms timed (x1.05), 1,137 direct steps against 141 ms (x1.5)
+LOOP_OVERHEAD_TRM, LOOP_OVERHEAD_DIRECT = 1.05, 1.5
 
 
 @dataclass
@@ -92,22 +94,21 @@ def demo_config(minutes: float, target: float, device: str, seed: int, overrides
 
 
 def fit_schedule(cfg: Config, minutes: float, device: torch.device, log: Callable[[str], None]) -> Config:
-    """Choose the set-up for this machine (dtype x kernels, measured), then fit the learning-rate schedule into
-    the time budget: the preset's step count, or fewer where this machine's measured step time would not finish
-    them in ``minutes`` (a schedule cut off half-way would never decay its learning rate)."""
+    """Choose the set-up for this machine (dtype x kernels, measured) and say how much of the preset's schedule
+    the budget should cover. The schedule is not shortened on a slow machine: a 700-step cosine schedule cut off
+    at step 600 scored 96% where a complete 500-step one scored 90% (docs/BENCHMARKS.md, x9 against x4)."""
     cfg = autotune_cpu_setup(cfg, device, note=log)
-    # the loop adds sampling and logging to the timed step: plan with 10% to spare
-    sec = time_train_step(cfg, device) * curriculum_cost(cfg) * PLAN_MARGIN
+    sec = time_train_step(cfg, device) * curriculum_cost(cfg) * LOOP_OVERHEAD_TRM
     planned = cfg.train.max_steps
     fits = int(minutes * 60 / sec)
-    if fits < planned:
-        log(
-            f"  {sec * 1000:.0f} ms per step on average (measured): the schedule is shortened from {planned:,} to "
-            f"{fits:,} steps to fit {minutes:g} min"
+    log(
+        f"  about {sec * 1000:.0f} ms per step on average (measured): "
+        + (
+            f"{planned:,} steps fit in {minutes:g} min"
+            if fits >= planned
+            else f"about {fits:,} of the schedule's {planned:,} steps fit in {minutes:g} min"
         )
-        cfg = cfg.override([f"train.max_steps={max(fits, cfg.train.lr_warmup_steps + 1)}"])
-    else:
-        log(f"  {sec * 1000:.0f} ms per step on average (measured): {planned:,} steps fit in {minutes:g} min")
+    )
     return cfg
 
 
@@ -141,7 +142,7 @@ def direct_config(
         ]
     )
     cfg.name = "sudoku6_direct"
-    sec = time_train_step(cfg, device) * PLAN_MARGIN
+    sec = time_train_step(cfg, device) * LOOP_OVERHEAD_DIRECT
     steps = max(cfg.train.lr_warmup_steps + 1, int(minutes * 60 / sec))
     log(
         f"  measured {sec * 1000:.0f} ms per direct-prediction step: planning {steps:,} steps for {minutes:.1f} min"
