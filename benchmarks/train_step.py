@@ -22,7 +22,7 @@ import torch
 
 from trm.config import ModelConfig, swiglu_width
 from trm.presets import get_preset
-from trm.train.trainer import build_training
+from trm.train.step import build_training, random_batch
 from trm.utils import resolve_device, resolve_dtype
 
 
@@ -66,15 +66,6 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
     elif device.type == "mps":
         torch.mps.synchronize()
-
-
-def random_batch(
-    m: ModelConfig, batch: int, device: torch.device, generator: torch.Generator
-) -> dict[str, torch.Tensor]:
-    inputs = torch.randint(1, m.vocab_size, (batch, m.seq_len), generator=generator, dtype=torch.int32)
-    labels = torch.randint(2, m.vocab_size, (batch, m.seq_len), generator=generator, dtype=torch.int32)
-    ids = torch.randint(0, m.num_puzzle_identifiers, (batch,), generator=generator, dtype=torch.int32)
-    return {k: v.to(device) for k, v in (("inputs", inputs), ("labels", labels), ("puzzle_identifiers", ids))}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..checkpoint import load_model
+from ..checkpoint import load_model, read_config
 from ..config import Config, parse_depth_curriculum
 from ..data.format import load_split, load_task_info
 from ..data.presets import DATASET_PRESETS
@@ -93,7 +93,7 @@ def demo_config(minutes: float, target: float, device: str, seed: int, overrides
     )
 
 
-def fit_schedule(cfg: Config, minutes: float, device: torch.device, log: Callable[[str], None]) -> Config:
+def choose_setup(cfg: Config, minutes: float, device: torch.device, log: Callable[[str], None]) -> Config:
     """Choose the set-up for this machine (dtype x kernels, measured) and say how much of the preset's schedule
     the budget should cover. The schedule is not shortened on a slow machine: a 700-step cosine schedule cut off
     at step 600 scored 96% where a complete 500-step one scored 90% (docs/BENCHMARKS.md, x9 against x4)."""
@@ -173,7 +173,7 @@ def run_demo(
     data_dir = Path(data) if data else build_demo_data(out / "data", seed=seed, log=log)
 
     dev = resolve_device(device)
-    cfg = fit_schedule(demo_config(minutes, target, device, seed, overrides), minutes, dev, log)
+    cfg = choose_setup(demo_config(minutes, target, device, seed, overrides), minutes, dev, log)
     m = cfg.model
     log("")
     log(
@@ -196,7 +196,7 @@ def run_demo(
             f"[2/4] direct prediction: the same network called once (T=1, n=1, N_sup=1), trained for the same "
             f"{minutes_used:.1f} min on this machine"
         )
-        dcfg = direct_config(trm_config(out), minutes_used, dev, log)
+        dcfg = direct_config(read_config(out / "checkpoints" / "last")[0], minutes_used, dev, log)
         direct = train(dcfg, data_dir, out / "baseline_direct", overwrite=True)
         if direct.status == "interrupted":
             raise KeyboardInterrupt
@@ -224,13 +224,6 @@ def run_demo(
         f"  metrics: {out / 'metrics.jsonl'}; checkpoints: {out / 'checkpoints'}; summary: {out / 'demo_summary.json'}"
     )
     return DemoResult(out, data_dir, trm, trm_final, direct, direct_final, curve, trace, machine, wall)
-
-
-def trm_config(run_dir: Path) -> Config:
-    """The resolved config a run saved (with the dtype and kernels chosen for this machine)."""
-    from ..config import Config as _Config
-
-    return _Config.from_dict(json.loads((run_dir / "config.json").read_text())["config"])
 
 
 def score(run_dir: Path, data_dir: Path, device: torch.device) -> dict[str, float]:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import torch
 
-from ..config import Config, parse_depth_curriculum
+from ..config import Config, ModelConfig, parse_depth_curriculum
 from ..model import TRM, act_loss
 from ..model.recursive import Batch, Carry
 from ..utils import seed_everything
@@ -137,6 +137,14 @@ def build_training(
     return model, opt, puzzle_opt, ema, step
 
 
+def random_batch(m: ModelConfig, batch: int, device: torch.device, generator: torch.Generator) -> Batch:
+    """Random tokens of the model's shape (inputs, labels, puzzle identifiers): for timing a step without data."""
+    inputs = torch.randint(1, m.vocab_size, (batch, m.seq_len), generator=generator, dtype=torch.int32)
+    labels = torch.randint(2, m.vocab_size, (batch, m.seq_len), generator=generator, dtype=torch.int32)
+    ids = torch.randint(0, m.num_puzzle_identifiers, (batch,), generator=generator, dtype=torch.int32)
+    return {k: v.to(device) for k, v in (("inputs", inputs), ("labels", labels), ("puzzle_identifiers", ids))}
+
+
 def time_train_step(cfg: Config, device: torch.device, repeats: int = 2, warmup: int = 1) -> float:
     """Seconds per training step of ``cfg`` on ``device`` (the fastest of ``repeats`` timed steps after
     ``warmup`` untimed ones) on random tokens of the model's shape, at the deepest depth of a curriculum.
@@ -149,14 +157,7 @@ def time_train_step(cfg: Config, device: torch.device, repeats: int = 2, warmup:
         model, _, _, _, step = build_training(
             trial, device, resolve_dtype(trial.train.dtype, device), total_steps=10**6, note=lambda _: None
         )
-        m, B = cfg.model, cfg.train.global_batch_size
-        gen = torch.Generator().manual_seed(0)
-        batch = {
-            "inputs": torch.randint(1, m.vocab_size, (B, m.seq_len), generator=gen, dtype=torch.int32),
-            "labels": torch.randint(1, m.vocab_size, (B, m.seq_len), generator=gen, dtype=torch.int32),
-            "puzzle_identifiers": torch.zeros(B, dtype=torch.int32),
-        }
-        batch = {k: v.to(device) for k, v in batch.items()}
+        batch = random_batch(cfg.model, cfg.train.global_batch_size, device, torch.Generator().manual_seed(0))
         carry = model.initial_carry(batch)
         k = 10**6 if step.curriculum else 1  # past every start of the curriculum: its final depth
         times = []
