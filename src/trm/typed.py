@@ -1,0 +1,163 @@
+"""Strict typed dataclasses from plain dicts: unknown keys rejected, values coerced and bounded, dotted
+overrides (``train.lr=3e-4``), help text from field metadata. :mod:`trm.config` is built on it."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import types
+import typing
+from typing import Any, Literal
+
+
+class ConfigError(ValueError):
+    """A configuration value or key is invalid. The message names the key."""
+
+
+def _check(ok: bool, key: str, msg: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}: {msg}")
+
+
+def _split_override(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like section.key=value")
+    key, value = text.split("=", 1)
+    return key.strip(), value.strip()
+
+
+@functools.cache
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType) and type(None) in typing.get_args(tp):  # X | None
+        if value is None:
+            return None
+        (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _coerce(inner, value, key)
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            raise ConfigError(f"{key}: must be one of {list(allowed)}, got {_short(value)}")
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+            return value.lower() in ("true", "1", "yes", "on")
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise ConfigError(f"{key}: expected a boolean, got {_short(value)}")
+    if tp is int:
+        out = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            out = value
+        elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            out = int(value)
+        elif isinstance(value, str) and value.strip().isascii():
+            text = value.strip()
+            try:
+                out = int(text)
+            except ValueError:
+                try:
+                    as_float = float(text) if len(text) <= 64 else math.nan
+                except ValueError:
+                    as_float = math.nan
+                if math.isfinite(as_float) and as_float.is_integer():
+                    out = int(as_float)
+        if out is None:
+            raise ConfigError(f"{key}: expected an integer, got {_short(value)}")
+        if not -INT_LIMIT <= out < INT_LIMIT:
+            raise ConfigError(f"{key}: {_short(out)} is out of range (integers must lie within +-2^63)")
+        return out
+    if tp is float:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float, str))
+            or (isinstance(value, str) and not value.strip().isascii())
+        ):
+            raise ConfigError(f"{key}: expected a number, got {_short(value)}")
+        try:
+            out = float(value)
+        except (ValueError, OverflowError):
+            raise ConfigError(f"{key}: expected a finite number, got {_short(value)}") from None
+        if not math.isfinite(out):
+            raise ConfigError(f"{key}: expected a finite number, got {_short(value)}")
+        return out
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {_short(value)}")
+        return value
+    return value
+
+
+INT_LIMIT = 2**63  # integers in a config fit a signed 64-bit integer (torch, NumPy and JSON readers agree)
+
+
+def _short(value: Any) -> str:
+    """repr of a value for an error message, cut to a readable length."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long for repr
+        return f"an integer of about {value.bit_length() * 3 // 10} digits"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def from_dict(cls: type, d: Any, prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from a dict, rejecting unknown keys and coercing types."""
+    where = prefix.rstrip(".") or "config"
+    if not isinstance(d, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(d).__name__}")
+    types = _field_types(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted((k for k in d if k not in names), key=repr)
+    if unknown:
+        shown = ", ".join(_short(k) for k in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+        raise ConfigError(f"{where}: unknown key(s) {shown}; valid keys: {sorted(names)}")
+    kwargs = {}
+    for name, value in d.items():
+        tp = types[name]
+        key = f"{prefix}{name}"
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = from_dict(tp, value, prefix=f"{key}.")
+        else:
+            kwargs[name] = _coerce(tp, value, key)
+    return cls(**kwargs)
+
+
+def _set_dotted(cls: type, d: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node, tp = d, cls
+    for i, part in enumerate(parts):
+        types = _field_types(tp)
+        if part not in types:
+            where = ".".join(parts[:i]) or "config"
+            valid = sorted(f.name for f in dataclasses.fields(tp))
+            raise ConfigError(f"unknown override key {key!r}: {where} has no field {part!r}; valid: {valid}")
+        sub = types[part]
+        if i == len(parts) - 1:
+            if dataclasses.is_dataclass(sub):
+                raise ConfigError(f"override {key!r} names a section, not a value")
+            node[part] = _coerce(sub, value, key)
+        else:
+            if not dataclasses.is_dataclass(sub):
+                raise ConfigError(f"override {key!r}: {part!r} is a value, not a section")
+            node, tp = node[part], sub
+
+
+def field_help(cls: type) -> dict[str, str]:
+    """``{"section.key": help}`` for every field, for CLI help text."""
+    out: dict[str, str] = {}
+    types = _field_types(cls)
+    for f in dataclasses.fields(cls):
+        tp = types[f.name]
+        if dataclasses.is_dataclass(tp):
+            for k, v in field_help(tp).items():
+                out[f"{f.name}.{k}"] = v
+        else:
+            out[f.name] = f.metadata.get("help", "")
+    return out
