@@ -95,7 +95,7 @@ print(json.dumps(status))
 
 def make_dataset(path: Path, overwrite: bool = False) -> Path:
     """A tiny synthetic task in the official layout: copy 36 tokens (no task package needed)."""
-    from trm.data.format import write_dataset
+    from trm.data.write import write_dataset
 
     rng = np.random.default_rng(5)
 

@@ -22,8 +22,9 @@ from hypothesis import strategies as st
 from trm.checkpoint import WEIGHTS_FILE, load_model, read_config
 from trm.config import Config, ConfigError, field_help
 from trm.data.errors import DataError
-from trm.data.format import FIELDS, load_split, write_dataset
+from trm.data.format import FIELDS, load_split
 from trm.data.sampler import TrainSampler, test_batches
+from trm.data.write import write_dataset
 from trm.model import TRM
 from trm.presets import get_preset
 from trm.train.checkpoint import STATE_JSON, STATE_TENSORS, TrainingState, read_checkpoint, write_checkpoint

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -23,8 +24,8 @@ from trm.utils import TRMError
 
 def make_dataset(path, n_train=160, n_test=40, seed=3, identifiers=1):
     """A small 6x6 Sudoku dataset in the official layout (several identifiers when asked)."""
-    from trm.data.format import write_dataset
     from trm.data.sudoku_generate import generate
+    from trm.data.write import write_dataset
     from trm.tasks.sudoku import encode
 
     puzzles, solutions = generate(n_train + n_test, box=(2, 3), blanks=(14, 20), seed=seed)
@@ -108,9 +109,16 @@ def test_resume_equals_uninterrupted(data_dir, tmp_path):
     assert halted.min() != halted.max() or ta["carry.halted"].any()  # rows were really at different stages
 
 
-def test_run_directory_layout_and_checkpoints_load(data_dir, tmp_path):
+def test_run_directory_layout_and_checkpoints_load(data_dir, tmp_path, caplog, capsys):
     run = tmp_path / "run"
-    result = train(tiny_cfg("train.max_steps=4", "train.eval_interval_steps=2"), data_dir, run, console=False)
+    with caplog.at_level(logging.INFO, logger="trm"):
+        result = train(
+            tiny_cfg("train.max_steps=4", "train.eval_interval_steps=2"), data_dir, run, console=False
+        )
+    # the trainer's messages go through logging (logger trm.train.trainer); console=False prints nothing itself
+    said = [r.getMessage() for r in caplog.records if r.name == "trm.train.trainer"]
+    assert f"run directory: {run}" in said and any(m.startswith("eval @ step 4") for m in said)
+    assert capsys.readouterr().out == ""
     assert result.status == "finished" and len(result.evals) == 2
     for name in (
         "config.json",

@@ -2,7 +2,7 @@
 readers and builders for Sudoku (any box shape), Maze (any size) and ARC. The puzzle rules themselves live in
 :mod:`trm.tasks`.
 
-Modules: :mod:`~trm.data.format` (read/write/validate), :mod:`~trm.data.sampler` (training sampler and test
+Modules: :mod:`~trm.data.format` (read and validate), :mod:`~trm.data.write` (atomic writing), :mod:`~trm.data.sampler` (training sampler and test
 iterator), :mod:`~trm.data.sudoku_generate` (with :mod:`~trm.data.sudoku_batch`, the vectorised solver),
 :mod:`~trm.data.maze_generate`, :mod:`~trm.data.readers` (CSV files, Sudoku collections, ARC task files),
 :mod:`~trm.data.build` (one builder module per task), :mod:`~trm.data.presets` (named datasets),
@@ -10,7 +10,8 @@ iterator), :mod:`~trm.data.sudoku_generate` (with :mod:`~trm.data.sudoku_batch`,
 """
 
 from .errors import DataError
-from .format import IGNORE, DatasetMetadata, SplitData, load_split, load_task_info, write_dataset
+from .format import IGNORE, DatasetMetadata, SplitData, load_split, load_task_info
+from .write import write_dataset
 
 __all__ = [
     "IGNORE",

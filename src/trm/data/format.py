@@ -21,9 +21,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import shutil
-import tempfile
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..tasks import IGNORE
-from ..utils import atomic_write_json, fsync_tree, read_json_file, replace_directory
+from ..utils import read_json_file
 from .errors import DataError
 
 FIELDS = ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")
@@ -325,166 +322,6 @@ def load_split(
         set_group_offsets=set_offsets,
         path=root / split,
     )
-
-
-# ----------------------------------------------------------------------------------------------- writing
-
-
-class DatasetWriter:
-    """Build a dataset in a temporary directory next to ``out_dir`` and move it into place on success.
-
-    ``with DatasetWriter(out) as w: ...`` — write files under ``w.tmp``; when the block raises, the
-    temporary directory is removed and nothing appears at ``out``. An existing ``out`` is replaced only with
-    ``overwrite=True`` (and only after the new one is complete).
-    """
-
-    def __init__(self, out_dir: str | os.PathLike, overwrite: bool = False) -> None:
-        self.out = Path(out_dir)
-        self.overwrite = overwrite
-        self.tmp: Path = Path()
-
-    def __enter__(self) -> DatasetWriter:
-        if self.out.exists() and not self.overwrite:
-            raise DataError(f"{self.out}: already exists (use --overwrite / overwrite=True to replace it)")
-        if self.out.exists() and not self.out.is_dir():
-            raise DataError(f"{self.out}: exists and is not a directory")
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".tmp", dir=self.out.parent))
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            try:
-                fsync_tree(self.tmp)
-                replace_directory(self.tmp, self.out)
-                return
-            except OSError as e:
-                exc = e
-            finally:
-                shutil.rmtree(self.tmp, ignore_errors=True)
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        if isinstance(
-            exc, OSError
-        ):  # a full disk, a file-size limit, permissions: one line naming the dataset
-            kept = "the previous dataset is kept" if self.out.exists() else "nothing was written"
-            raise DataError(f"{self.out}: cannot write the dataset ({exc.strerror or exc}); {kept}") from None
-
-    def split_dir(self, split: str) -> Path:
-        d = self.tmp / split
-        d.mkdir(parents=True, exist_ok=True)
-        return d
-
-    def write_json(self, name: str, obj: Any) -> None:
-        atomic_write_json(self.tmp / name, obj)
-
-
-def _token_dtype(arrays: list[np.ndarray]) -> np.dtype:
-    lo = min((int(a.min()) for a in arrays if a.size), default=0)
-    hi = max((int(a.max()) for a in arrays if a.size), default=0)
-    for dt in (np.uint8, np.int16, np.int32):
-        info = np.iinfo(dt)
-        if info.min <= lo and hi <= info.max:
-            return np.dtype(dt)
-    return np.dtype(np.int64)
-
-
-def split_metadata(
-    sets: Mapping[str, Mapping[str, np.ndarray]],
-    *,
-    vocab_size: int,
-    seq_len: int,
-    num_puzzle_identifiers: int,
-    pad_id: int = 0,
-    ignore_label_id: int | None = 0,
-    blank_identifier_id: int = 0,
-) -> DatasetMetadata:
-    groups = sum(len(s["group_indices"]) - 1 for s in sets.values())
-    puzzles = sum(len(s["puzzle_indices"]) - 1 for s in sets.values())
-    examples = sum(len(s["inputs"]) for s in sets.values())
-    return DatasetMetadata(
-        pad_id=pad_id,
-        ignore_label_id=ignore_label_id,
-        blank_identifier_id=blank_identifier_id,
-        vocab_size=vocab_size,
-        seq_len=seq_len,
-        num_puzzle_identifiers=num_puzzle_identifiers,
-        total_groups=groups,
-        mean_puzzle_examples=(examples / puzzles) if puzzles else 0.0,
-        total_puzzles=puzzles,
-        sets=list(sets.keys()),
-    )
-
-
-def write_split(
-    w: DatasetWriter, split: str, sets: Mapping[str, Mapping[str, np.ndarray]], meta: DatasetMetadata
-) -> None:
-    d = w.split_dir(split)
-    for set_name, arrays in sets.items():
-        missing = [k for k in FIELDS if k not in arrays]
-        if missing:
-            raise DataError(f"split {split}/{set_name}: missing array(s) {', '.join(missing)}")
-        inp, lab = np.asarray(arrays["inputs"]), np.asarray(arrays["labels"])
-        if inp.ndim != 2 or inp.shape[1] != meta.seq_len or lab.shape != inp.shape:
-            raise DataError(
-                f"split {split}/{set_name}: inputs {inp.shape} / labels {lab.shape} must be "
-                f"[examples, {meta.seq_len}]"
-            )
-        if meta.ignore_label_id is not None:
-            lab = np.where(lab == IGNORE, meta.ignore_label_id, lab)
-        tok = _token_dtype([inp, lab])
-        np.save(d / f"{set_name}__inputs.npy", inp.astype(tok, copy=False))
-        np.save(d / f"{set_name}__labels.npy", lab.astype(tok, copy=False))
-        for k in ("puzzle_identifiers", "puzzle_indices", "group_indices"):
-            np.save(d / f"{set_name}__{k}.npy", np.asarray(arrays[k]).astype(np.int32))
-    atomic_write_json(d / "dataset.json", meta.to_json())
-
-
-def write_dataset(
-    out_dir: str | os.PathLike,
-    splits: Mapping[str, Any],
-    identifiers: list[str],
-    *,
-    vocab_size: int,
-    seq_len: int,
-    pad_id: int = 0,
-    ignore_label_id: int | None = 0,
-    blank_identifier_id: int = 0,
-    task_info: dict | None = None,
-    extra: Mapping[str, Any] | None = None,
-    overwrite: bool = False,
-) -> Path:
-    """Write a dataset atomically.
-
-    ``splits`` maps a split name ("train", "test") to either one set's arrays (a dict with the five
-    ``FIELDS``; saved as set "all") or a mapping set name -> arrays. Labels may use -100 for ignored positions
-    (stored as ``ignore_label_id``). ``task_info`` goes to ``trm_task.json``; ``extra`` maps further file
-    names to JSON-serialisable objects (e.g. ``test_puzzles.json``). After writing, every split is re-loaded
-    and validated.
-    """
-    if not identifiers or identifiers[0] != "<blank>":
-        raise DataError("identifiers[0] must be '<blank>'")
-    out = Path(out_dir)
-    with DatasetWriter(out, overwrite) as w:
-        for split, value in splits.items():
-            sets = {"all": value} if "inputs" in value else dict(value)
-            meta = split_metadata(
-                sets,
-                vocab_size=vocab_size,
-                seq_len=seq_len,
-                num_puzzle_identifiers=len(identifiers),
-                pad_id=pad_id,
-                ignore_label_id=ignore_label_id,
-                blank_identifier_id=blank_identifier_id,
-            )
-            write_split(w, split, sets, meta)
-        w.write_json("identifiers.json", list(identifiers))
-        if task_info is not None:
-            w.write_json(TASK_FILE, task_info)
-        for name, obj in (extra or {}).items():
-            w.write_json(name, obj)
-        for split in splits:
-            load_split(w.tmp, split)
-    return out
 
 
 def describe(root: str | os.PathLike) -> dict:

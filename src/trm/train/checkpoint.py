@@ -32,6 +32,7 @@ from ..checkpoint import (
     WEIGHTS_FILE,
     check_format_version,
     check_state,
+    load_state,
     load_tensor_file,
     meta_state,
     read_config,
@@ -283,8 +284,6 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, torc
     Recovers the slot after a crash (:func:`trm.checkpoint.resolve_slot`); every file is checked and a missing
     or corrupt one is a TRMError naming it.
     """
-    from ..checkpoint import load_state
-
     path = resolve_slot(Path(path))
     if not path.is_dir():
         raise TRMError(f"{path}: not a resumable training checkpoint (no such directory)")

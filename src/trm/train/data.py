@@ -8,6 +8,7 @@ them explicitly, or the run is resumed, in which case a mismatch is an error.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,6 +18,9 @@ from typing import Any
 import torch
 
 from ..config import Config
+from ..data.format import load_split, load_task_info
+from ..data.sampler import TrainSampler, test_batches
+from ..tasks.sudoku import box_for_size, make_token_augmenter
 from ..utils import TRMError
 
 # model config keys that a dataset determines, with the dataset metadata field of each
@@ -25,6 +29,8 @@ DATASET_KEYS = {
     "seq_len": "seq_len",
     "num_puzzle_identifiers": "num_puzzle_identifiers",
 }
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -40,8 +46,6 @@ class TrainData:
     world_size: int
 
     def test_batches(self, global_batch_size: int) -> Iterator[dict[str, torch.Tensor]]:
-        from ..data.sampler import test_batches
-
         # the padding of the last batch is cut off (metrics are summed per rank, shapes need not agree)
         return (
             {k: v[:real] for k, v in batch.items()}
@@ -60,11 +64,9 @@ def open_data(
     strict: bool = False,
     rank: int = 0,
     world_size: int = 1,
-    note: Callable[[str], None] = print,
+    note: Callable[[str], None] = _log.info,
 ) -> TrainData:
     """Load and check ``data_dir`` for ``cfg``; returns the fitted config and this rank's sampler."""
-    from ..data.format import load_split, load_task_info
-    from ..data.sampler import TrainSampler
 
     if not data_dir.is_dir():
         raise TRMError(f"dataset directory {data_dir} does not exist (build one with `trm data build ...`)")
@@ -101,7 +103,7 @@ def fit_model_to_dataset(
     *,
     explicit: frozenset[str] = frozenset(),
     strict: bool = False,
-    note: Callable[[str], None] = print,
+    note: Callable[[str], None] = _log.info,
     where: str = "dataset",
 ) -> Config:
     """Return ``cfg`` with vocab_size / seq_len / num_puzzle_identifiers taken from the dataset metadata."""
@@ -157,8 +159,6 @@ def make_augment(cfg: Config, task: dict[str, Any]):
     """The on-the-fly augmentation of the dataset's task (Sudoku: the symmetry 'shuffle' of SPEC §6)."""
     kind = task.get("task")
     if kind == "sudoku":
-        from ..tasks.sudoku import box_for_size, make_token_augmenter
-
         side = math.isqrt(cfg.model.seq_len)
         box = tuple(task["box"]) if task.get("box") else box_for_size(side)
         return make_token_augmenter(box)

@@ -6,8 +6,11 @@ receive the same records when ``train.tensorboard`` / ``train.wandb`` are on.
 
 from __future__ import annotations
 
+import logging
 import math
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -47,13 +50,23 @@ def check_loggers_available(cfg: Config) -> None:
         raise TRMError("train.wandb=true needs the wandb package (pip install wandb)")
 
 
-def print_line(msg: str, enabled: bool) -> None:
-    if not enabled:
-        return
-    from tqdm import tqdm
+class _Console(logging.Handler):
+    """Writes the library's log messages to stdout, above the progress bar when there is one."""
 
-    tqdm.write(msg, file=sys.stdout)
-    sys.stdout.flush()
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm import tqdm
+
+        tqdm.write(self.format(record), file=sys.stdout)
+        sys.stdout.flush()
+
+
+def enable_console(level: int = logging.INFO) -> None:
+    """Show the ``trm`` loggers' messages (from ``level`` up) on stdout; idempotent. ``trm.train(console=True)``
+    and the command line call it; a program that configures :mod:`logging` itself need not."""
+    logger = logging.getLogger("trm")
+    if not any(isinstance(h, _Console) for h in logger.handlers):
+        logger.addHandler(_Console())
+    logger.setLevel(level)
 
 
 class Progress:
@@ -113,14 +126,6 @@ class Progress:
                 flush=True,
             )
 
-    def write(self, msg: str) -> None:
-        if not self.enabled:
-            return
-        if self.bar is not None:
-            self.bar.write(msg, file=sys.stdout)
-        else:
-            print(msg, flush=True)
-
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
@@ -154,3 +159,27 @@ class WandBLogger:
 
     def close(self) -> None:
         self.run.finish()
+
+
+class StopRequest:
+    """Ctrl-C (SIGINT) or SIGTERM (torchrun, schedulers) ask the run to stop after the current step with a
+    checkpoint (``requested``); a second signal stops at once. Installed only in the main thread."""
+
+    def __init__(self, note):
+        self.note, self.requested, self._old = note, False, {}
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self.note("stopping after this step with a checkpoint (Ctrl-C again to abort without one)")
+
+    def restore(self) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old = {}

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy
 import torch
 
+from .. import __version__
 from ..config import Config
 from ..hardware import machine_info
 from ..utils import TRMError, atomic_write_json
@@ -42,8 +43,6 @@ def prepare_run_dir(run_dir: Path, overwrite: bool, is_main: bool) -> None:
 def write_run_info(
     run_dir: Path, cfg: Config, data_dir, device: torch.device, dtype: torch.dtype, world_size: int
 ) -> None:
-    from .. import __version__
-
     info = {
         "trm": __version__,
         "torch": torch.__version__,

@@ -18,10 +18,9 @@ Run directory::
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
-import signal
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,24 +35,18 @@ from ..utils import TRMError, atomic_write_json, resolve_dtype
 from . import distributed as D
 from .checkpoint import (
     TrainingState,
-    carry_from_tensors,
-    carry_tensors,
-    host_rng_state,
-    load_optimizer_tensors,
     model_parameter_names,
-    optimizer_tensors,
-    read_checkpoint,
-    rng_state_tensors,
-    set_host_rng_state,
-    set_rng_state_tensors,
     write_checkpoint,
 )
-from .data import DATASET_KEYS, TrainData, open_data
+from .data import TrainData, open_data
 from .evaluate import evaluate
-from .progress import Progress, check_loggers_available, open_loggers, print_line
+from .progress import Progress, StopRequest, check_loggers_available, enable_console, open_loggers
+from .resume import Checkpointing
 from .rundir import append_resume_info, prepare_run_dir, write_run_info
 from .schedule import lr_at
 from .step import METRICS, TrainStep, autotune_cpu_setup, build_training, use_fused_kernels
+
+log = logging.getLogger(__name__)
 
 __all__ = ["train", "TrainResult", "Trainer", "TrainStep", "build_training", "use_fused_kernels", "METRICS"]
 
@@ -109,7 +102,9 @@ def train(
         trainer.close()
 
 
-class Trainer:
+class Trainer(Checkpointing):
+    """One training run (see the module doc); :func:`train` is the way to use it."""
+
     def __init__(
         self,
         cfg: Config | None,
@@ -133,6 +128,8 @@ class Trainer:
         self.dist, self.device = D.setup(cfg.train.device)
         self.main = self.dist.is_main
         self.console = console and self.main
+        if self.console:
+            enable_console()
         resume_state = None
         if resume:
             cfg, data_dir, resume_state = self._prepare_resume(cfg, data_dir, explicit)
@@ -195,83 +192,12 @@ class Trainer:
         self.carry: Carry | None = None
         if resume_state is not None:
             self._load_resume(*resume_state)
-        self._stop_requested = False
+        self.stop = StopRequest(self.note)
 
     # ------------------------------------------------------------------ setup helpers
     def note(self, msg: str) -> None:
         if self.main:
-            print_line(msg, self.console)
-
-    def _saved_config(self) -> Config:
-        from ..checkpoint import read_config, resolve_slot
-
-        last = resolve_slot(self.ckpt_dir / "last")  # recovers a slot a crash left missing or dangling
-        if not last.is_dir():
-            raise TRMError(f"{self.run_dir}: nothing to resume (no checkpoints/last)")
-        return read_config(last)[0]
-
-    def _prepare_resume(self, cfg: Config, data_dir, explicit: frozenset[str]):
-        saved = self._saved_config()
-        # the dataset-determined sizes were filled in when the run started
-        cfg = cfg.override(
-            {f"model.{k}": getattr(saved.model, k) for k in DATASET_KEYS if f"model.{k}" not in explicit}
-        )
-        if cfg.model != saved.model:
-            diff = [
-                k
-                for k in saved.model.__dataclass_fields__
-                if getattr(saved.model, k) != getattr(cfg.model, k)
-            ]
-            raise TRMError(
-                f"cannot resume {self.run_dir}: its checkpoint was made with a different model config "
-                f"(differs in {', '.join('model.' + k for k in diff)})"
-            )
-        model_state, tensors, state = read_checkpoint(self.ckpt_dir / "last")
-        if data_dir is None:
-            data_dir = saved.data.path or None
-        return cfg, data_dir, (model_state, tensors, state)
-
-    def _load_resume(
-        self, model_state: dict[str, torch.Tensor], tensors: dict[str, torch.Tensor], state: TrainingState
-    ) -> None:
-        from ..checkpoint import load_state_into
-
-        load_state_into(self.model, model_state, source=str(self.ckpt_dir / "last"))
-        if self.ema is not None:
-            self.ema.load_state_dict({n: model_state[n].to(self.device) for n in self.ema.names})
-            live = {n: tensors[f"live.{n}"] for n in self.ema.names if f"live.{n}" in tensors}
-            if len(live) != len(self.ema.names):
-                raise TRMError(f"{self.ckpt_dir / 'last'}: training state lacks the live weights")
-            with torch.no_grad():
-                params = dict(self.model.named_parameters())
-                for n, v in live.items():
-                    params[n].copy_(v)
-        load_optimizer_tensors(self.opt, self.names, tensors)
-        self.data.sampler.load_state_dict(state.sampler)
-        set_host_rng_state(state)
-        rngs = {k.split(".", 2)[2]: v for k, v in tensors.items() if k.startswith(f"rng.{self.dist.rank}.")}
-        if rngs and state.world_size == self.dist.world_size:
-            set_rng_state_tensors(rngs, self.device)
-        elif state.world_size != self.dist.world_size:
-            self.note(
-                f"note: the run was saved with {state.world_size} process(es) and resumes with "
-                f"{self.dist.world_size}; the halting-exploration random stream restarts"
-            )
-        carry = carry_from_tensors(tensors, self.device, self.dtype)
-        if carry is not None:
-            per_rank = self.global_batch // self.dist.world_size
-            sl = slice(self.dist.rank * per_rank, (self.dist.rank + 1) * per_rank)
-            carry = Carry(
-                y=carry.y[sl],
-                z=carry.z[sl],
-                steps=carry.steps[sl],
-                halted=carry.halted[sl],
-                data={k: v[sl] for k, v in carry.data.items()},
-            )
-        self.carry = carry
-        state.world_size = self.dist.world_size
-        self.state = state
-        self.note(f"resumed {self.run_dir} at step {state.step}")
+            log.info(msg)
 
     # ------------------------------------------------------------------ the step
     def _train_step(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -292,7 +218,7 @@ class Trainer:
         check_every = 1 if self.device.type == "cpu" else log_every
         evals: list[dict[str, Any]] = []
         status = "finished"
-        self._install_sigint()
+        self.stop.install()
         self._print_header()
         progress = Progress(
             self.total_steps, self.state.step, self.console, limit_s, self.state.train_seconds
@@ -330,7 +256,7 @@ class Trainer:
                     if 0 < t.target_accuracy <= evals[-1]["exact_accuracy"]:
                         status = "target_reached"
                         break
-                stop = self._stop_requested
+                stop = self.stop.requested
                 timed_out = self.state.train_seconds >= limit_s
                 if self.dist.enabled and (step % log_every == 0):
                     stop = D.broadcast_flag(stop, self.dist, self.device)
@@ -348,7 +274,7 @@ class Trainer:
                     break
         finally:
             progress.close()
-            self._restore_sigint()
+            self.stop.restore()
         final = None
         if status == "stopped":
             self.save()
@@ -478,16 +404,11 @@ class Trainer:
             self.state.extra["best_token_accuracy"] = metrics["accuracy"]
         record["best_exact_accuracy"] = self.state.best_metric
         self._write_jsonl(record)
-        msg = (
+        self.note(
             f"eval @ step {step:,} ({self.state.train_seconds / 60:.1f} min): exact {metrics['exact_accuracy']:.2%}, "
             f"tokens {metrics['accuracy']:.2%}, q_halt acc {metrics['q_halt_accuracy']:.2%} "
             f"on {metrics['count']:,} puzzles" + (" (best)" if improved else "")
         )
-        if progress is not None:
-            progress.write(msg)
-        else:
-            self.note(msg)
-        self._last_eval_improved = improved
         if self.cfg.train.checkpoint_every_eval or progress is None:
             self.save(best=improved, eval_metrics=metrics)
         elif improved and self.main:  # the best weights are kept even when the resumable state is not
@@ -498,73 +419,7 @@ class Trainer:
             self.on_eval(record)
         return record
 
-    def _model_state(self) -> dict[str, torch.Tensor]:
-        """The weights a checkpoint's model folder holds: the EMA where there is one."""
-        return self.ema.model_state(self.model) if self.ema is not None else self.model.state_dict()
-
-    def _meta(self, eval_metrics: dict[str, float] | None) -> dict[str, Any]:
-        meta = {
-            "step": self.state.step,
-            "weights": "ema" if self.ema is not None else "live",
-            "train_seconds": round(self.state.train_seconds, 3),
-            "dataset": self.cfg.data.path,
-        }
-        if eval_metrics is not None:
-            meta["eval"] = eval_metrics
-        return meta
-
-    def save(self, best: bool = False, eval_metrics: dict[str, float] | None = None) -> None:
-        """Write checkpoints/last (collective under DDP: every rank must call it) and, if ``best``, checkpoints/best."""
-        carry = None
-        if self.carry is not None:
-            carry = {
-                k: D.all_gather_cat(v.to(torch.uint8) if v.dtype == torch.bool else v, self.dist)
-                for k, v in carry_tensors(self.carry).items()
-            }
-        rngs = D.all_gather_objects(rng_state_tensors(self.device), self.dist)
-        if self.main:
-            self.state.sampler = self.data.sampler.state_dict()
-            host = host_rng_state()
-            self.state.python_random, self.state.numpy_random = host["python_random"], host["numpy_random"]
-            tensors = optimizer_tensors(self.opt, self.names)
-            for rank, states in enumerate(rngs):
-                tensors.update({f"rng.{rank}.{k}": v for k, v in states.items()})
-            if carry is not None:
-                tensors.update(carry)
-            model_state = self._model_state()
-            if self.ema is not None:
-                tensors.update({f"live.{n}": p for n, p in self.model.named_parameters()})
-            meta = self._meta(eval_metrics)
-            write_checkpoint(self.ckpt_dir / "last", self.cfg, model_state, tensors, self.state, meta)
-            if best:
-                write_checkpoint(self.ckpt_dir / "best", self.cfg, model_state, None, self.state, meta)
-        if self.dist.enabled:
-            import torch.distributed as dist
-
-            dist.barrier(group=self.dist.group)
-
-    # ------------------------------------------------------------------ signals and cleanup
-    def _install_sigint(self) -> None:
-        """Ctrl-C (SIGINT) or SIGTERM (torchrun, schedulers) stop the run after the current step with a
-        checkpoint; a second signal stops at once."""
-        self._old_handlers = {}
-        if threading.current_thread() is not threading.main_thread():
-            return
-
-        def handler(signum, frame):
-            if self._stop_requested:
-                raise KeyboardInterrupt
-            self._stop_requested = True
-            self.note("stopping after this step with a checkpoint (Ctrl-C again to abort without one)")
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._old_handlers[sig] = signal.signal(sig, handler)
-
-    def _restore_sigint(self) -> None:
-        for sig, old in self._old_handlers.items():
-            signal.signal(sig, old)
-        self._old_handlers = {}
-
+    # ------------------------------------------------------------------ cleanup
     def close(self) -> None:
         for logger in self.loggers:
             logger.close()

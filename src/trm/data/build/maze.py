@@ -10,9 +10,9 @@ import numpy as np
 from ...tasks.arc import dihedral
 from ...tasks.maze import VOCAB_SIZE, encode
 from ..errors import DataError
-from ..format import write_dataset
 from ..maze_generate import default_min_path, generate
 from ..readers import read_maze_csv
+from ..write import write_dataset
 
 
 def _maze_split(mazes: np.ndarray, labels: np.ndarray, dihedral_aug: bool) -> dict[str, np.ndarray]:

@@ -12,9 +12,9 @@ import numpy as np
 
 from ...tasks.sudoku import Box, augment_batch, box_for_size, check_box, encode, side
 from ..errors import DataError
-from ..format import write_dataset
 from ..readers import read_collection, read_sudoku_csv
 from ..sudoku_generate import generate, invariant_keys, solve_many
+from ..write import write_dataset
 
 
 def _sudoku_split(
