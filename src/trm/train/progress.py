@@ -51,10 +51,14 @@ def check_loggers_available(cfg: Config) -> None:
 
 
 class _Console(logging.Handler):
-    """Writes the library's log messages to stdout, above the progress bar when there is one."""
+    """Writes the library's log messages to stdout, above the progress bar when there is one; a record made
+    with ``extra={"console": False}`` (a trainer started with ``console=False``) goes to other handlers only."""
 
     def emit(self, record: logging.LogRecord) -> None:
         from tqdm import tqdm
+
+        if not getattr(record, "console", True):
+            return
 
         tqdm.write(self.format(record), file=sys.stdout)
         sys.stdout.flush()

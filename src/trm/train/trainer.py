@@ -197,7 +197,7 @@ class Trainer(Checkpointing):
     # ------------------------------------------------------------------ setup helpers
     def note(self, msg: str) -> None:
         if self.main:
-            log.info(msg)
+            log.info(msg, extra={"console": self.console})
 
     # ------------------------------------------------------------------ the step
     def _train_step(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
