@@ -1,14 +1,18 @@
 """Inference speed against the machine's floor: puzzles per second, achieved GFLOP/s and its fraction of a
 measured float32 matmul rate, for the PyTorch and onnxruntime backends of the one engine in one run.
 
-    python benchmarks/infer_throughput.py RUN_DIR_or_CHECKPOINT --data DIR [--backends torch,onnx]
+    python benchmarks/infer_throughput.py RUN_DIR_or_CHECKPOINT --data DIR [--backends eager,torch,onnx]
         [--mode adaptive] [--limit N] [--threads T] [--device cpu] [--json]
+
+Backends: eager = the plain PyTorch step of the whole batch (``TorchBackend(fast=False)``), torch = the
+library's default PyTorch backend (cache-sized parts on every core, the transpose-free step), onnx =
+onnxruntime on a fresh export.
 
 Inference options are the library's (trm.infer.settings.Settings: the same flags and defaults as `trm eval`).
 FLOPs per row and supervision step are counted once by torch's FLOP counter on the model (matmuls only, like
 the training benchmark); achieved GFLOP/s = row-steps run x FLOPs per row-step / seconds. The matmul rate is a
-square float32 matmul on the same threads. ``cores_busy`` is CPU time / wall time of the timed solve. The last
-line with --json is one object with everything.
+square float32 matmul on the same threads (``trm.hardware.matmul_gflops``). ``cores_busy`` is CPU time / wall
+time of the timed solve. The last line with --json is one object with everything.
 """
 
 from __future__ import annotations
@@ -29,19 +33,11 @@ from trm.checkpoint import load_model
 from trm.data.format import load_split
 from trm.deploy.onnx_export import export_onnx
 from trm.deploy.onnx_runner import OnnxBackend
+from trm.hardware import cpu_model, matmul_gflops
 from trm.infer import Settings, TorchBackend, predict
 from trm.infer.metrics import correctness
 from trm.infer.settings import add_arguments, given_options
 from trm.utils import TRMError, resolve_device, resolve_dtype
-
-
-def matmul_gflops(threads: int, n: int = 1024, repeats: int = 10) -> float:
-    """The float32 matmul rate of this machine on ``threads`` threads (best of ``repeats``)."""
-    torch.set_num_threads(threads)
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    best = min(_seconds(lambda: a @ b) for _ in range(repeats))
-    return 2 * n**3 / best / 1e9
 
 
 def step_flops(model) -> float:
@@ -115,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True)
     p.add_argument("--split", default="test")
     p.add_argument("--limit", type=int, default=None, help="first N examples (default all)")
-    p.add_argument("--backends", default="torch,onnx", help="comma-separated: torch, onnx (default both)")
+    p.add_argument(
+        "--backends", default="eager,torch,onnx", help="comma-separated: eager, torch, onnx (default all)"
+    )
     p.add_argument("--latency-runs", type=int, default=20, help="single-puzzle solves timed for the latency")
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default="float32", choices=["auto", "float32", "bfloat16", "float16"])
@@ -132,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     threads = args.threads or torch.get_num_threads()
-    rate = matmul_gflops(threads)
+    torch.set_num_threads(threads)
+    rate = matmul_gflops(torch.float32, seconds=1.0, device=dev)
     flops = step_flops(model)
     n = split.num_examples if args.limit is None else min(args.limit, split.num_examples)
     idx = np.arange(n)
@@ -144,14 +143,15 @@ def main(argv: list[str] | None = None) -> int:
         "puzzles": n,
         "threads": threads,
         "device": str(dev),
+        "cpu": cpu_model(),
         "matmul_gflops": rate,
         "step_gflop_per_row": flops / 1e9,
         "backends": {},
     }
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.backends.split(","):
-            if name == "torch":
-                backend = TorchBackend(model, threads)
+            if name in ("torch", "eager"):
+                backend = TorchBackend(model, threads, fast=name == "torch")
             elif name == "onnx":
                 export_onnx(args.checkpoint, tmp)
                 backend, sync = OnnxBackend(tmp, threads=threads), (lambda: None)
@@ -161,9 +161,9 @@ def main(argv: list[str] | None = None) -> int:
             result["backends"][name] = measure(
                 backend, cfg.model.N_sup, inputs, pids, labels, st, flops, rate, args.latency_runs, sync
             )
-    answers = [r.pop("answers") for r in result["backends"].values()]
-    if len(answers) == 2:
-        result["same_answers"] = float((answers[0] == answers[1]).all(-1).mean())
+    answers = {name: r.pop("answers") for name, r in result["backends"].items()}
+    first = next(iter(answers.values()))  # fraction of puzzles answered as the first backend answers them
+    result["same_answers"] = {name: float((a == first).all(-1).mean()) for name, a in answers.items()}
     if args.json:
         print(json.dumps(result))
     else:

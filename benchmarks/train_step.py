@@ -3,10 +3,12 @@
     python benchmarks/train_step.py --preset sudoku_mlp --batch-size 64 --dtype bfloat16 --json
 
 Inputs are random tokens of the preset's shape (no dataset needed); the loop is the trainer's own
-:class:`trm.train.trainer.TrainStep`, so the optimizer, sign-SGD and EMA are included. Warm-up steps are
-excluded. The last line printed is a JSON object with ``sec_per_step``, ``examples_per_sec``, ``peak_mem_mb``,
-and the analytic FLOP count of the step with the fraction of a given matmul rate it reaches (``--peak-gflops``,
-measured with ``--measure-peak``: a large square matmul in the chosen dtype).
+:class:`trm.train.step.TrainStep`, so the optimizer, sign-SGD and EMA are included (``--compile step``: the
+whole step compiled, CUDA graphs on CUDA). Warm-up steps (and so compilation) are excluded. The last line
+printed is a JSON object with ``sec_per_step``, ``examples_per_sec``, ``peak_mem_mb``, the analytic matmul
+FLOPs of the step, the achieved TFLOP/s and the fraction of the device's peak: on CUDA the dense bf16 peak of
+:data:`GPU_PEAK_TFLOPS` by device name, elsewhere (or with ``--measure-peak``) a measured 2048³ matmul in the
+step's dtype (:func:`trm.hardware.matmul_gflops`); ``--peak-gflops`` overrides both.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time
 import torch
 
 from trm.config import ModelConfig, swiglu_width
+from trm.hardware import cpu_model, matmul_gflops
 from trm.presets import get_preset
 from trm.train.step import build_training, random_batch
 from trm.utils import resolve_device, resolve_dtype
@@ -48,17 +51,31 @@ def step_flops(m: ModelConfig, batch: int) -> tuple[float, float]:
     return equivalents * net_call_flops(m, batch), equivalents
 
 
-def measure_peak(dtype: torch.dtype, device: torch.device, size: int = 2048, reps: int = 10) -> float:
-    a = torch.randn(size, size, device=device).to(dtype)
-    b = torch.randn(size, size, device=device).to(dtype)
-    for _ in range(3):
-        a @ b
-    _sync(device)
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    _sync(device)
-    return 2 * size**3 * reps / (time.perf_counter() - t0) / 1e9
+# dense (not sparse) bfloat16 tensor-core TFLOP/s with float32 accumulation, from the vendors' data sheets;
+# the first name found in torch.cuda.get_device_name() wins
+GPU_PEAK_TFLOPS = {
+    "H100 PCIe": 756.0,
+    "H100": 989.0,
+    "H200": 989.0,
+    "GH200": 989.0,
+    "B200": 2250.0,
+    "A100": 312.0,
+    "L40S": 362.0,
+    "L4": 121.0,
+    "A10G": 70.0,
+    "RTX 4090": 165.0,
+    "RTX 5090": 209.5,
+}
+
+
+def device_peak(device: torch.device, dtype: torch.dtype, measure: bool) -> tuple[float, str]:
+    """(peak GFLOP/s, where it comes from) for the step's matmuls."""
+    if device.type == "cuda" and not measure:
+        name = torch.cuda.get_device_name(device)
+        for key, tflops in GPU_PEAK_TFLOPS.items():
+            if key in name:
+                return tflops * 1e3, f"data sheet, {key} dense bf16"
+    return matmul_gflops(dtype, size=2048, seconds=1.0, device=device), f"measured 2048^3 {dtype} matmul"
 
 
 def _sync(device: torch.device) -> None:
@@ -77,7 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--steps", type=int, default=5, help="timed steps")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
-    p.add_argument("--compile", action="store_true", help="torch.compile the step's forward and backward")
+    p.add_argument(
+        "--compile",
+        default="off",
+        choices=["off", "loss", "step"],
+        help="train.compile: loss = forward and loss; step = the whole optimizer step (CUDA graphs on CUDA)",
+    )
     p.add_argument(
         "--kernels",
         default="auto",
@@ -85,8 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         help="elementwise kernels (train.kernels; auto = fused in bfloat16/float16)",
     )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--peak-gflops", type=float, default=None, help="matmul rate to compare with (GFLOP/s)")
-    p.add_argument("--measure-peak", action="store_true", help="measure the matmul rate in this dtype first")
+    p.add_argument(
+        "--peak-gflops", type=float, default=None, help="peak matmul rate to compare with (GFLOP/s)"
+    )
+    p.add_argument("--measure-peak", action="store_true", help="measure the peak on CUDA too (not the table)")
     p.add_argument("--override", nargs="*", default=[], help="extra dotted config overrides")
     p.add_argument("--json", action="store_true", help="print only the JSON line")
     args = p.parse_args(argv)
@@ -123,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(args.warmup + args.steps):
         _sync(device)
         t0 = time.perf_counter()
-        carry, loss, _ = step(carry, batches[i % 2], i + 1)
+        k = 10**6 if step.curriculum else i + 1  # a depth curriculum at its final (deepest) stage
+        carry, loss, _ = step(carry, batches[i % 2], k)
         _sync(device)
         dt = time.perf_counter() - t0
         if i >= args.warmup:
@@ -135,15 +160,17 @@ def main(argv: list[str] | None = None) -> int:
         peak_mem = torch.cuda.max_memory_allocated(device) / 2**20
     else:
         peak_mem = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    peak = args.peak_gflops
-    if args.measure_peak:
-        peak = measure_peak(dtype, device)
+    if args.peak_gflops:
+        peak, peak_source = args.peak_gflops, "--peak-gflops"
+    else:
+        peak, peak_source = device_peak(device, dtype, args.measure_peak)
     result = {
         "preset": args.preset,
         "hidden_size": cfg.model.hidden_size,
         "batch_size": B,
         "dtype": str(dtype).replace("torch.", ""),
         "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model(),
         "threads": torch.get_num_threads(),
         "compile": args.compile,
         "kernels": args.kernels,
@@ -154,11 +181,11 @@ def main(argv: list[str] | None = None) -> int:
         "net_call_equivalents": equivalents,
         "gflop_per_step": flops / 1e9,
         "achieved_gflops": flops / sec / 1e9,
+        "achieved_tflops": flops / sec / 1e12,
+        "peak_gflops": peak,
+        "peak_source": peak_source,
+        "fraction_of_peak": flops / sec / 1e9 / peak,
     }
-    if peak:
-        result["peak_gflops"] = peak
-        result["floor_sec_per_step"] = flops / (peak * 1e9)
-        result["fraction_of_floor"] = result["floor_sec_per_step"] / sec
     result.update({"sec_per_step": sec, "examples_per_sec": B / sec, "peak_mem_mb": peak_mem})
     print(json.dumps(result))
     return 0

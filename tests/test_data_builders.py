@@ -176,6 +176,7 @@ def test_presets_are_library_objects(tmp_path, capsys):
         "maze-csv",
         "arc1",
         "arc2",
+        "arc-small",
         "arc-custom",
     ]
     with pytest.raises(DataError, match="'blanks' does not apply to the maze-small preset"):

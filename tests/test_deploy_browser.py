@@ -12,6 +12,7 @@ import shutil
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -61,14 +62,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(tmp_path):
-    model, cfg = make_sudoku_model()
-    save_model(tmp_path / "m", model, cfg)
+@contextmanager
+def serving(path):
+    """``trm serve path`` on a free port, in a thread: its URL."""
     port = _free_port()
-    srv = uvicorn.Server(
-        uvicorn.Config(create_app(tmp_path / "m"), host="127.0.0.1", port=port, log_level="warning")
-    )
+    srv = uvicorn.Server(uvicorn.Config(create_app(path), host="127.0.0.1", port=port, log_level="warning"))
     th = threading.Thread(target=srv.run, daemon=True)
     th.start()
     deadline = time.monotonic() + 30
@@ -78,6 +76,14 @@ def server(tmp_path):
     yield f"http://127.0.0.1:{port}"
     srv.should_exit = True
     th.join(timeout=10)
+
+
+@pytest.fixture
+def server(tmp_path):
+    model, cfg = make_sudoku_model()
+    save_model(tmp_path / "m", model, cfg)
+    with serving(tmp_path / "m") as url:
+        yield url
 
 
 def test_page_solves_and_shows_steps(chromium, server, tmp_path):

@@ -148,7 +148,7 @@ def test_standalone_runner_needs_no_torch(sudoku_export, tmp_path):
         cwd=tmp_path,
     )
     assert cli.returncode == 0, cli.stderr
-    assert set(json.loads(cli.stdout)) == {"answer", "steps", "confidence", "valid", "errors"}
+    assert set(json.loads(cli.stdout)) == {"answer", "steps", "confidence", "valid", "errors", "calls"}
     bad = subprocess.run(
         [sys.executable, str(export / "trm_onnx_runner.py"), str(export), "12"],
         capture_output=True,

@@ -6,7 +6,7 @@ import pickle
 import pytest
 import torch
 
-from trm.deploy.pretrained import from_pretrained, model_card, save_pretrained, wilson_interval
+from trm.deploy.pretrained import from_pretrained, model_card, push_to_hub, save_pretrained, wilson_interval
 from trm.model import TRM
 from trm.presets import get_preset
 from trm.utils import TRMError
@@ -105,3 +105,132 @@ def test_wilson_interval():
     assert wilson_interval(0, 0) == (0.0, 1.0)
     lo, hi = wilson_interval(10, 10)
     assert hi == 1.0 and lo > 0.6
+
+
+# ------------------------------------------------------------------------------- Hugging Face Hub layout
+def test_card_header_is_hub_metadata(tmp_path):
+    model, cfg = make_sudoku_model()
+    folder = save_pretrained(model, cfg, tmp_path / "m", card_info={**CARD, "datasets": ["someone/sudoku6"]})
+    text = (folder / "README.md").read_text()
+    header = text.split("---\n")[1].splitlines()
+    assert header[:2] == ["library_name: trm", "license: mit"]
+    assert "metrics: [exact_match]" in header and "datasets: [someone/sudoku6]" in header
+    hub = pytest.importorskip(
+        "huggingface_hub", reason="huggingface_hub not installed (pip install 'trm[hub]')"
+    )
+    data = hub.ModelCard.load(folder / "README.md").data  # the Hub's own parser reads the header
+    assert data.library_name == "trm" and data.license == "mit" and "tiny-recursive-model" in data.tags
+    assert data.metrics == ["exact_match"] and data.datasets == ["someone/sudoku6"]
+
+
+HUB_SCRIPT = """
+import sys
+from trm.deploy.pretrained import from_pretrained, push_to_hub
+from trm.utils import TRMError
+model, cfg, meta = from_pretrained("owner/cached")  # from the Hub cache, offline
+print("loaded", cfg.name, model.num_dense_parameters())
+for call in (lambda: from_pretrained("someone/absent"), lambda: push_to_hub(sys.argv[1], "someone/new")):
+    try:
+        call()
+    except TRMError as e:
+        print("error", e)
+"""
+
+
+def test_hub_repo_ids_offline(tmp_path):
+    pytest.importorskip("huggingface_hub", reason="huggingface_hub not installed (pip install 'trm[hub]')")
+    import os
+    import subprocess
+    import sys
+
+    model, cfg = make_sudoku_model()
+    folder = save_pretrained(model, cfg, tmp_path / "m", card_info=CARD)
+    repo = tmp_path / "hf" / "hub" / "models--owner--cached"  # the Hub cache layout snapshot_download reads
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+    snap = repo / "snapshots" / ("0" * 40)
+    snap.mkdir(parents=True)
+    for f in folder.iterdir():
+        (snap / f.name).write_bytes(f.read_bytes())
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+    r = subprocess.run([sys.executable, "-c", HUB_SCRIPT, str(folder)], env=env, capture_output=True, text=True,
+                       timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == f"loaded sudoku6_mlp {model.num_dense_parameters()}"
+    assert lines[1].startswith("error someone/absent: no such local folder") and "HF_HUB_OFFLINE" in lines[1]
+    assert lines[2].startswith("error someone/new: upload to the Hugging Face Hub failed")
+
+
+def test_hub_without_huggingface_hub(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "huggingface_hub", None)
+    with pytest.raises(TRMError, match=r"owner/name: no such local folder.*pip install 'trm\[hub\]'"):
+        from_pretrained("owner/name")
+    with pytest.raises(TRMError, match="no model.safetensors"):
+        push_to_hub(tmp_path, "owner/name")
+
+
+# --------------------------------------------------------------------------------- the shipped model
+def test_shipped_model_solves_a_held_out_puzzle_in_seconds():
+    import time
+
+    from trm.data import sudoku_generate
+    from trm.infer import load_solver
+    from trm.tasks import sudoku
+
+    puzzles, _ = sudoku_generate.generate(
+        1, (2, 3), blanks=(23, 28), seed=777, minimal=True
+    )  # as in training (seed 0)
+    t0 = time.perf_counter()
+    result = load_solver("sudoku6").solve(sudoku.format_sudoku(puzzles[0]))
+    assert result.valid is True and result.errors == []
+    assert time.perf_counter() - t0 < 10.0  # 0.3-3 s on a shared 2-core AMD EPYC
+
+
+def test_shipped_folder_and_card():
+    from trm.checkpoint import resolve_model_dir
+    from trm.deploy.pretrained import HUB_FILES
+    from trm.models import shipped_model, shipped_names
+
+    assert "sudoku6" in shipped_names()
+    folder = shipped_model("sudoku6")
+    assert resolve_model_dir("sudoku6") == folder
+    assert sorted(p.name for p in folder.iterdir()) == sorted(HUB_FILES)
+    assert sum(p.stat().st_size for p in folder.iterdir()) < 3 << 20
+    card = (folder / "README.md").read_text()
+    for needle in (
+        "library_name: trm",
+        "trm demo --out",
+        "986/1000",
+        "held-out",
+        "trm mcp sudoku6",
+        "step 685",
+    ):
+        assert needle in card, needle
+    _, cfg, _ = from_pretrained("sudoku6")
+    assert cfg.task == "sudoku" and cfg.model.seq_len == 36 and cfg.data.path == ""
+    for name in ("../sudoku6", "sudoku6/config.json", "", "nope"):
+        assert shipped_model(name) is None
+
+
+def test_a_local_path_wins_over_a_shipped_name(tmp_path, monkeypatch):
+    from trm.checkpoint import resolve_model_dir
+
+    model, cfg = make_sudoku_model()
+    save_pretrained(model, cfg, tmp_path / "sudoku6")
+    monkeypatch.chdir(tmp_path)
+    assert resolve_model_dir("sudoku6").resolve() == (tmp_path / "sudoku6").resolve()
+    _, cfg2, _ = from_pretrained("sudoku6")
+    assert cfg2.name == "sudoku6_mlp"  # not the shipped sudoku6_mlp_fast
+
+
+def test_cli_commands_take_the_shipped_name(capsys):
+    from trm.cli import main
+    from trm.deploy.backends import load_for_serving
+
+    assert main(["solve", "sudoku6", "......6.5...5.1....6...445..1..3..6.", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["answer"] == "314526625341541632263154456213132465" and out["valid"] is True
+    assert load_for_serving("sudoku6").cfg.name == "sudoku6_mlp_fast"  # trm serve's loader

@@ -34,7 +34,7 @@ def test_solve_json(sudoku_run, capsys):
     root, puzzles = sudoku_run
     code = main(["solve", str(root / "run"), puzzles[0], "--json", "--trace", "--mode", "adaptive"])
     res = _json_line(capsys.readouterr().out)
-    assert set(res) == {"answer", "steps", "confidence", "valid", "errors", "trace"}
+    assert set(res) == {"answer", "steps", "confidence", "valid", "errors", "calls", "trace"}
     assert len(res["answer"]) == 16 and 1 <= res["steps"] <= 6 and 0 <= res["confidence"] <= 1
     assert len(res["trace"]) == res["steps"] and res["trace"][-1]["answer"] == res["answer"]
     assert code == (0 if res["valid"] else 1)

@@ -1,13 +1,16 @@
 """Large-file and data guard: datasets, checkpoints and exported models never enter git.
 
-The one exception is the parity fixtures of tests/golden (official numbers the golden tests need on any
-clone): exactly those files are allowed, each and all together under a size bound.
+The exceptions are the parity fixtures of tests/golden (official numbers the golden tests need on any clone)
+and the weights of the models shipped in the package (src/trm/models): exactly those files are allowed, each
+and all together under a size bound.
 """
 
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from trm.models import shipped_names
 
 from .conftest import GOLDEN_CASES
 
@@ -18,7 +21,7 @@ ALLOWED = {
     f"tests/golden/{case}/{name}.safetensors"
     for case in GOLDEN_CASES
     for name in ("state_dict", "batch", "expected")
-}
+} | {f"src/trm/models/{name}/model.safetensors" for name in shipped_names()}
 ALLOWED_MAX_BYTES = 2_000_000  # each allowed fixture (the largest is 1.6 MB)
 ALLOWED_TOTAL_BYTES = 5_000_000  # all of them together (4.0 MB)
 

@@ -1,6 +1,7 @@
 """The speed switches (each off by default), the measured set-up chooser and the early stop of training."""
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -9,7 +10,7 @@ from trm import hardware
 from trm.config import ConfigError, parse_depth_curriculum
 from trm.hardware import Setup, choose_cpu_setup
 from trm.model import layers
-from trm.presets import get_preset
+from trm.presets import PRESETS, get_preset
 from trm.train import step as step_module
 from trm.train import trainer as trainer_module
 from trm.train.ema import EMA
@@ -203,18 +204,26 @@ def test_muon_takes_the_hidden_matrices_and_adamw_the_rest():
     assert [g["base_lr"] for g in opt.param_groups] == [cfg.train.muon_lr, cfg.train.lr]
 
 
-def test_switches_default_to_the_official_behaviour():
-    t = get_preset("sudoku_mlp").train
+@pytest.mark.parametrize("name", ["sudoku_mlp", "sudoku_att", "maze_att", "arc1_att", "sudoku6_mlp"])
+def test_switches_default_to_the_official_behaviour(name):
+    t = get_preset(name).train
     assert (
-        t.optimizer,
+        t.optimizer in ("adam_atan2", "adamw"),
         t.grad_clip,
         t.halt_loss_weight,
         t.depth_curriculum,
         t.ema_warmup,
         t.autotune,
         t.target_accuracy,
-    ) == ("adam_atan2", 0.0, 0.5, "", False, False, 0.0)
-    assert get_preset("sudoku_mlp").model.swiglu_multiple == 256
+        t.step_weight_decay,
+        t.label_smoothing,
+        t.init_noise,
+        t.latent_noise,
+        t.muon_weight_decay,
+        t.compile,
+    ) == (True, 0.0, 0.5, "", False, False, 0.0, 1.0, 0.0, 0.0, 0.0, None, "off")
+    m = get_preset(name).model
+    assert m.swiglu_multiple == 256 and not m.swiglu_norm
     assert step_module.METRICS[0] == "count"
 
 
@@ -225,3 +234,183 @@ def test_a_run_without_checkpoints_at_evaluations_still_saves_at_its_end(data_di
     assert result.status == "finished" and len(result.evals) == 2
     state = json.loads((run / "checkpoints/last/train_state.json").read_text())
     assert state["step"] == 4 and (run / "checkpoints/best/model.safetensors").is_file()
+
+
+# ------------------------------------------------------------------ issue 12: loss weights, smoothing, norm, noise
+
+
+def test_label_smoothing_mixes_in_the_mean_over_the_vocabulary():
+    from trm.model.losses import log_stablemax, softmax_cross_entropy, stablemax_cross_entropy
+
+    logits = torch.randn(2, 3, 5, dtype=torch.float64)
+    labels = torch.tensor([[1, 2, -100], [0, 4, 3]])
+    mask = labels != -100
+    plain = stablemax_cross_entropy(logits, labels)
+    smooth = stablemax_cross_entropy(logits, labels, smoothing=0.2)
+    logp = log_stablemax(logits)
+    expected = 0.8 * plain - 0.2 * logp.mean(-1)
+    assert torch.allclose(smooth[mask], expected[mask]) and (smooth[~mask] == 0).all()
+    soft = softmax_cross_entropy(logits, labels, smoothing=0.2)
+    expected = (
+        0.8 * softmax_cross_entropy(logits, labels) - 0.2 * torch.log_softmax(logits, -1).mean(-1).float()
+    )
+    assert torch.allclose(soft[mask], expected[mask], atol=1e-6)
+
+
+def test_step_weights_decay_and_scale_each_rows_loss():
+    from trm.model.losses import act_loss, step_weights
+    from trm.model.recursive import Carry
+
+    assert step_weights(4, 1.0) is None
+    w = step_weights(4, 0.5)
+    assert torch.allclose(w, torch.tensor([8, 4, 2, 1], dtype=torch.float64) * 4 / 15)
+    labels = torch.tensor([[1, 2], [2, 1]])
+    carry = Carry(
+        y=torch.zeros(2, 2, 4),
+        z=torch.zeros(2, 2, 4),
+        steps=torch.tensor([1, 3], dtype=torch.int32),
+        halted=torch.tensor([False, True]),
+        data={"labels": labels},
+    )
+    outputs = {
+        "logits": torch.randn(2, 2, 3),
+        "q_halt_logits": torch.randn(2),
+        "q_continue_logits": torch.randn(2),
+    }
+    plain, metrics = act_loss(carry, dict(outputs), halt_weight=0.5)
+    weighted, weighted_metrics = act_loss(carry, dict(outputs), halt_weight=0.5, weights=w)
+    rows = [act_loss(_row(carry, i), {k: v[i : i + 1] for k, v in outputs.items()})[0] for i in range(2)]
+    assert torch.allclose(plain, rows[0] + rows[1])
+    assert torch.allclose(weighted, w[0] * rows[0] + w[2] * rows[1])
+    assert torch.equal(metrics["lm_loss"], weighted_metrics["lm_loss"])  # metrics stay unweighted
+
+
+def _row(carry, i):
+    from trm.model.recursive import Carry
+
+    return Carry(
+        y=carry.y[i : i + 1],
+        z=carry.z[i : i + 1],
+        steps=carry.steps[i : i + 1],
+        halted=carry.halted[i : i + 1],
+        data={k: v[i : i + 1] for k, v in carry.data.items()},
+    )
+
+
+def test_norm_before_the_down_projection_normalises_the_swiglu_intermediate():
+    from trm.model import TRM
+
+    cfg = tiny_cfg().model
+    plain, normed = TRM(cfg), TRM(replace(cfg, swiglu_norm=True))
+    assert [n for n, _ in plain.named_parameters()] == [n for n, _ in normed.named_parameters()]
+    seen = []
+    normed.net.layers[0].mlp.down_proj.register_forward_hook(lambda m, a, out: seen.append(a[0]))
+    batch = {
+        "inputs": torch.randint(1, 8, (2, 36), dtype=torch.int32),
+        "labels": torch.randint(2, 8, (2, 36), dtype=torch.int32),
+        "puzzle_identifiers": torch.zeros(2, dtype=torch.int32),
+    }
+    normed(normed.initial_carry(batch), batch)
+    assert torch.allclose(seen[0].square().mean(-1), torch.ones(()), atol=1e-3)
+
+
+def test_training_noise_perturbs_fresh_rows_and_the_latent_only():
+    cfg = tiny_cfg("train.init_noise=0.5", "train.latent_noise=0.1")
+    model, _, _, _, step = build_training(cfg, torch.device("cpu"), torch.float32, total_steps=10)
+    batch = {
+        "inputs": torch.randint(1, 8, (64, 36), dtype=torch.int32),
+        "labels": torch.randint(2, 8, (64, 36), dtype=torch.int32),
+        "puzzle_identifiers": torch.zeros(64, dtype=torch.int32),
+    }
+    carry = model.initial_carry(batch)
+    carry.halted[32:] = False  # rows 32.. continue a puzzle (y = z = 0): only z gets (latent) noise
+    out = step._with_noise(carry, batch)
+    assert not out.halted.any() and torch.equal(out.data["inputs"][:32], batch["inputs"][:32])
+    assert (out.y[32:] == 0).all()
+    assert (out.z[32:].std() - 0.1).abs() < 0.01
+    assert ((out.y[:32] - model.y_init).std() - 0.5).abs() < 0.02
+    assert ((out.z[:32] - model.z_init).std() - (0.5**2 + 0.1**2) ** 0.5).abs() < 0.02
+    # a step with noise trains; without noise nothing is drawn (the faithful path is untouched)
+    _, loss, _ = step(model.initial_carry(batch), batch, 1)
+    assert torch.isfinite(loss)
+
+
+def test_muon_weight_decay_is_its_own():
+    cfg = tiny_cfg("train.optimizer=muon", "train.weight_decay=0.3", "train.muon_weight_decay=0.01")
+    _, opt, _, _, _ = build_training(cfg, torch.device("cpu"), torch.float32, total_steps=10)
+    assert (
+        opt.muon.param_groups[0]["weight_decay"] == 0.01 and opt.adamw.param_groups[0]["weight_decay"] == 0.3
+    )
+    assert opt.adamw.param_groups[0]["betas"] == (cfg.train.beta1, cfg.train.beta2)
+
+
+def _tiny(cfg):
+    """``cfg`` at a size that trains in a blink, keeping every switch of its recipe."""
+    m = cfg.model
+    ids = min(m.num_puzzle_identifiers, 4)
+    return cfg.override(
+        {
+            "model.hidden_size": 16,
+            "model.num_heads": 2,
+            "model.seq_len": 9,
+            "model.swiglu_multiple": 8,
+            "model.num_puzzle_identifiers": ids,
+            "model.puzzle_emb_ndim": 16 if m.puzzle_emb_ndim else 0,
+            "model.puzzle_emb_len": min(m.puzzle_emb_len, 2),
+            "model.N_sup": min(m.N_sup, 4),
+            "model.h_layers": min(m.h_layers, 2),
+            "train.global_batch_size": 4,
+        }
+    )
+
+
+@pytest.fixture
+def one_thread():
+    # tiny tensors gain nothing from threads, and on a loaded 2-core machine OpenMP waits make them 100x slower
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_validates_builds_and_trains_one_step(name, one_thread):
+    from trm.train.step import random_batch
+
+    full = get_preset(name)
+    if full.train.depth_curriculum:  # training ends at the depth that evaluation uses
+        assert parse_depth_curriculum(full.train.depth_curriculum)[-1][1:] == (full.model.T, full.model.n)
+    cfg = _tiny(full)
+    model, _, _, _, step = build_training(cfg, torch.device("cpu"), torch.float32, total_steps=10)
+    batch = random_batch(cfg.model, 4, torch.device("cpu"), torch.Generator().manual_seed(0))
+    carry, loss, sums = step(model.initial_carry(batch), batch, 10)  # k = 10: the curriculum's final depth
+    assert torch.isfinite(loss) and torch.isfinite(sums).all()
+
+
+def test_speedrun_records_the_accuracy_curve_and_compares_runs(data_dir, tmp_path, one_thread):  # noqa: F811
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "speedrun.py"
+    spec = importlib.util.spec_from_file_location("speedrun", path)
+    speedrun = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(speedrun)
+    out = tmp_path / "run"
+    args = ["tiny_att", "--data", str(data_dir), "--out", str(out), "--minutes", "5", "--eval-every", "2"]
+    args += ["--test-limit", "8", "--quiet", "--set", "train.max_steps=4", "model.hidden_size=16"]
+    args += ["model.puzzle_emb_ndim=16", "--label", "tiny"]
+    assert speedrun.main(args) == 0
+    record = json.loads((out / "speedrun.json").read_text())
+    assert record["status"] == "finished" and [p["step"] for p in record["curve"]] == [2, 4]
+    assert all(0 <= p["exact_accuracy"] <= 1 and p["minutes"] >= 0 for p in record["curve"])
+    assert (out / "speedrun.png").stat().st_size > 0
+    fake = {**record, "label": "perfect", "curve": [{**p, "exact_accuracy": 1.0} for p in record["curve"]]}
+    text = speedrun.table([record, fake])
+    assert "| perfect | 2 (" in text and "100.0% @2" in text
+    (tmp_path / "b.json").write_text(json.dumps(fake))
+    png = tmp_path / "cmp.png"
+    assert (
+        speedrun.main(["--compare", str(out / "speedrun.json"), str(tmp_path / "b.json"), "--png", str(png)])
+        == 0
+    )
+    assert png.stat().st_size > 0

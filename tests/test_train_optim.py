@@ -40,6 +40,22 @@ def test_adam_atan2_matches_the_formula():
     assert p.detach().tolist() == pytest.approx(expected, abs=1e-12)
 
 
+def test_adam_atan2_with_tensor_learning_rate_matches_the_formula():
+    # train.compile=step keeps lr (and the step count) in tensors, so a moving schedule never recompiles
+    theta0 = [0.5, -1.0, 2.0, 0.0]
+    grads = [[0.1, -0.2, 0.0, 3.0], [-0.3, -0.1, 0.0, 1e-3], [0.2, 0.4, 0.0, -2.0]]
+    p = nn.Parameter(torch.tensor(theta0, dtype=torch.float64))
+    opt = AdamATan2([p], lr=0.01, betas=(0.9, 0.95), weight_decay=0.5)
+    opt.param_groups[0]["lr"] = torch.tensor(0.01, dtype=torch.float64)
+    for g in grads:
+        p.grad = torch.tensor(g, dtype=torch.float64)
+        opt.step()
+    expected = _reference_adam_atan2(theta0, grads, 0.01, 0.9, 0.95, 0.5)
+    # the step count is a float32 tensor (as in PyTorch's capturable Adam): bias corrections to ~1e-7
+    assert p.detach().tolist() == pytest.approx(expected, rel=1e-6, abs=1e-9)
+    assert float(opt.state[p]["step"]) == 3
+
+
 def test_adam_atan2_first_step_and_bound():
     # at t = 1, m = (1 − β1)·g and sqrt(v / (1 − β2)) = |g|: every element moves by
     # lr / (1 − β1) · atan(1 − β1) · sign(g), whatever |g| is (and not at all where g = 0)

@@ -30,6 +30,7 @@ import torch
 
 from .config import Config, ConfigError
 from .model import TRM
+from .models import shipped_model, shipped_names
 from .utils import (
     TRMError,
     atomic_directory,
@@ -277,10 +278,13 @@ def save_model(
 
 
 def resolve_model_dir(path: str | os.PathLike) -> Path:
-    """A run directory resolves to its best checkpoint, else its last; a model folder to itself."""
+    """A run directory resolves to its best checkpoint, else its last; a model folder to itself; a name that
+    is not a path, to the model of that name shipped with trm (:func:`trm.models.shipped_model`)."""
     p = Path(path)
     if not p.exists():
-        raise TRMError(f"{p}: no such file or directory")
+        p = shipped_model(str(path)) or p  # a model shipped with trm (trm.models), when no such path exists
+    if not p.exists():
+        raise TRMError(f"{p}: no such file or directory (shipped models: {', '.join(shipped_names())})")
     if p.is_file():
         if p.name in (WEIGHTS_FILE, CONFIG_FILE):
             p = p.parent

@@ -94,6 +94,9 @@ class ModelConfig:
         "(HRM always does; for TRM this is the 'with continue loss' ablation, official no_ACT_continue=False)",
     )
     loss: Literal["stablemax", "softmax"] = _f("stablemax", "cross entropy used for the answer tokens")
+    swiglu_norm: bool = _f(
+        False, "RMS-normalise the SwiGLU intermediate before its down projection (SIC); off in the paper"
+    )
 
     @property
     def prefix_len(self) -> int:
@@ -199,11 +202,24 @@ class TrainConfig:
         "dense optimizer; muon = Muon on the hidden weight matrices, AdamW (train.lr) on the rest",
     )
     muon_lr: float = _f(0.02, "learning rate of the Muon parameter group (train.optimizer=muon)")
+    muon_weight_decay: float | None = _f(None, "weight decay of the Muon group (null: train.weight_decay)")
     grad_clip: float = _f(
         0.0, "clip the dense gradients to this global norm (0 = no clipping, as in the paper)"
     )
     halt_loss_weight: float = _f(
         0.5, "weight of the halting (and continue) BCE in the total loss (0.5 in the paper)"
+    )
+    step_weight_decay: float = _f(
+        1.0,
+        "loss weight of supervision step s is d^(s-1), scaled to mean 1 over N_sup steps (CGAR); "
+        "1 = every step weighs the same (paper)",
+    )
+    label_smoothing: float = _f(0.0, "label smoothing of the answer-token cross entropy (0 in the paper)")
+    init_noise: float = _f(
+        0.0, "std of Gaussian noise added to y_init, z_init when a row starts a puzzle in training (EqR)"
+    )
+    latent_noise: float = _f(
+        0.0, "std of Gaussian noise added to z before every supervision step in training"
     )
     depth_curriculum: str = _f(
         "",
@@ -227,7 +243,12 @@ class TrainConfig:
         "auto", "forward dtype: auto = bfloat16 on CUDA, float32 elsewhere"
     )
     device: str = _f("auto", "auto, cpu, cuda, cuda:N or mps")
-    compile: bool = _f(False, "torch.compile the supervision step (falls back to eager if compilation fails)")
+    compile: Literal["off", "loss", "step"] = _f(
+        "off",
+        "torch.compile: loss = the forward and loss (and so their backward); step = the whole optimizer step "
+        "(forward, backward, clipping, dense optimizer; CUDA graphs on CUDA), static shapes; falls back to "
+        "eager if compilation fails. true/false are read as loss/off",
+    )
     kernels: Literal["auto", "eager", "fused"] = _f(
         "auto",
         "elementwise kernels of the blocks: fused = compiled SwiGLU activation and residual + RMS norm; "
@@ -262,8 +283,9 @@ class EvalConfig:
     batch_size: int = _f(256, "rows per forward pass at evaluation (the trainer's evaluations too)")
     samples: int | None = _f(None, "trajectories per puzzle (K > 1: noisy latent sampling)")
     noise: float | None = _f(None, "std of the latent noise of the extra trajectories")
-    vote: Literal["majority", "confidence"] | None = _f(
-        None, "how one answer is chosen among trajectories and symmetric copies"
+    # the names of trm.infer.settings.SELECTORS (tests/test_infer_selectors.py checks that they agree)
+    select: Literal["majority", "confidence", "halt-first", "converged", "q-weighted"] | None = _f(
+        None, "how one answer is chosen among trajectories and symmetric copies (formerly 'vote')"
     )
     augment_votes: int | None = _f(
         None, "symmetric copies per puzzle for augmentation voting (null, 0 or 1: off)"
@@ -271,7 +293,7 @@ class EvalConfig:
 
     def options(self) -> dict[str, Any]:
         """The inference options this section sets, by their :class:`trm.infer.engine.Settings` names."""
-        out = {k: getattr(self, k) for k in ("mode", "threshold", "samples", "noise", "vote", "batch_size")}
+        out = {k: getattr(self, k) for k in ("mode", "threshold", "samples", "noise", "select", "batch_size")}
         out["max_steps"] = self.max_steps or None  # 0 meant N_sup in configs saved before null did
         out["augment"] = self.augment_votes or None
         return {k: v for k, v in out.items() if v is not None}
@@ -307,6 +329,14 @@ class Config:
         _check(t.grad_clip >= 0, "train.grad_clip", "must be >= 0")
         _check(0.0 <= t.target_accuracy <= 1.0, "train.target_accuracy", "must be in [0, 1]")
         _check(t.halt_loss_weight >= 0, "train.halt_loss_weight", "must be >= 0")
+        _check(t.step_weight_decay > 0, "train.step_weight_decay", "must be > 0")
+        _check(0.0 <= t.label_smoothing < 1.0, "train.label_smoothing", "must be in [0, 1)")
+        _check(t.init_noise >= 0, "train.init_noise", "must be >= 0")
+        _check(t.latent_noise >= 0, "train.latent_noise", "must be >= 0")
+        _check(
+            t.muon_weight_decay is None or t.muon_weight_decay >= 0, "train.muon_weight_decay", "must be >= 0"
+        )
+        _check(t.compile in ("off", "loss", "step"), "train.compile", "must be off, loss or step")
         parse_depth_curriculum(t.depth_curriculum)
         e = self.eval
         _check(e.threshold is None or 0.0 < e.threshold < 1.0, "eval.threshold", "must be in (0, 1)")
@@ -322,6 +352,11 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Config:
+        if isinstance(d, dict) and isinstance(d.get("train"), dict) and "compile" in d["train"]:
+            d = {**d, "train": {**d["train"], "compile": _legacy_compile(d["train"]["compile"])}}
+        ev = d.get("eval") if isinstance(d, dict) else None
+        if isinstance(ev, dict) and "vote" in ev and "select" not in ev:  # saved before "select" replaced it
+            d = {**d, "eval": {("select" if k == "vote" else k): v for k, v in ev.items()}}
         return from_dict(cls, d).validate()
 
     def override(self, overrides: list[str] | dict[str, Any]) -> Config:
@@ -329,5 +364,13 @@ class Config:
         d = self.to_dict()
         items = overrides.items() if isinstance(overrides, dict) else (_split_override(o) for o in overrides)
         for key, value in items:
-            _set_dotted(type(self), d, key, value)
+            _set_dotted(type(self), d, key, _legacy_compile(value) if key == "train.compile" else value)
         return Config.from_dict(d)
+
+
+def _legacy_compile(value: Any) -> Any:
+    """``train.compile`` was a boolean (compile the forward and loss): true/false still mean loss/off."""
+    text = str(value).lower()
+    return {"true": "loss", "1": "loss", "yes": "loss", "false": "off", "0": "off", "no": "off"}.get(
+        text, value
+    )

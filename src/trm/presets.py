@@ -219,7 +219,106 @@ def maze_small_att() -> Config:
     return c
 
 
+# --- trm demo --task: CPU presets of the sudoku9, maze and arc demos (src/trm/app/demo_tasks.py) ---------------
+def sudoku9_mlp_fast() -> Config:
+    """``trm demo --task sudoku9``: the 6x6 demo's fast recipe (``sudoku6_mlp_fast``) on 9x9 Sudoku."""
+    c = sudoku6_mlp_fast()
+    c.name, c.model.vocab_size, c.model.seq_len = "sudoku9_mlp_fast", 11, 81
+    c.train.max_steps, c.train.eval_interval_steps = 1200, 150
+    return c
+
+
+def maze_mlp_fast() -> Config:
+    """``trm demo --task maze``: the demo's fast recipe (TRM-MLP, hidden 64) on 10x10 mazes (the token-mixing MLP
+    took a third of attention's step time here)."""
+    c = sudoku6_mlp_fast()
+    c.name, c.task, c.data.augment_on_the_fly = "maze_mlp_fast", "maze", False
+    c.model.vocab_size, c.model.seq_len = 6, 100
+    c.train.max_steps, c.train.eval_interval_steps = 1200, 150
+    return c
+
+
+def arc_cpu_fast() -> Config:
+    """``trm demo --task arc``: attention with RoPE (hidden 64) and a puzzle embedding per augmented task on the
+    30x30 ARC canvas, T=2, n=2, N_sup=4, the demo's optimizer recipe (Muon, clipping, cosine, EMA warm-up)."""
+    c = maze_mlp_fast()
+    c.name, c.task = "arc_cpu_fast", "arc"
+    m = c.model
+    m.mixer, m.pos_encodings = "attention", "rope"
+    m.vocab_size, m.seq_len, m.T, m.n, m.N_sup, m.puzzle_emb_ndim, m.puzzle_emb_len = 12, 900, 2, 2, 4, 64, 1
+    t = c.train
+    t.global_batch_size, t.puzzle_emb_lr, t.depth_curriculum = 32, 1e-2, ""
+    t.max_steps, t.eval_interval_steps = 400, 100
+    c.eval.batch_size = 64
+    return c
+
+
+DEMO_TASK_PRESETS = {
+    "sudoku9_mlp_fast": sudoku9_mlp_fast,
+    "maze_mlp_fast": maze_mlp_fast,
+    "arc_cpu_fast": arc_cpu_fast,
+}
+# --- end of the trm demo --task block ------------------------------------------------------------------------------
+
+
+# --- fast recipes at paper scale (issue 12): SIC and CGAR, each switch off in the faithful presets --------------
+
+
+def _muon_recipe(c: Config, name: str, muon_lr: float = 0.02) -> Config:
+    """Muon on the hidden matrices, AdamW (the preset's lr, betas, weight decay) on the rest, the same decay per
+    step in both groups (SIC: wd = 1e-4 / lr, which is the paper's lr·wd on Sudoku); clip 1, cosine to 0,
+    EMA warm-up."""
+    t = c.train
+    c.name, t.optimizer, t.muon_lr = name, "muon", muon_lr
+    t.muon_weight_decay = t.lr * t.weight_decay / muon_lr
+    t.grad_clip, t.lr_min_ratio, t.ema_warmup = 1.0, 0.0, True
+    return c
+
+
+def sudoku_mlp_fast() -> Config:
+    """SIC (arXiv 2601.19085; 85.5% Sudoku-Extreme in 7-8k steps): TRM-MLP, n_H = T = 6, n_L = n = 9, a norm
+    before the SwiGLU down projection, batch 384, 8k steps, label smoothing 0.2, halting-loss weight 0.05."""
+    c = _muon_recipe(sudoku_mlp(), "sudoku_mlp_fast")
+    c.model.T, c.model.n, c.model.swiglu_norm = 6, 9, True
+    t = c.train
+    t.global_batch_size, t.max_steps, t.lr_warmup_steps, t.eval_interval_steps = 384, 8000, 250, 1000
+    t.label_smoothing, t.halt_loss_weight = 0.2, 0.05
+    return c
+
+
+def cgar_curriculum(T: int, n: int) -> str:
+    """CGAR's depth curriculum ending at the model's (T, n): a third, two thirds, all of the depth from 0, 30 and
+    60% of training; for (3, 6): (1, 2) -> (2, 4) -> (3, 6), CGAR's (n, T) = (2, 1) (4, 2) (6, 3)."""
+    return ";".join(f"{f}:{-(-T * k // 3)},{-(-n * k // 3)}" for f, k in ((0, 1), (0.3, 2), (0.6, 3)))
+
+
+def _cgar(base: Callable[[], Config], name: str) -> Callable[[], Config]:
+    def make() -> Config:
+        c = _muon_recipe(base(), name)
+        c.train.depth_curriculum = cgar_curriculum(c.model.T, c.model.n)
+        c.train.step_weight_decay = 0.7
+        return c
+
+    make.__doc__ = (
+        f"{base.__name__} with CGAR (arXiv 2511.08653: a depth curriculum up to the model's T, n and "
+        "supervision-step weights 0.7^(s-1)) and the Muon recipe; the faithful preset's length. Not yet measured "
+        "at this scale."
+    )
+    return make
+
+
+FAST_PRESETS: dict[str, Callable[[], Config]] = {
+    "sudoku_mlp_fast": sudoku_mlp_fast,
+    "sudoku_att_fast": _cgar(sudoku_att, "sudoku_att_fast"),
+    "maze_att_fast": _cgar(maze_att, "maze_att_fast"),
+    "arc1_att_fast": _cgar(arc1_att, "arc1_att_fast"),
+}
+# --- end of the fast-recipe block ----------------------------------------------------------------------------------
+
+
 PRESETS: dict[str, Callable[[], Config]] = {
+    **DEMO_TASK_PRESETS,
+    **FAST_PRESETS,
     "sudoku_mlp": sudoku_mlp,
     "sudoku_att": sudoku_att,
     "maze_att": maze_att,

@@ -1,13 +1,15 @@
-"""``trm demo``: a Tiny Recursive Model learns 6×6 Sudoku on this machine's CPU, with no download and no flags.
+"""``trm demo``: a Tiny Recursive Model learns a puzzle task on this machine's CPU, with no flags needed.
+``--task`` chooses 6x6 Sudoku (default), 9x9 Sudoku, mazes or a small-grid ARC-AGI-1 subset; what differs
+between them is data in :mod:`trm.app.demo_tasks`. Every task runs the same path:
 
-1. builds the ``sudoku6`` dataset (5,000 training and 1,000 held-out puzzles; kept and reused);
+1. builds the task's dataset (kept and reused; ARC reads ``--source``);
 2. times the training step for each candidate set-up (dtype x kernels) and keeps the fastest on this CPU;
-3. trains the demo preset (TRM-MLP, deep recursion with a depth curriculum, deep supervision, learned
-   halting, EMA) until the held-out exact accuracy on a fixed 250-puzzle subset reaches ``target`` or the
-   time budget runs out, whichever comes first; then scores it on all 1,000 held-out puzzles;
+3. trains the task's fast preset until the held-out exact accuracy on a fixed subset reaches ``target`` or the
+   time budget runs out, whichever comes first; then scores it on the whole held-out split with ``trm eval``'s
+   evaluator (Sudoku: rules-valid answers; maze: some shortest path; ARC: voting, pass@k, submission.json);
 4. trains the same network as direct prediction (one call, no recursion) for the same wall-clock time on the
-   same machine, and scores it on the same 1,000 puzzles;
-5. solves one held-out puzzle and prints the answer after every supervision step.
+   same machine, and scores it the same way;
+5. solves one held-out puzzle and prints the answer after every supervision step, with the verifier's verdict.
 
 Every figure it prints was measured in this run, on this machine. The run directory (default ``runs/demo``) is
 an ordinary training run: ``trm eval runs/demo --data runs/demo/data``, ``trm solve runs/demo PUZZLE --trace``.
@@ -16,7 +18,7 @@ an ordinary training run: ``trm eval runs/demo --data runs/demo/data``, ``trm so
 from __future__ import annotations
 
 import json
-import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,61 +34,64 @@ from ..data.format import load_split, load_task_info
 from ..data.presets import DATASET_PRESETS
 from ..data.sampler import test_batches
 from ..hardware import cpu_capability, cpu_model
-from ..infer import DEFAULT_HALT_THRESHOLD, load_solver
+from ..infer import DEFAULT_HALT_THRESHOLD, Settings, load_solver
+from ..infer import evaluate as evaluate_dataset
+from ..infer.evaluate import save_report
 from ..infer.render import trace_text, use_colour
 from ..presets import get_preset
-from ..tasks.sudoku import decode, format_sudoku
 from ..train.evaluate import evaluate
 from ..train.step import autotune_cpu_setup, time_train_step
 from ..train.trainer import TrainResult, train
-from ..utils import resolve_device
+from ..utils import TRMError, atomic_write_json, resolve_device
+from .demo_tasks import TASKS, DemoTask, held_out_puzzles
 
-DEMO_DATASET = "sudoku6"
-DEMO_PRESET = "sudoku6_mlp_fast"
-STOP_SUBSET = 250  # held-out puzzles scored during training for the stopping rule (all 1,000 at the end)
-MILESTONES = (0.90, 0.97, 0.99)
 # a step in the training loop takes longer than the timed step (sampling, logging, the EMA): measured on a 2-core
 # AMD EPYC, 685 TRM steps in 4.0 min against 335 ms timed (x1.05), 1,137 direct steps against 141 ms (x1.5)
 LOOP_OVERHEAD_TRM, LOOP_OVERHEAD_DIRECT = 1.05, 1.5
+TRAIN_SCORE_LIMIT = 500  # ARC: training pairs scored for the training-task accuracy
 
 
 @dataclass
 class DemoResult:
+    task: DemoTask
     run_dir: Path
     data_dir: Path
     trm: TrainResult
-    trm_final: dict[str, float]
+    trm_final: dict[str, Any]
     direct: TrainResult | None
-    direct_final: dict[str, float] | None
+    direct_final: dict[str, Any] | None
     curve: list[dict[str, Any]] = field(default_factory=list)
     trace: str = ""
     machine: dict[str, Any] = field(default_factory=dict)
     wall_seconds: float = 0.0
 
 
-def build_demo_data(out: Path, seed: int = 0, log: Callable[[str], None] = print) -> Path:
-    """The demo dataset in ``out`` (reused when a 6x6 Sudoku dataset is already there)."""
-    if (out / "train" / "dataset.json").is_file() and (out / "test" / "dataset.json").is_file():
-        info = load_task_info(out)
-        if info.get("task") == "sudoku" and load_split(out, "train").metadata.seq_len == 36:
-            log(f"using the dataset in {out}")
-            return out
-    preset = DATASET_PRESETS[DEMO_DATASET]
-    log(f"generating the {DEMO_DATASET} dataset ({preset.description}) into {out} ...")
+def build_demo_data(
+    task: DemoTask, out: Path, seed: int = 0, source: str | None = None, log: Callable[[str], None] = print
+) -> Path:
+    """The task's dataset in ``out`` (reused when one built for the task is already there)."""
+    if task.matches(out):
+        log(f"using the dataset in {out}")
+        return out
+    preset = DATASET_PRESETS[task.dataset]
+    log(f"generating the {task.dataset} dataset ({preset.description}) into {out} ...")
     t0 = time.perf_counter()
-    preset.build(out, seed=seed, overwrite=True)
+    workers = min(2, os.cpu_count() or 1)
+    preset.build(out, seed=seed, overwrite=True, source=source, workers=workers, **task.build)
     log(f"  done in {time.perf_counter() - t0:.0f} s")
     return out
 
 
-def demo_config(minutes: float, target: float, device: str, seed: int, overrides: list[str]) -> Config:
-    return get_preset(DEMO_PRESET).override(
+def demo_config(
+    task: DemoTask, minutes: float, target: float, device: str, seed: int, overrides: list[str]
+) -> Config:
+    return get_preset(task.preset).override(
         [
             f"train.max_minutes={minutes}",
             f"train.target_accuracy={target}",
             f"train.device={device}",
             f"train.seed={seed}",
-            f"data.test_limit={STOP_SUBSET}",
+            f"data.test_limit={task.stop_subset}",
             "train.autotune=true",
             *overrides,
         ]
@@ -141,7 +146,7 @@ def direct_config(
             "data.test_limit=0",
         ]
     )
-    cfg.name = "sudoku6_direct"
+    cfg.name = trm_cfg.name.replace("_fast", "") + "_direct"
     sec = time_train_step(cfg, device) * LOOP_OVERHEAD_DIRECT
     steps = max(cfg.train.lr_warmup_steps + 1, int(minutes * 60 / sec))
     log(
@@ -152,28 +157,38 @@ def direct_config(
 
 def run_demo(
     out: str | Path = "runs/demo",
-    minutes: float = 4.0,
-    target: float = 0.99,
+    minutes: float | None = None,
+    target: float | None = None,
     data: str | Path | None = None,
     device: str = "auto",
     seed: int = 0,
     overrides: list[str] | None = None,
     baseline: bool = True,
     log: Callable[[str], None] = print,
+    task: str = "sudoku6",
+    source: str | None = None,
 ) -> DemoResult:
     t_start = time.perf_counter()
+    if task not in TASKS:
+        raise TRMError(f"unknown demo task {task!r}; choose one of {', '.join(TASKS)}")
+    spec = TASKS[task]
+    minutes = spec.minutes if minutes is None else minutes
+    target = spec.target if target is None else target
     out = Path(out)
     overrides = list(overrides or [])
     machine = {"cpu": cpu_model(), "cpu_capability": cpu_capability(), "threads": torch.get_num_threads()}
     log(
-        f"trm demo: a Tiny Recursive Model learns 6x6 Sudoku on this machine ({machine['cpu']}, "
-        f"{machine['cpu_capability']}, {machine['threads']} threads)"
+        f"trm demo: a Tiny Recursive Model learns {spec.title} on this machine ({machine['cpu']}, "
+        f"{machine['cpu_capability']}, {machine['threads']} threads); measured before: {spec.reaches}"
     )
     log(f"run directory: {out.resolve()}")
-    data_dir = Path(data) if data else build_demo_data(out / "data", seed=seed, log=log)
+    data_dir = Path(data) if data else build_demo_data(spec, out / "data", seed, source, log)
+    kind = load_task_info(data_dir).get("task") if data else spec.kind
+    if kind not in (spec.kind, "custom"):  # custom: an official-layout dataset without trm_task.json
+        raise TRMError(f"{data_dir} is a {kind} dataset; --task {task} needs a {spec.kind} dataset")
 
     dev = resolve_device(device)
-    cfg = choose_setup(demo_config(minutes, target, device, seed, overrides), minutes, dev, log)
+    cfg = choose_setup(demo_config(spec, minutes, target, device, seed, overrides), minutes, dev, log)
     m = cfg.model
     log("")
     log(
@@ -186,7 +201,9 @@ def run_demo(
     if trm.status == "interrupted":
         raise KeyboardInterrupt
     trm_final = score(out, data_dir, dev)
-    log(f"  held-out exact accuracy on all {trm_final['count']:,} puzzles: {trm_final['exact_accuracy']:.1%}")
+    if spec.kind == "arc":
+        trm_final["train_exact_accuracy"] = score_split(out, data_dir, dev, "train", TRAIN_SCORE_LIMIT)
+    log(f"  held-out: {metrics_text(spec, trm_final)}")
 
     direct = direct_final = None
     if baseline:
@@ -200,40 +217,63 @@ def run_demo(
         direct = train(dcfg, data_dir, out / "baseline_direct", overwrite=True)
         if direct.status == "interrupted":
             raise KeyboardInterrupt
-        direct_final = direct.final_eval  # the trainer's last evaluation: EMA weights, all held-out puzzles
+        direct_final = score(out / "baseline_direct", data_dir, dev)
 
     log("")
     log(
         "[3/4] results (held-out puzzles never seen in training; EMA weights; every puzzle runs all N_sup steps)"
     )
-    log(summary_text(trm, trm_final, curve, direct, direct_final))
+    log(summary_text(spec, trm, trm_final, curve, direct, direct_final))
+    if spec.kind == "arc":
+        log(arc_table(out / "eval" / "arc_per_task.json"))
     log("")
     log(
         "[4/4] solving a held-out puzzle, step by step: the answer after each supervision step (changed cells "
         f"highlighted), p = sigmoid(q_halt), the model's confidence that it is done; it stops once "
         f"p > {DEFAULT_HALT_THRESHOLD}"
     )
-    trace = solve_with_trace(out, data_dir)
+    trace = solve_with_trace(spec, out, data_dir)
     log(trace)
     wall = time.perf_counter() - t_start
     log("")
     log(f"demo finished in {wall / 60:.1f} min. Next:")
     log(f"  trm eval {out} --data {data_dir}          # score the saved model again")
-    log(f"  trm solve {out} <36-character puzzle> --trace")
     log(
-        f"  metrics: {out / 'metrics.jsonl'}; checkpoints: {out / 'checkpoints'}; summary: {out / 'demo_summary.json'}"
+        f"  trm solve {out} PUZZLE --trace             # {'a task file' if spec.kind == 'arc' else 'a puzzle'}"
     )
-    return DemoResult(out, data_dir, trm, trm_final, direct, direct_final, curve, trace, machine, wall)
+    log(
+        f"  metrics: {out / 'metrics.jsonl'}; checkpoints: {out / 'checkpoints'}; evaluation: {out / 'eval'}; "
+        f"summary: {out / 'demo_summary.json'}"
+    )
+    return DemoResult(spec, out, data_dir, trm, trm_final, direct, direct_final, curve, trace, machine, wall)
 
 
-def score(run_dir: Path, data_dir: Path, device: torch.device) -> dict[str, float]:
-    """Exact accuracy of a run's saved (EMA) model on the whole held-out split, official mode."""
+def score(run_dir: Path, data_dir: Path, device: torch.device) -> dict[str, Any]:
+    """``trm eval`` of a run's saved (EMA) model on the whole held-out split, official mode; the report,
+    ``submission.json`` and ``arc_per_task.json`` (ARC) go to ``run_dir/eval``."""
     model, cfg, _ = load_model(run_dir / "checkpoints" / "last", device=device)
-    test = load_split(data_dir, "test")
+    st = Settings.from_eval(cfg.eval).replace(mode="official").validate()
+    report = evaluate_dataset(model, cfg, data_dir, st, out_dir=run_dir / "eval")
+    save_report(report, run_dir / "eval")
+    return report
+
+
+def score_split(run_dir: Path, data_dir: Path, device: torch.device, split: str, limit: int) -> float:
+    """Exact accuracy of a run's saved model on the first ``limit`` examples of ``split`` (official mode)."""
+    model, cfg, _ = load_model(run_dir / "checkpoints" / "last", device=device)
+    data = load_split(data_dir, split)
     batches = (
-        {k: v[:real] for k, v in batch.items()} for batch, real in test_batches(test, cfg.eval.batch_size)
+        {k: v[:real] for k, v in batch.items()} for batch, real in test_batches(data, cfg.eval.batch_size)
     )
-    return evaluate(model, batches, device, loss=cfg.model.loss)
+    batches = (b for b, _ in zip(batches, range(-(-limit // cfg.eval.batch_size)), strict=False))
+    return evaluate(model, batches, device, loss=cfg.model.loss)["exact_accuracy"]
+
+
+def metrics_text(task: DemoTask, report: dict[str, Any]) -> str:
+    parts = [f"{label} {report[key]:.1%}" for key, label in task.metrics if key in report]
+    if "train_exact_accuracy" in report:
+        parts.append(f"training pairs exact {report['train_exact_accuracy']:.1%}")
+    return "; ".join(parts) + f" ({report['count']:,} held-out puzzles)"
 
 
 def time_to(curve: list[dict[str, Any]], level: float) -> dict[str, Any] | None:
@@ -242,17 +282,20 @@ def time_to(curve: list[dict[str, Any]], level: float) -> dict[str, Any] | None:
 
 
 def summary_text(
+    task: DemoTask,
     trm: TrainResult,
-    trm_final: dict[str, float],
+    trm_final: dict[str, Any],
     curve: list[dict[str, Any]],
     direct: TrainResult | None,
-    direct_final: dict[str, float] | None,
+    direct_final: dict[str, Any] | None,
 ) -> str:
-    lines = [f"  TRM during training ({STOP_SUBSET} held-out puzzles):  minutes  steps  exact"]
+    n = min(task.stop_subset or trm_final["count"], trm_final["count"])
+    subset = f"{n:,} held-out puzzles" if task.kind != "arc" else "held-out test inputs, each version"
+    lines = [f"  TRM during training ({subset}):  minutes  steps  exact"]
     for r in curve:
         lines.append(f"  {'':34}{r['train_seconds'] / 60:7.1f} {r['step']:6,}  {r['exact_accuracy']:6.1%}")
     reached = []
-    for level in MILESTONES:
+    for level in task.milestones:
         r = time_to(curve, level)
         reached.append(
             f"{level:.0%} after {r['train_seconds'] / 60:.1f} min ({r['step']:,} steps)"
@@ -260,51 +303,70 @@ def summary_text(
             else f"{level:.0%} not reached"
         )
     lines.append("  time to accuracy: " + "; ".join(reached))
-    by_step = " ".join(
-        f"{trm_final[f'exact_accuracy_step_{k}']:.0%}"
-        for k in range(1, 1000)
-        if f"exact_accuracy_step_{k}" in trm_final
-    )
+    by_step = " ".join(f"{row['exact_accuracy']:.0%}" for row in trm_final.get("per_step", []))
     lines.append(
         f"  TRM after {trm.train_seconds / 60:.1f} min of training ({trm.step:,} steps): "
-        f"{trm_final['exact_accuracy']:.1%} exact on {trm_final['count']:,} puzzles; the answer after "
-        f"supervision step 1, 2, ...: {by_step}"
+        f"{metrics_text(task, trm_final)}; exact after supervision step 1, 2, ...: {by_step}"
     )
     if direct is not None and direct_final is not None:
-        gap = trm_final["exact_accuracy"] - direct_final["exact_accuracy"]
         lines.append(
             f"  direct prediction after {direct.train_seconds / 60:.1f} min ({direct.step:,} steps, same "
-            f"machine, same wall time): {direct_final['exact_accuracy']:.1%} exact on "
-            f"{direct_final['count']:,} puzzles"
+            f"machine, same wall time): {metrics_text(task, direct_final)}"
         )
+        key = "pass@2" if task.kind == "arc" else "exact_accuracy"
+        gap = trm_final[key] - direct_final[key]
         lines.append(
-            f"  recursion gains {100 * gap:+.1f} points over direct prediction at equal training time"
+            f"  recursion gains {100 * gap:+.1f} points ({key}) over direct prediction at equal training time"
         )
     return "\n".join(lines)
 
 
-def solve_with_trace(run_dir: Path, data_dir: Path, max_tries: int = 64) -> str:
-    """Solve held-out puzzles until one shows refinement (wrong after step 1, right at the end); render it."""
+def arc_table(path: Path) -> str:
+    """The per-task table of the ARC voting evaluator (``arc_per_task.json``)."""
+    per_task = json.loads(path.read_text())
+    lines = ["  per task (held-out test inputs):", f"  {'task':<12} inputs  pass@1  pass@2  rank  top votes"]
+    for name, r in sorted(per_task.items()):
+        tests = r["test_inputs"]
+        ranks = ",".join(str(t["rank"] or "-") for t in tests)
+        votes = ",".join(str(t["top_votes"]) for t in tests)
+        lines.append(
+            f"  {name:<12} {len(tests):6}  {r['pass@1']:6.0%}  {r['pass@2']:6.0%}  {ranks:>4}  {votes}"
+        )
+    return "\n".join(lines)
+
+
+def solve_with_trace(task: DemoTask, run_dir: Path, data_dir: Path, max_tries: int = 64) -> str:
+    """Solve held-out puzzles until one shows refinement (wrong after step 1, right at the end); render it with
+    the verifier's verdict."""
     solver = load_solver(run_dir, data=data_dir)
-    test = load_split(data_dir, "test")
-    n = min(max_tries, test.num_examples)
-    puzzles = [format_sudoku(decode(test.batch_inputs(np.array([i]))[0])) for i in range(n)]
+    puzzles = held_out_puzzles(task, data_dir, max_tries)
     results = solver.solve_many(puzzles, trace=True, mode="adaptive", threshold=DEFAULT_HALT_THRESHOLD)
     pick = next(
-        (i for i, r in enumerate(results) if r.valid and len(r.trace) > 1 and r.trace[0].answer != r.answer),
+        (
+            i
+            for i, r in enumerate(results)
+            if r.valid and len(r.trace) > 1 and r.trace[0].tokens != r.trace[-1].tokens
+        ),
         None,
     )
     if pick is None:
         pick = next((i for i, r in enumerate(results) if r.valid), 0)
-    result, text = results[pick], puzzles[pick]
-    p = solver.parse(text)
-    frames = [solver.codec.cells(np.asarray(t.tokens), p) for t in result.trace]
-    givens = p.layout["givens"] != 0
-    body = trace_text(frames, [t.confidence for t in result.trace], "sudoku", givens, use_colour())
+    result, puzzle = results[pick], puzzles[pick]
+    if task.kind == "arc":
+        frames = [solver.codec.cells(np.asarray(t.tokens), None) for t in result.trace]
+        givens, shown = None, f"task {puzzle['name']}, test input {json.dumps(puzzle['test'][0]['input'])}"
+    else:
+        p = solver.parse(puzzle)
+        frames = [solver.codec.cells(np.asarray(t.tokens), p) for t in result.trace]
+        givens, shown = (p.layout["givens"] != 0 if task.kind == "sudoku" else None), puzzle
+    body = trace_text(frames, [t.confidence for t in result.trace], task.kind, givens, use_colour())
+    checker = {"sudoku": "the Sudoku verifier", "maze": "the maze verifier", "arc": "the task's solution"}
     verdict = (
-        "correct (checked by the Sudoku verifier)" if result.valid else "WRONG: " + "; ".join(result.errors)
+        f"correct (checked by {checker[task.kind]})"
+        if result.valid
+        else "WRONG: " + ("; ".join(result.errors[:3]) or "no verifier")
     )
-    return f"puzzle #{pick} of the held-out set: {text}\n\n{body}\n\nanswer: {verdict}"
+    return f"held-out puzzle #{pick}:\n{shown}\n\n{body}\n\nanswer: {verdict}"
 
 
 def write_summary(result: DemoResult, path: Path) -> None:
@@ -312,24 +374,28 @@ def write_summary(result: DemoResult, path: Path) -> None:
         r = time_to(result.curve, level)
         return None if r is None else {"step": r["step"], "train_seconds": r["train_seconds"]}
 
+    def metrics(report):
+        keys = [k for k, _ in result.task.metrics] + ["count", "train_exact_accuracy"]
+        return {k: report[k] for k in keys if k in report}
+
     summary = {
+        "task": result.task.name,
         "machine": result.machine,
         "wall_seconds": round(result.wall_seconds, 1),
         "trm": {
             "steps": result.trm.step,
             "train_seconds": result.trm.train_seconds,
             "status": result.trm.status,
-            "exact_accuracy": result.trm_final["exact_accuracy"],
-            "count": result.trm_final["count"],
-            "time_to": {f"{level:.2f}": milestone(level) for level in MILESTONES},
+            **metrics(result.trm_final),
+            "time_to": {f"{level:.2f}": milestone(level) for level in result.task.milestones},
             "curve": [{k: r[k] for k in ("step", "train_seconds", "exact_accuracy")} for r in result.curve],
         },
         "direct": None
-        if result.direct is None
+        if result.direct is None or result.direct_final is None
         else {
             "steps": result.direct.step,
             "train_seconds": result.direct.train_seconds,
-            "exact_accuracy": result.direct_final["exact_accuracy"] if result.direct_final else math.nan,
+            **metrics(result.direct_final),
         },
     }
-    path.write_text(json.dumps(summary, indent=2) + "\n")
+    atomic_write_json(path, summary)

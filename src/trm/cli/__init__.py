@@ -34,6 +34,7 @@ SUBCOMMANDS = [
     "solve",
     "export",
     "serve",
+    "mcp",
     "import-official",
 ]
 

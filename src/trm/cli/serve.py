@@ -19,7 +19,10 @@ Requests from all clients share one batch, advanced one supervision step at a ti
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", help="model folder, checkpoint, run directory or ONNX export folder")
+    p.add_argument(
+        "checkpoint",
+        help="model folder, checkpoint, run directory, ONNX export folder or shipped name (sudoku6)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--device", default="cpu", help="PyTorch device for model folders (cpu, cuda, mps, auto)")

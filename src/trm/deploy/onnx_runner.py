@@ -10,7 +10,7 @@ with the same engine, settings, task parsers and result object as ``trm solve``:
     from trm_onnx_runner import OnnxSolver
     solver = OnnxSolver("EXPORT_DIR")
     solver.solve("1.3..6.2....", mode="adaptive").to_json()
-    # {"answer", "steps", "confidence", "valid", "errors"}: the object `trm solve --json` prints
+    # {"answer", "steps", "confidence", "valid", "errors", "calls"}: the object `trm solve --json` prints
 
 Inside trm this module is :mod:`trm.deploy.onnx_runner` and uses trm's own engine and tasks.
 """

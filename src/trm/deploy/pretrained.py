@@ -14,25 +14,38 @@ the evaluation protocol (N_sup, halting, voting, pass@k), results with their int
                           or {"value": 0.82, "low": 0.78, "high": 0.85}; counts get a 95% Wilson interval
     evaluation      str   protocol description overriding the one derived from the config
     limitations     list  extra limitation sentences
+    command         str   the exact command(s) that produced the model (shown as "How it was made")
+    name            str   how users refer to the model in the card's usage lines (default PATH)
+    datasets        list  Hub dataset ids for the card's metadata header
     notes           str   free text appended to the card
+
+Folders follow the Hugging Face Hub layout (``config.json``, ``model.safetensors``, ``README.md`` with a YAML
+metadata header: ``library_name: trm``, license, tags, metrics), so :func:`push_to_hub` uploads one as it is and
+:func:`from_pretrained` also takes a Hub repo id (``owner/name``; needs ``pip install 'trm[hub]'``, works offline
+from the Hub cache) or the name of a model shipped with trm (:mod:`trm.models`). A local path always wins.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..checkpoint import load_model, save_model
+from .. import __version__
+from ..checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_model, resolve_model_dir, save_model
 from ..config import Config
 from ..infer.metrics import wilson
 from ..infer.settings import Settings
 from ..model import TRM
+from ..models import shipped_model
 from ..utils import TRMError, atomic_write_text
 
 CARD_FILE = "README.md"
+HUB_FILES = (CONFIG_FILE, WEIGHTS_FILE, CARD_FILE)  # what a Hub repo of a trm model holds
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
 
 _TASK_NAMES = {
     "sudoku": "Sudoku (fill the grid so every row, column and box holds each digit once)",
@@ -63,16 +76,80 @@ def save_pretrained(
 
 
 def from_pretrained(
-    path: str | os.PathLike, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+    path: str | os.PathLike,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    *,
+    revision: str | None = None,
+    token: str | bool | None = None,
 ) -> tuple[TRM, Config, dict[str, Any]]:
-    """Load a pretrained folder (or any model folder, checkpoint or run directory) in eval mode.
-
-    Returns ``(model, config, meta)``. Only JSON and safetensors are read.
-    """
+    """Load a model in eval mode: a local folder (pretrained folder, checkpoint or run directory), else a model
+    shipped with trm by name (``"sudoku6"``), else a Hugging Face Hub repo id (``"owner/name"``, at
+    ``revision``). Returns ``(model, config, meta)``. Only JSON and safetensors are read, never a pickle."""
     p = Path(path)
-    if not p.exists():
-        raise TRMError(f"{p}: no such model folder (from_pretrained works offline on local folders only)")
+    if not p.exists() and shipped_model(str(path)) is None:
+        if not _REPO_ID.match(str(path)):
+            raise TRMError(f"{p}: no such model folder, shipped model name or Hub repo id (owner/name)")
+        p = hub_download(str(path), revision=revision, token=token)
     return load_model(p, device=device, dtype=dtype)
+
+
+def hub_download(repo_id: str, revision: str | None = None, token: str | bool | None = None) -> Path:
+    """The local folder of a Hub repo's model files (from the Hub cache when offline); a clear TRMError when
+    huggingface_hub is missing or the repo cannot be had."""
+    try:
+        from huggingface_hub import constants, snapshot_download
+    except ImportError:
+        raise TRMError(
+            f"{repo_id}: no such local folder; loading from the Hugging Face Hub needs huggingface_hub: "
+            "pip install 'trm[hub]'"
+        ) from None
+    try:
+        folder = snapshot_download(
+            repo_id,
+            revision=revision,
+            token=token,
+            allow_patterns=list(HUB_FILES),
+            library_name="trm",
+            library_version=__version__,
+        )
+    except Exception as e:  # noqa: BLE001 - offline, unknown or gated repo, network: one line naming the repo
+        reason = " ".join(str(e).split())[:300] or type(e).__name__
+        if constants.HF_HUB_OFFLINE:
+            reason = "HF_HUB_OFFLINE is set and the repo is not in the local Hub cache"
+        raise TRMError(
+            f"{repo_id}: no such local folder, and the Hugging Face Hub repo could not be fetched ({reason})"
+        ) from None
+    return Path(folder)
+
+
+def push_to_hub(
+    path: str | os.PathLike,
+    repo_id: str,
+    *,
+    private: bool | None = None,
+    token: str | bool | None = None,
+    commit_message: str = "Upload trm model",
+) -> str:
+    """Upload a pretrained folder (``config.json``, ``model.safetensors``, ``README.md``; nothing else, never
+    training state) to the Hub repo ``repo_id``, creating it if needed; returns the commit URL."""
+    folder = resolve_model_dir(path)
+    if not (folder / CARD_FILE).is_file():
+        raise TRMError(f"{folder}: no {CARD_FILE} model card; write the folder with save_pretrained first")
+    try:
+        from huggingface_hub import HfApi
+    except ImportError:
+        raise TRMError("push_to_hub needs huggingface_hub: pip install 'trm[hub]'") from None
+    api = HfApi(token=token, library_name="trm", library_version=__version__)
+    try:
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        info = api.upload_folder(
+            repo_id=repo_id, folder_path=folder, allow_patterns=list(HUB_FILES), commit_message=commit_message
+        )
+    except Exception as e:  # noqa: BLE001 - no network, no token, no permission: one line
+        reason = " ".join(str(e).split())[:300] or type(e).__name__
+        raise TRMError(f"{repo_id}: upload to the Hugging Face Hub failed ({reason})") from None
+    return str(info.commit_url)
 
 
 # ---------------------------------------------------------------------------------------------- model card
@@ -122,7 +199,7 @@ def _protocol(cfg: Config) -> list[str]:
     if st.augment > 1:
         lines.append(f"- Augmentation voting over {st.augment} symmetric copies (seed {st.seed}).")
     if st.samples > 1 or st.augment > 1:
-        lines.append(f"- Answer chosen by {st.vote} vote over the candidates.")
+        lines.append(f"- Answer chosen by the {st.select} selector over the candidates.")
     if cfg.task == "arc":
         lines.append(
             "- ARC scoring: predictions of all augmented versions are un-augmented and voted per test input; "
@@ -165,11 +242,14 @@ def model_card(cfg: Config, card_info: dict[str, Any], n_dense: int, n_table: in
     task = _TASK_NAMES.get(cfg.task, cfg.task)
     seed = card_info.get("seed", cfg.train.seed)
     mixer = "MLP over positions (TRM-MLP)" if m.mixer == "mlp_t" else f"self-attention, {m.num_heads} heads"
+    results = card_info.get("results") or []
     lines = [
-        "---",
+        "---",  # the Hugging Face Hub metadata header
         "library_name: trm",
-        f"tags: [tiny-recursive-model, {cfg.task}]",
         "license: mit",
+        f"tags: [tiny-recursive-model, trm, {cfg.task}, safetensors]",
+        *(["metrics: [exact_match]"] if results else []),
+        *([f"datasets: [{', '.join(map(str, card_info['datasets']))}]"] if card_info.get("datasets") else []),
         "---",
         "",
         f"# {cfg.name}: a Tiny Recursive Model for {cfg.task}",
@@ -208,7 +288,6 @@ def model_card(cfg: Config, card_info: dict[str, Any], n_dense: int, n_table: in
     ]
     lines += [card_info["evaluation"]] if "evaluation" in card_info else _protocol(cfg)
     lines += ["", "## Results", ""]
-    results = card_info.get("results") or []
     if results:
         lines += ["| metric | split | value | 95% interval | n |", "|---|---|---|---|---|"]
         lines += [_result_row(r) for r in results]
@@ -218,21 +297,26 @@ def model_card(cfg: Config, card_info: dict[str, Any], n_dense: int, n_table: in
         lines.append("No evaluation results were recorded with this model.")
     lines += ["", "## Limitations", ""]
     lines += [f"- {s}" for s in _limitations(cfg, list(card_info.get("limitations", [])))]
+    name = card_info.get("name", "PATH")
     lines += [
         "",
         "## Usage",
         "",
         "```python",
         "from trm.deploy.pretrained import from_pretrained",
-        'model, cfg, meta = from_pretrained("PATH")',
+        "",
+        f'model, cfg, meta = from_pretrained("{name}")',
         "```",
         "",
         "```bash",
-        "trm solve PATH PUZZLE --json        # one puzzle",
-        "trm export PATH --format onnx --out PATH-onnx",
-        "trm serve PATH --port 8000           # HTTP API and web page",
+        f"trm solve {name} PUZZLE --json        # one puzzle",
+        f"trm export {name} --format onnx --out {name}-onnx",
+        f"trm serve {name} --port 8000           # HTTP API and web page",
+        f"trm mcp {name}                         # MCP server (stdio) for LLM agents",
         "```",
     ]
+    if card_info.get("command"):
+        lines += ["", "## How it was made", "", "```bash", str(card_info["command"]).strip(), "```"]
     if card_info.get("notes"):
         lines += ["", "## Notes", "", str(card_info["notes"])]
     return "\n".join(lines) + "\n"

@@ -1,7 +1,7 @@
 """``trm serve``: the solver over HTTP (FastAPI), with a web page at ``/``.
 
-    POST /v1/solve     {"task", "puzzle", "mode", "threshold", "max_steps", "samples", "noise", "seed", "vote",
-                        "augment", "trace", "timeout"} -> {"answer", "steps", "confidence", "valid", "errors"[,
+    POST /v1/solve     {"task", "puzzle", one field per inference option ("mode", "samples", "select", ...),
+                        "trace", "timeout"} -> {"answer", "steps", "confidence", "valid", "errors", "calls"[,
                         "trace"]} (the object ``trm solve --json`` prints; unset options: the model's protocol)
     GET  /healthz      liveness and queue depth
     GET  /v1/model     preset, task, parameters, training data, protocol, limits
@@ -34,6 +34,7 @@ from ..tasks import maze, sudoku
 from ..utils import TRMError
 from .backends import LoadedModel, load_for_serving
 from .batcher import Batcher, Busy, Limits
+from .web_export import WEB_MANIFEST
 
 try:
     from contextlib import asynccontextmanager
@@ -171,6 +172,7 @@ if _MISSING is None:
         confidence: float = Field(..., description="sigmoid(q_halt): the model's estimate that it is right")
         valid: bool | None = Field(..., description="the symbolic verifier's verdict (null: no verifier)")
         errors: list[str] = Field(..., description="why the answer is invalid")
+        calls: int = Field(..., description="network calls: supervision steps summed over the candidates")
         trace: list[TraceStep] | None = Field(None, description="present when requested")
 
 
@@ -330,6 +332,10 @@ def create_app(
     app.get("/v1/example")(service.example)
     app.get("/", include_in_schema=False)(lambda: FileResponse(STATIC / "index.html"))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    if (
+        model_path is not None and (Path(model_path) / WEB_MANIFEST).is_file()
+    ):  # a web export: in-browser mode
+        app.mount("/web", StaticFiles(directory=model_path), name="web")
 
     async def solve(req: SolveRequest):  # noqa: ANN202 - FastAPI reads the body type from this annotation
         return await service.solve(req)
@@ -409,5 +415,6 @@ def tool_definition(task: str, info: dict[str, Any], request_schema: dict[str, A
             "confidence": "0..1",
             "valid": "bool or null",
             "errors": "list of strings",
+            "calls": "int (network calls used)",
         },
     }

@@ -5,7 +5,7 @@ puzzles into results, dataset evaluation and the ARC voting evaluator.
     from trm.infer import load_solver
     solver = load_solver("runs/demo")
     result = solver.solve(puzzle, mode="adaptive", threshold=0.9)
-    result.to_json()  # {"answer", "steps", "confidence", "valid", "errors"[, "trace"]}
+    result.to_json()  # {"answer", "steps", "confidence", "valid", "errors", "calls"[, "trace"]}
 
 ``settings``, ``engine``, ``voting`` and ``solver`` import neither torch nor the rest of trm (only :mod:`trm.tasks`), so
 that an ONNX export folder runs the same code (:mod:`trm.deploy.onnx_runner`); ``torch_backend`` is the

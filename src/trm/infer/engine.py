@@ -5,7 +5,11 @@
 ``batch_size`` rows is kept full (continuous batching): a row leaves as soon as it is done, official mode
 after ``max_steps`` steps, adaptive mode once sigmoid(q_halt) > threshold, and a waiting row takes its
 place at the next step. ``max_steps`` larger than the model's N_sup is test-time depth. Rows with
-trajectory k > 0 get seeded Gaussian noise of std ``noise`` added to z before every step.
+trajectory k > 0 get seeded Gaussian noise: ``init_noise`` on y and z before their first step, ``noise`` on
+z before every step. Selectors act on groups of ``group`` consecutive rows (a puzzle's trajectories):
+``halt-first`` stops a group when one of its rows crosses the threshold, ``converged`` stops a row once its
+answer stopped changing, ``q-weighted`` resamples a group's rows by sigmoid(q_halt) after every step
+(copying y and z); groups of the last two enter the batch whole, so their rows advance in lockstep.
 
 The engine does the bookkeeping in small numpy arrays (one entry per row, no Python loop over rows per
 step); the big tensors (y, z, inputs) stay in the backend's own arrays (numpy for onnxruntime, tensors on
@@ -27,6 +31,9 @@ import numpy as np
 from .settings import Settings
 
 _NEVER = 2.0  # a threshold sigmoid never exceeds: official-mode rows halt on their step count only
+_INIT_Y, _INIT_Z = 1022, 1023  # noise-table "steps" of the initial-state noise (max_steps is at most 256)
+_HF, _CONV, _QW = 1, 2, 3
+_SEL = {"halt-first": _HF, "converged": _CONV, "q-weighted": _QW}  # others: 0 (chosen once rows are done)
 
 
 # ============================================================================================ backends
@@ -104,9 +111,10 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 # ============================================================================================ the loop
 class Job:
-    """Rows solved together, and what became of them: ``preds`` [R, S], ``q_halt`` [R], ``steps`` [R];
-    with ``record``, ``step_preds`` [N, R, S] and ``step_q`` [N, R] after every step (held at the final
-    value once a row halted, so step k reads "the answer if stopped by step k")."""
+    """Rows solved together, and what became of them: ``preds`` [R, S], ``q_halt`` [R], ``steps`` [R],
+    ``settled`` [R] (stopped by its own rule: crossed the threshold or converged); with ``record``,
+    ``step_preds`` [N, R, S] and ``step_q`` [N, R] after every step (held at the final value once a row
+    halted, so step k reads "the answer if stopped by step k")."""
 
     def __init__(
         self,
@@ -117,6 +125,7 @@ class Job:
         n_steps: int,
         record: bool,
         user: Any = None,
+        group: int = 1,
     ):
         self.inputs = np.ascontiguousarray(inputs, dtype=np.int64)
         R, S = self.inputs.shape
@@ -125,6 +134,11 @@ class Job:
         self.preds = np.zeros((R, S), np.int64)
         self.q_halt = np.zeros(R, np.float32)
         self.steps = np.zeros(R, np.int64)
+        self.settled = np.zeros(R, bool)
+        self.group, self.sel = max(1, group), _SEL.get(settings.select, 0)
+        self.unit = self.group if self.sel in (_HF, _QW) else 1  # rows that enter the batch together
+        halts = settings.mode == "adaptive" or self.sel == _HF
+        self.thr = settings.threshold if halts else _NEVER
         self.step_preds = np.zeros((n_steps, R, S), np.int16) if record else None  # vocabularies are small
         self.step_q = np.zeros((n_steps, R), np.float32) if record else None
         self.queued = 0  # rows handed to the batch so far
@@ -152,7 +166,7 @@ class Job:
             self.step_preds = np.take_along_axis(self.step_preds, hold[..., None], 0)
 
 
-_ROW_FIELDS = ("job", "row", "steps", "limit", "thr", "std", "seed", "traj", "record")
+_ROW_FIELDS = "job row steps limit thr std istd seed traj record sel calm gkey".split()
 
 
 class Engine:
@@ -172,7 +186,8 @@ class Engine:
 
     def _reset_batch(self) -> None:
         self.a = {
-            k: np.zeros(0, {"thr": np.float64, "std": np.float32}.get(k, np.int64)) for k in _ROW_FIELDS
+            k: np.zeros(0, {"thr": np.float64, "std": np.float32, "istd": np.float32}.get(k, np.int64))
+            for k in _ROW_FIELDS
         }
         self.y = self.z = self.x = self.prow = None
 
@@ -192,12 +207,14 @@ class Engine:
         traj: np.ndarray | None = None,
         record: bool = False,
         user: Any = None,
+        group: int = 1,
     ) -> Job:
         """Queue token rows ``inputs`` [R, S] with puzzle identifiers ``pids`` [R] and trajectory numbers
-        ``traj`` [R] (0 = noise-free); ``record`` keeps the answer after every step."""
+        ``traj`` [R] (0 = noise-free), in groups of ``group`` consecutive rows (one puzzle's trajectories);
+        ``record`` keeps the answer after every step."""
         inputs = np.asarray(inputs)
         traj = np.zeros(len(inputs), np.int64) if traj is None else traj
-        job = Job(inputs, pids, traj, settings, settings.max_steps or self.n_sup, record, user)
+        job = Job(inputs, pids, traj, settings, settings.max_steps or self.n_sup, record, user, group)
         self._keys += 1
         job.key = self._keys
         if job.rows:
@@ -238,15 +255,24 @@ class Engine:
         done = a["steps"] >= a["limit"]
         preds = ops.argmax(logits)
         q = p = None
-        if a["record"].any() or (a["thr"] < _NEVER).any():
+        settled = np.zeros(self.active, bool)
+        if a["record"].any() or (a["thr"] < _NEVER).any() or (a["sel"] == _QW).any():
             q = ops.numpy(q_halt).astype(np.float32)
-            done |= sigmoid(q) > a["thr"]
-        if a["record"].any():
+            settled = sigmoid(q) > a["thr"]
+        if a["record"].any() or (a["sel"] == _CONV).any():
             p = ops.numpy(preds)
-            for key, sel in _groups(a["job"], np.flatnonzero(a["record"])):
-                job = self.jobs[key]
-                job.step_preds[a["steps"][sel] - 1, a["row"][sel]] = p[sel]
-                job.step_q[a["steps"][sel] - 1, a["row"][sel]] = q[sel]
+            for key, sel in _groups(a["job"], np.flatnonzero(a["record"] | (a["sel"] == _CONV))):
+                job, rows, at = self.jobs[key], a["row"][sel], a["steps"][sel] - 1
+                if job.record:
+                    job.step_preds[at, rows], job.step_q[at, rows] = p[sel], q[sel]
+                if job.settings.select == "converged":  # job.preds holds each row's previous answer
+                    same = (p[sel] != job.preds[rows]).mean(-1) <= job.settings.tolerance
+                    a["calm"][sel] = np.where(same & (at > 0), a["calm"][sel] + 1, 0)
+                    settled[sel] |= a["calm"][sel] >= job.settings.patience
+                    job.preds[rows] = p[sel]
+        grouped = (a["sel"] == _HF) | (a["sel"] == _QW)  # a row that settles stops its whole group
+        done |= (settled & ~grouped) | np.isin(a["gkey"], a["gkey"][settled & grouped])
+        y, z = self._resample(q, done, y, z)
         fin = np.flatnonzero(done)
         if fin.size:
             pf = p[fin] if p is not None else ops.numpy(ops.take(preds, fin))
@@ -255,6 +281,7 @@ class Engine:
                 job = self.jobs[key]
                 rows = a["row"][fin[sel]]
                 job.preds[rows], job.q_halt[rows], job.steps[rows] = pf[sel], qf[sel], a["steps"][fin[sel]]
+                job.settled[rows] = settled[fin[sel]]
                 job.left -= sel.size
                 if job.finished:
                     job._hold()
@@ -293,6 +320,11 @@ class Engine:
         while free > 0 and self.waiting:
             job = self.waiting[0]
             lo, hi = job.queued, min(job.rows, job.queued + free)
+            hi -= (hi - lo) % job.unit  # whole groups only
+            if hi == lo:  # no room for a group: wait for one, unless the batch is empty
+                if self.active or parts:
+                    break
+                hi = min(job.rows, lo + job.unit)
             parts.append((job, lo, hi))
             job.queued, free = hi, free - (hi - lo)
             if hi == job.rows:
@@ -305,14 +337,15 @@ class Engine:
             "row": [np.arange(lo, hi) for _, lo, hi in parts],
             "steps": [np.zeros(hi - lo, np.int64) for _, lo, hi in parts],
             "limit": [np.full(hi - lo, j.max_steps) for j, lo, hi in parts],
-            "thr": [
-                np.full(hi - lo, j.settings.threshold if j.settings.mode == "adaptive" else _NEVER)
-                for j, lo, hi in parts
-            ],
+            "thr": [np.full(hi - lo, j.thr) for j, lo, hi in parts],
             "std": [np.full(hi - lo, j.settings.noise, np.float32) for j, lo, hi in parts],
+            "istd": [np.full(hi - lo, j.settings.init_noise, np.float32) for j, lo, hi in parts],
             "seed": [np.full(hi - lo, j.settings.seed) for j, lo, hi in parts],
             "traj": [j.traj[lo:hi] for j, lo, hi in parts],
             "record": [np.full(hi - lo, j.record) for j, lo, hi in parts],
+            "sel": [np.full(hi - lo, j.sel) for j, lo, hi in parts],
+            "calm": [np.zeros(hi - lo, np.int64) for _, lo, hi in parts],
+            "gkey": [(j.key << 32) | (np.arange(lo, hi) // j.group) for j, lo, hi in parts],
         }
         for k, v in new.items():
             self.a[k] = np.concatenate([self.a[k], *v]).astype(self.a[k].dtype)
@@ -327,17 +360,37 @@ class Engine:
 
     def _add_noise(self) -> None:
         a = self.a
-        noisy = np.flatnonzero((a["traj"] > 0) & (a["std"] > 0))
-        if not noisy.size:
-            return
-        for (seed, step), sel in _groups(a["seed"][noisy] * 1024 + a["steps"][noisy], noisy, pairs=True):
-            self.z = self.ops.add_noise(
-                self.z,
-                sel,
-                self._table(seed, step, int(a["traj"][sel].max()) + 1),
-                a["traj"][sel],
-                a["std"][sel],
-            )
+        extra = a["traj"] > 0
+        first = np.flatnonzero(extra & (a["istd"] > 0) & (a["steps"] == 0))
+        self.y = self._noisy(self.y, first, np.full(first.size, _INIT_Y), a["istd"])
+        self.z = self._noisy(self.z, first, np.full(first.size, _INIT_Z), a["istd"])
+        every = np.flatnonzero(extra & (a["std"] > 0))
+        self.z = self._noisy(self.z, every, a["steps"][every], a["std"])
+
+    def _noisy(self, t, rows: np.ndarray, steps: np.ndarray, std: np.ndarray):
+        """``t`` with the noise of (seed, step, trajectory) times ``std`` added to batch ``rows``."""
+        a = self.a
+        for (seed, step), sel in _groups(a["seed"][rows] * 1024 + steps, rows, pairs=True):
+            table = self._table(seed, step, int(a["traj"][sel].max()) + 1)
+            t = self.ops.add_noise(t, sel, table, a["traj"][sel], std[sel])
+        return t
+
+    def _resample(self, q: np.ndarray, done: np.ndarray, y, z):
+        """q-weighted: each group's live rows are drawn again in proportion to sigmoid(q_halt) (seeded systematic
+        resampling once the effective sample size is below half); a row keeps its trajectory's noise."""
+        a, src = self.a, np.arange(self.active)
+        live = np.flatnonzero((a["sel"] == _QW) & ~done)
+        for g, idx in _groups(a["gkey"][live], live):
+            w = sigmoid(q[idx])
+            w /= w.sum()
+            if idx.size < 2 or 1.0 / (w @ w) >= idx.size / 2:
+                continue
+            u = np.random.default_rng([a["seed"][idx[0]], a["steps"][idx[0]], g & 0xFFFFFFFF]).random()
+            pick = np.searchsorted(np.cumsum(w), (np.arange(idx.size) + u) / idx.size)
+            src[idx] = idx[np.minimum(pick, idx.size - 1)]
+        if (src == np.arange(self.active)).all():
+            return y, z
+        return self.ops.take(y, src), self.ops.take(z, src)
 
     def _table(self, seed: int, step: int, K: int):
         key = (seed, step)
@@ -367,6 +420,7 @@ class Trajectories:
     preds: np.ndarray  # [R, S]
     q_halt: np.ndarray  # [R]
     steps: np.ndarray  # [R]
+    settled: np.ndarray  # [R]
     step_q: np.ndarray | None = None  # [N, R] with record
     step_preds: np.ndarray | None = None  # [N, R, S] with record
 
@@ -385,9 +439,12 @@ def run(
     trajectory: np.ndarray | None = None,
     record: bool = False,
     on_done: Callable[[int], None] | None = None,
+    group: int = 1,
 ) -> Trajectories:
     """Solve token rows ``inputs`` [R, S] as one job (see :class:`Engine`)."""
     eng = Engine(backend, n_sup, settings.batch_size)
-    job = eng.submit(np.asarray(inputs), np.asarray(puzzle_identifiers), settings, trajectory, record)
+    job = eng.submit(
+        np.asarray(inputs), np.asarray(puzzle_identifiers), settings, trajectory, record, group=group
+    )
     eng.run(on_done)
-    return Trajectories(job.preds, job.q_halt, job.steps, job.step_q, job.step_preds)
+    return Trajectories(job.preds, job.q_halt, job.steps, job.settled, job.step_q, job.step_preds)

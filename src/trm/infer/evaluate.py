@@ -1,8 +1,10 @@
 """Dataset evaluation: accuracy with Wilson intervals, accuracy after each supervision step, halting
-statistics, the adaptive-halting trade-off, Maze "valid and shortest", and the ARC voting evaluator."""
+statistics, the adaptive-halting trade-off, network calls per puzzle, Maze "valid and shortest", the ARC
+voting evaluator, the evaluated subset (checked to be what it claims) and an optional per-puzzle JSONL."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -15,7 +17,7 @@ from ..tasks import IGNORE, Task, get_task
 from ..tasks.arc import ArcAugmentation, crop_canvas, grid_key
 from ..tasks.maze import check_maze
 from ..tasks.sudoku import check_sudoku
-from ..utils import TRMError, atomic_write_json
+from ..utils import TRMError, atomic_write_json, atomic_write_text
 from .engine import run
 from .metrics import Accumulator
 from .render import plot_per_step
@@ -39,9 +41,12 @@ def evaluate(
     limit: int | None = None,
     progress: bool = False,
     out_dir: str | Path | None = None,
+    per_puzzle: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Evaluate ``model`` (a PyTorch model or any engine backend) on ``data_dir/split``. Returns the report
-    (see ``trm eval``); with ``out_dir``, ARC writes ``submission.json`` and ``arc_per_task.json`` there."""
+    """Evaluate ``model`` (a PyTorch model or any engine backend) on the first ``limit`` examples of
+    ``data_dir/split``. Returns the report (see ``trm eval``); with ``out_dir``, ARC writes ``submission.json``
+    and ``arc_per_task.json`` there; ``per_puzzle`` (Sudoku, maze, custom) is a JSONL file with one line per
+    puzzle (index, answer tokens, steps, calls, selector, confidence, votes, verdict)."""
     settings.validate()
     backend = as_backend(model)
     data = load_split(data_dir, split)
@@ -58,8 +63,14 @@ def evaluate(
     n_sup = cfg.model.N_sup
     bar = _progress(n_total, progress)
     t0 = time.perf_counter()
+    lines: list[str] | None = [] if per_puzzle is not None else None
     try:
         if info.kind == "arc":
+            if settings.select not in ("majority", "confidence") or per_puzzle is not None:
+                raise TRMError(
+                    "ARC evaluation counts every trajectory as a vote of its own: --select halt-first, "
+                    "converged, q-weighted and --per-puzzle apply to Sudoku, maze and custom tasks"
+                )
             report = _evaluate_arc(
                 backend, n_sup, data, load_identifiers(data_dir), settings, n_total, bar, data_dir, out_dir
             )
@@ -72,19 +83,45 @@ def evaluate(
                 settings,
                 n_total,
                 bar,
+                lines,
             )
     finally:
         if bar is not None:
             bar.close()
     elapsed = time.perf_counter() - t0
+    if report.pop("covered") != n_total:  # every claimed example evaluated exactly once (see _Coverage)
+        raise TRMError(f"internal error: {n_total} examples claimed but not all evaluated exactly once")
+    if per_puzzle is not None:
+        atomic_write_text(per_puzzle, "".join(lines))
     return {
         "task": info.kind,
         "split": split,
         **settings.describe(n_sup),
+        "subset": subset(split, data.num_examples, np.arange(n_total)),
         **report,
         "seconds": elapsed,
         "puzzles_per_sec": n_total / elapsed if elapsed > 0 else float("inf"),
     }
+
+
+def subset(split: str, examples: int, idx: np.ndarray) -> dict[str, Any]:
+    """What a report states about the examples it scored: their indices in the split (as [start, stop)
+    ranges) and a digest of the index list; :func:`check_subset` verifies such a statement."""
+    idx = np.asarray(idx, np.int64)
+    cut = np.flatnonzero(np.diff(idx) != 1) + 1
+    ranges = [[int(r[0]), int(r[-1]) + 1] for r in np.split(idx, cut) if r.size]
+    digest = hashlib.sha256(idx.astype("<i8").tobytes()).hexdigest()
+    return {"split": split, "examples": examples, "count": int(idx.size), "ranges": ranges, "sha256": digest}
+
+
+def check_subset(claim: dict[str, Any]) -> np.ndarray:
+    """The indices a report's ``subset`` names, checked against its count, bounds and digest."""
+    idx = np.concatenate([np.arange(lo, hi) for lo, hi in claim["ranges"]] or [np.zeros(0, np.int64)])
+    if subset(claim["split"], claim["examples"], idx) != claim or (
+        idx.size and idx.max() >= claim["examples"]
+    ):
+        raise TRMError("the report's subset does not match its own indices, count or digest")
+    return idx
 
 
 def _progress(total: int, enabled: bool):
@@ -110,7 +147,7 @@ def _verifier(task: Task):
 
 
 def _evaluate_grid(
-    backend, n_sup: int, task: Task, data: SplitData, st: Settings, n_total: int, bar
+    backend, n_sup: int, task: Task, data: SplitData, st: Settings, n_total: int, bar, lines: list | None
 ) -> dict[str, Any]:
     syms = task.symmetries(st.augment, st.seed)
     if len(syms) < st.augment:
@@ -121,8 +158,10 @@ def _evaluate_grid(
     verifier = _verifier(task)
     chunk = max(1, max(CHUNK_ROWS, st.batch_size) // C)
     on_done = (lambda k: bar.update(k / C)) if bar is not None else None
+    seen = np.zeros(n_total, np.int64)
     for start in range(0, n_total, chunk):
         idx = np.arange(start, min(n_total, start + chunk))
+        seen[idx] += 1
         inputs, labels = data.batch_inputs(idx), data.batch_labels(idx)
         pred = predict(
             backend,
@@ -135,11 +174,27 @@ def _evaluate_grid(
             on_done=on_done,
         )
         keep = (labels != IGNORE).any(-1)
-        acc.add(pred, labels, keep)
+        exact = acc.add(pred, labels, keep)
+        valid = None
         if verifier is not None:
             name, accepts = verifier
-            acc.add_extra(name, sum(accepts(inputs[i], pred.preds[i]) for i in np.flatnonzero(keep)))
-    return acc.report()
+            valid = [bool(accepts(inputs[i], pred.preds[i])) for i in np.flatnonzero(keep)]
+            acc.add_extra(name, sum(valid))
+        if lines is not None:
+            for n, i in enumerate(np.flatnonzero(keep)):
+                line = {
+                    "index": int(idx[i]),
+                    "answer": pred.preds[i].tolist(),
+                    "steps": int(pred.steps[i]),
+                    "calls": int(pred.compute[i]),
+                    "selector": st.select,
+                    "confidence": round(float(pred.confidence[i]), 6),
+                    "votes": int(pred.votes[i]),
+                    "exact": bool(exact[n]),
+                    **({} if valid is None else {"valid": valid[n]}),
+                }
+                lines.append(json.dumps(line) + "\n")
+    return {**acc.report(), "covered": int((seen == 1).sum())}
 
 
 def _evaluate_arc(
@@ -167,8 +222,10 @@ def _evaluate_arc(
     ex_ids = _example_identifiers(data)
     chunk = max(1, max(CHUNK_ROWS, st.batch_size) // K)
     on_done = (lambda k: bar.update(k / K)) if bar is not None else None
+    seen = np.zeros(n_total, np.int64)
     for start in range(0, n_total, chunk):
         idx = np.arange(start, min(n_total, start + chunk))
+        seen[idx] += 1
         inputs, labels, pids = data.batch_inputs(idx), data.batch_labels(idx), ex_ids[idx]
         keep = (labels != IGNORE).any(-1)
         # every trajectory is a vote of its own (no per-puzzle choice); trajectory 0 (noise-free) is scored
@@ -222,7 +279,7 @@ def _evaluate_arc(
         )
         atomic_write_json(out / "arc_per_task.json", scores["per_task"])
         report["submission"] = str(out / "submission.json")
-    return report
+    return {**report, "covered": int((seen == 1).sum())}
 
 
 def vote_arc(
@@ -279,8 +336,8 @@ def format_report(report: dict[str, Any]) -> str:
         if f"pass@{k}" in report:
             lines.append(f"pass@{k:<11}{report[f'pass@{k}']:.4f}")
     lines.append(
-        f"mean steps       {report['mean_steps']:.2f}  (compute {report['compute_steps_per_puzzle']:.2f} "
-        f"steps/puzzle)   q_halt accuracy {report['q_halt_accuracy']:.4f}"
+        f"mean steps       {report['mean_steps']:.2f}  ({report['calls_per_puzzle']:.2f} network calls per "
+        f"puzzle, selector {report['select']})   q_halt accuracy {report['q_halt_accuracy']:.4f}"
     )
     lines.append(f"speed            {report['puzzles_per_sec']:.1f} puzzles/s ({report['seconds']:.1f} s)")
     if report.get("per_step"):

@@ -97,7 +97,7 @@ class Accumulator:
             "token_accuracy": self.tokens_correct / max(self.tokens, 1),
             "token_accuracy_ci95": list(wilson(self.tokens_correct, self.tokens)),
             "mean_steps": self.steps_sum / n,
-            "compute_steps_per_puzzle": self.compute / n,
+            "calls_per_puzzle": self.compute / n,  # network calls: steps summed over trajectories and copies
             "steps_histogram": {str(k): v for k, v in enumerate(self.steps_hist) if v},
             "q_halt_accuracy": self.q_correct / n,
         }

@@ -3,6 +3,7 @@ per-step accuracy plot of ``trm eval``. Images need pillow (``pip install 'trm[p
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -260,6 +261,52 @@ def plot_per_step(report: dict, path: str | Path) -> str:
         d.text((x - 3, H - m + 6), str(r["step"]), fill=(0, 0, 0))
     d.text((W // 2 - 60, H - 18), "supervision step", fill=(0, 0, 0))
     d.text((m + 6, 4), "exact (blue) and token (orange) accuracy", fill=(0, 0, 0))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+    return f"wrote {path}"
+
+
+def plot_frontier(points: list[dict], path: str | Path) -> str:
+    """Exact accuracy against network calls per puzzle (log scale), one colour per selector, points of one
+    selector and depth joined in order of calls (PNG, pillow). Returns a note."""
+    try:
+        Image, ImageDraw = _pil()
+    except TRMError as e:
+        return f"skipped {Path(path).name}: {e} (the JSON has the numbers)"
+    W, H, m = 640, 400, 48
+    img = Image.new("RGB", (W, H), (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    d.rectangle([m, 20, W - 150, H - m], outline=(0, 0, 0))
+    lo = math.log2(min(p["calls_per_puzzle"] for p in points))
+    hi = max(math.log2(max(p["calls_per_puzzle"] for p in points)), lo + 1)
+
+    def xy(calls: float, acc: float) -> tuple[float, float]:
+        return m + (W - 150 - m) * (math.log2(calls) - lo) / (hi - lo), H - m - (H - m - 20) * acc
+
+    for i in range(0, 11, 2):
+        d.text((4, H - m - (H - m - 20) * i / 10 - 6), f"{i / 10:.1f}", fill=(0, 0, 0))
+    for e in range(math.ceil(lo), math.floor(hi) + 1):
+        x = xy(2.0**e, 0)[0]
+        d.line([x, H - m, x, H - m + 4], fill=(0, 0, 0))
+        d.text((x - 6, H - m + 6), str(2**e), fill=(0, 0, 0))
+    d.text((m + 120, H - 18), "network calls per puzzle (log scale)", fill=(0, 0, 0))
+    d.text((m + 6, 4), "exact accuracy", fill=(0, 0, 0))
+    colours = [(0, 90, 200), (230, 120, 0), (0, 150, 60), (200, 0, 60), (120, 60, 180), (90, 90, 90)]
+    names = list(dict.fromkeys(p["select"] for p in points))
+    for c, name in enumerate(names):
+        colour = colours[c % len(colours)]
+        d.text((W - 140, 30 + 16 * c), name, fill=colour)
+        for depth in sorted({p["max_steps"] for p in points if p["select"] == name}):
+            line = sorted(
+                (p for p in points if p["select"] == name and p["max_steps"] == depth),
+                key=lambda p: p["calls_per_puzzle"],
+            )
+            pts = [xy(p["calls_per_puzzle"], p["exact_accuracy"]) for p in line]
+            if len(pts) > 1:
+                d.line(pts, fill=colour, width=2)
+            for x, y in pts:
+                d.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)

@@ -18,7 +18,11 @@ except ImportError:  # the copy in an ONNX export folder, next to its copy of th
     from trm_tasks import PuzzleError
 
 MODES = ("official", "adaptive")
-VOTES = ("majority", "confidence")
+# How one answer is chosen among a puzzle's trajectories (docs/BENCHMARKS.md compares them). majority and
+# confidence vote once every trajectory is done; the others act while the engine runs: halt-first stops a
+# puzzle's trajectories when the first crosses the threshold, converged stops a trajectory once its answer
+# stopped changing, q-weighted resamples the trajectories by the halting head after every step (SMC).
+SELECTORS = ("majority", "confidence", "halt-first", "converged", "q-weighted")
 # Adaptive halting stops a row once sigmoid(q_halt) exceeds this. The training rule (q_halt > 0) is 0.5, but at
 # inference 0.9 keeps nearly all of the official mode's accuracy for most of the savings (docs/BENCHMARKS.md).
 DEFAULT_HALT_THRESHOLD = 0.9
@@ -47,7 +51,8 @@ class Settings:
     )
     threshold: float = _opt(
         DEFAULT_HALT_THRESHOLD,
-        "adaptive halting threshold on sigmoid(q_halt), in (0, 1) (0.5 is the training rule q_halt > 0)",
+        "adaptive and halt-first halting threshold on sigmoid(q_halt), in (0, 1) (0.5 is the training rule "
+        "q_halt > 0)",
         lo=0.0,
         hi=1.0,
     )
@@ -55,16 +60,30 @@ class Settings:
         None, "supervision steps (more than the model's N_sup: test-time depth)", lo=1, hi=256
     )
     samples: int = _opt(
-        1, "trajectories per puzzle; trajectory 0 is noise-free, the others add latent noise", lo=1, hi=256
+        1, "trajectories per puzzle; trajectory 0 is noise-free, the others add noise", lo=1, hi=256
     )
-    noise: float = _opt(0.1, "std of the latent noise of the extra trajectories", lo=0.0, hi=10.0)
-    seed: int = _opt(0, "seed of the latent noise and of the symmetries", lo=0, hi=2**31 - 1)
-    vote: str = _opt(
+    noise: float = _opt(
+        0.1,
+        "std of the noise added to the latent z of the extra trajectories before every step",
+        lo=0.0,
+        hi=10.0,
+    )
+    init_noise: float = _opt(
+        0.0, "std of the noise added once to the initial y and z of the extra trajectories", lo=0.0, hi=10.0
+    )
+    seed: int = _opt(0, "seed of the noise, the resampling and the symmetries", lo=0, hi=2**31 - 1)
+    select: str = _opt(
         "majority",
-        "how one answer is chosen among trajectories and symmetric copies: majority "
-        "(ties by mean confidence) or the single most confident",
-        choices=VOTES,
+        "how one answer is chosen among a puzzle's trajectories: majority (ties by mean confidence), "
+        "confidence (the most confident), halt-first (the first to cross the threshold; the others stop), "
+        "converged (a trajectory stops once its answer stopped changing; majority of those), q-weighted "
+        "(resampled by the halting head after every step; majority); symmetric copies then vote",
+        choices=SELECTORS,
     )
+    tolerance: float = _opt(
+        0.0, "converged: fraction of answer tokens that may still change between steps", lo=0.0, hi=1.0
+    )
+    patience: int = _opt(2, "converged: steps the answer must stay within the tolerance", lo=1, hi=256)
     augment: int = _opt(
         1,
         "symmetric copies per puzzle, solved, mapped back and voted on (1 = off; ARC: how many "
@@ -89,16 +108,22 @@ class Settings:
                 raise PuzzleError(f"{f.name} must be {'an integer' if want_int else 'a number'}, got {v!r}")
             lo, hi = meta["min"], meta["max"]
             if f.name == "threshold":
-                if self.mode == "adaptive" and not lo < v < hi:
-                    raise PuzzleError(f"the adaptive threshold must be in (0, 1), got {v}")
+                if (self.mode == "adaptive" or self.select == "halt-first") and not lo < v < hi:
+                    raise PuzzleError(f"the halting threshold must be in (0, 1), got {v}")
             elif not lo <= v <= hi:
                 raise PuzzleError(f"{f.name} must be in [{_num(lo)}, {_num(hi)}], got {v}")
-        if self.samples > 1 and self.noise <= 0:
-            raise PuzzleError("several samples need noise > 0 (otherwise every trajectory is the same)")
+        if self.samples > 1 and self.noise <= 0 and (self.init_noise <= 0 or self.select == "q-weighted"):
+            raise PuzzleError(
+                "several samples need noise > 0 (q-weighted), or init_noise > 0 (otherwise every trajectory "
+                "is the same)"
+            )
         return self
 
     def replace(self, **options: Any) -> Settings:
-        """A copy with ``options`` set (unknown names are an error); not validated."""
+        """A copy with ``options`` set (unknown names are an error; ``vote``, the former name of ``select``,
+        is read as ``select``); not validated."""
+        if "vote" in options:
+            options = {"select": options["vote"], **{k: v for k, v in options.items() if k != "vote"}}
         unknown = set(options) - {f.name for f in dataclasses.fields(self)}
         if unknown:
             raise PuzzleError(f"unknown inference option(s) {sorted(unknown)}")
@@ -113,12 +138,15 @@ class Settings:
         """What a report or a model card states about the protocol (options that do not apply are None)."""
         return {
             "mode": self.mode,
-            "threshold": self.threshold if self.mode == "adaptive" else None,
+            "threshold": self.threshold if self.mode == "adaptive" or self.select == "halt-first" else None,
             "max_steps": self.max_steps or n_sup,
             "samples": self.samples,
             "noise": self.noise if self.samples > 1 else 0.0,
+            "init_noise": self.init_noise if self.samples > 1 else 0.0,
             "augment": self.augment,
-            "vote": self.vote,
+            "select": self.select,
+            "tolerance": self.tolerance if self.select == "converged" else None,
+            "patience": self.patience if self.select == "converged" else None,
         }
 
 
@@ -132,6 +160,8 @@ def add_arguments(parser: Any) -> None:
         bound = f", at most {meta['max']}" if kind is int and meta["max"] else ""
         parser.add_argument(
             "--" + f.name.replace("_", "-"),
+            *(["--vote"] if f.name == "select" else []),  # the option's former name
+            dest=f.name,
             type=kind,
             choices=meta["choices"],
             default=None,

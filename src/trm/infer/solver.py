@@ -58,7 +58,7 @@ class SolveResult:
     trace: list[TraceStep] = field(default_factory=list)
     votes: int = 1
     candidates: int = 1
-    compute: int = 0  # supervision steps over all candidates
+    compute: int = 0  # network calls: supervision steps summed over all candidates
 
     def to_json(self, trace: bool | None = None) -> dict[str, Any]:
         """The result object of ``trm solve --json``, ``POST /v1/solve`` and the exported runner."""
@@ -68,6 +68,7 @@ class SolveResult:
             "confidence": round(float(self.confidence), 6),
             "valid": self.valid,
             "errors": list(self.errors),
+            "calls": int(self.compute),
         }
         if trace or (trace is None and self.trace):
             out["trace"] = [
@@ -81,7 +82,9 @@ class SolveResult:
         lines = [
             self.answer if isinstance(self.answer, str) else json.dumps(self.answer),
             f"steps {self.steps}  confidence {self.confidence:.3f}"
-            + (f"  votes {self.votes}/{self.candidates}" if self.candidates > 1 else ""),
+            + (
+                f"  votes {self.votes}/{self.candidates}  calls {self.compute}" if self.candidates > 1 else ""
+            ),
         ]
         if self.valid is None:
             lines.append("not verified: no verifier (or no expected output) for this task")
@@ -120,7 +123,7 @@ class GridRequest(Request):
 
     def result(self, job: Job) -> SolveResult:
         task, parsed = self.task, self.parsed
-        pred = self.cand.finish(job, self.settings.vote)
+        pred = self.cand.finish(job, self.settings.select)
         tokens, steps = pred.preds[0], int(pred.steps[0])
         valid, errors = task.verify(parsed, tokens)
         trace = (
@@ -172,7 +175,7 @@ class ArcRequest(Request):
         self.cand = Candidates(np.stack(rows), np.asarray(pids), None, settings.samples)
 
     def result(self, job: Job) -> SolveResult:
-        pred = self.cand.finish(job, self.settings.vote)
+        pred = self.cand.finish(job, self.settings.select)
         voter = ArcVoter()
         for r, (ti, aug) in enumerate(self.where):
             voter.add(
@@ -200,7 +203,9 @@ class ArcRequest(Request):
         return SolveResult(
             answer=answers,
             grid=answers,
-            tokens=[arc.encode_canvas(np.asarray(a)).astype(int).tolist() for a in answers],
+            tokens=[  # an empty predicted grid (an untrained model) has no canvas
+                arc.encode_canvas(np.asarray(a)).astype(int).tolist() if np.size(a) else [] for a in answers
+            ],
             steps=steps,
             confidence=float(np.mean([c for _, _, c in best])),
             valid=valid,

@@ -3,8 +3,10 @@
 A puzzle is solved as ``A`` symmetric copies (augmentation voting, symmetries from the task layer) times ``K``
 trajectories (:class:`~trm.infer.engine.Engine` adds seeded noise to trajectories k > 0); the answers are
 mapped back and one is chosen per puzzle by :func:`choose`: majority vote (ties by mean confidence, SPEC §7
-ranking) or the halting head's confidence alone. ARC votes over the task's augmented versions instead
-(:class:`ArcVoter`): every prediction is cropped, mapped back to the original frame and colours and counted
+ranking) or the halting head's confidence alone, over the candidates the selector leaves eligible
+(:meth:`Candidates.finish`: halt-first, the rows that crossed the threshold first; converged, the rows that
+converged; each symmetric copy's eligible rows share one vote). ARC votes over the task's augmented versions
+instead (:class:`ArcVoter`): every prediction is cropped, mapped back to the original frame and colours and counted
 for its test input; pass@k asks whether the true output is among the top k.
 """
 
@@ -26,25 +28,33 @@ except ImportError:  # the copy in an ONNX export folder
 PASS_KS = (1, 2, 5, 10, 100, 1000)
 
 
-def choose(preds: np.ndarray, conf: np.ndarray, vote: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pick one of C candidate answers per puzzle: ``preds`` [B, C, S], ``conf`` [B, C] in [0, 1].
+def choose(
+    preds: np.ndarray, conf: np.ndarray, vote: str, weight: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pick one of C candidate answers per puzzle: ``preds`` [B, C, S], ``conf`` [B, C] in [0, 1], ``weight``
+    [B, C] each candidate's vote (0: not eligible; default 1).
 
-    ``majority``: the answer given by the most candidates, ties broken by their mean confidence;
-    ``confidence``: the single most confident candidate. Returns (index [B], votes [B], confidence [B] = mean
-    confidence of the candidates agreeing with the choice)."""
+    ``majority``: the answer with the most weight, ties broken by the mean confidence of its eligible
+    candidates; ``confidence``: the single most confident eligible candidate. Returns (index [B], votes [B] =
+    eligible candidates agreeing, confidence [B] = their mean confidence)."""
     preds, conf = np.asarray(preds), np.asarray(conf, np.float64)
     B, C, S = preds.shape
     if C == 1:
         return np.zeros(B, np.int64), np.ones(B, np.int64), conf[:, 0]
+    w = np.ones((B, C)) if weight is None else np.asarray(weight, np.float64)
     keyed = np.concatenate([np.repeat(np.arange(B), C)[:, None], preds.reshape(B * C, S)], 1)
     _, group = np.unique(keyed, axis=0, return_inverse=True)
     group = group.reshape(-1)
-    votes = np.bincount(group)[group].reshape(B, C)
-    mean = np.bincount(group, weights=conf.reshape(-1))[group].reshape(B, C) / votes
-    score = votes + 0.5 * mean if vote == "majority" else conf  # integer votes first, then confidence < 0.5
-    idx = score.argmax(-1)
+    ok = (w > 0).reshape(-1)
+    votes = np.bincount(group, weights=ok)[group].reshape(B, C)
+    mean = np.bincount(group, weights=conf.reshape(-1) * ok)[group].reshape(B, C) / np.maximum(votes, 1)
+    if vote == "majority":  # weight first (rounded: sums of 1/n), then the mean confidence
+        score = np.round(np.bincount(group, weights=w.reshape(-1))[group].reshape(B, C), 9) + 1e-7 * mean
+    else:
+        score = conf.copy()
+    idx = np.where(w > 0, score, -np.inf).argmax(-1)
     b = np.arange(B)
-    return idx, votes[b, idx], mean[b, idx]
+    return idx, votes[b, idx].astype(np.int64), mean[b, idx]
 
 
 @dataclass
@@ -77,7 +87,7 @@ class Candidates:
         self.traj = np.tile(np.arange(self.K), self.B * self.A)
 
     def submit(self, engine: Engine, settings: Settings, record: bool = False, user=None) -> Job:
-        return engine.submit(self.rows, self.pids, settings, self.traj, record, user)
+        return engine.submit(self.rows, self.pids, settings, self.traj, record, user, group=self.K)
 
     def undo(self, p: np.ndarray) -> np.ndarray:
         """[..., B*C, S] -> [..., B, C, S] in each puzzle's own frame."""
@@ -88,11 +98,19 @@ class Candidates:
         ]
         return np.stack(parts, -3).reshape(*p.shape[:-4], self.B, self.C, self.S)
 
-    def finish(self, job: Job, vote: str) -> Prediction:
-        """Map the job's answers back and choose one per puzzle (per step too, where the job recorded)."""
+    def finish(self, job: Job, select: str) -> Prediction:
+        """Map the job's answers back and choose one per puzzle (per step too, where the job recorded) as
+        ``select`` says: halt-first and converged let only the rows that settled vote (a copy where none
+        did: all its rows); the eligible rows of each symmetric copy share one vote."""
         B, C = self.B, self.C
         preds, conf, steps = self.undo(job.preds), job.confidence.reshape(B, C), job.steps.reshape(B, C)
-        idx, votes, confidence = choose(preds, conf, vote)
+        ok = np.ones((B, self.A, self.K), bool)
+        if select in ("halt-first", "converged"):
+            ok = job.settled.reshape(B, self.A, self.K)
+            ok = ok | ~ok.any(-1, keepdims=True)
+        vote = "confidence" if select == "confidence" else "majority"
+        weight = (ok / ok.sum(-1, keepdims=True)).reshape(B, C)
+        idx, votes, confidence = choose(preds, conf, vote, weight)
         b = np.arange(B)
         out = Prediction(
             preds=preds[b, idx],
@@ -104,7 +122,7 @@ class Candidates:
         )
         if job.record:
             sp, sc = self.undo(job.step_preds), sigmoid(job.step_q).reshape(-1, B, C)
-            picks = [choose(sp[k], sc[k], vote) for k in range(len(sp))]
+            picks = [choose(sp[k], sc[k], vote) for k in range(len(sp))]  # every row eligible
             out.step_preds = np.stack([sp[k][b, i] for k, (i, _, _) in enumerate(picks)])
             out.step_conf = np.stack([c for _, _, c in picks])
             if C == 1:
@@ -128,7 +146,7 @@ def predict(
     engine = Engine(backend, n_sup, settings.batch_size)
     job = cand.submit(engine, settings, record)
     engine.run(on_done)
-    return cand.finish(job, settings.vote)
+    return cand.finish(job, settings.select)
 
 
 class ArcVoter:

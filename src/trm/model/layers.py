@@ -30,6 +30,8 @@ def trunc_normal_(
     PyTorch's ``trunc_normal_`` truncates a normal of std σ, so its samples have a smaller std; here σ' is
     enlarged so that the std after truncation is exactly ``std``. Sampling is by the inverse CDF.
     """
+    if tensor.is_meta:  # shapes only (trm.checkpoint.meta_state): drawing on the meta device takes seconds
+        return tensor
     with torch.no_grad():
         if std == 0:
             return tensor.zero_()
@@ -191,19 +193,22 @@ class SwiGLU(nn.Module):
 
     fused = False  # use the compiled elementwise kernel (set by TRM.use_fused_kernels)
 
-    def __init__(self, k: int, expansion: float, multiple: int = 256):
+    def __init__(self, k: int, expansion: float, multiple: int = 256, norm_eps: float | None = None):
         super().__init__()
         m = swiglu_width(k, expansion, multiple)
         self.gate_up_proj = CastedLinear(k, 2 * m)
         self.down_proj = CastedLinear(m, k)
+        self.norm_eps = norm_eps  # RMS-normalise the intermediate before W_down (model.swiglu_norm)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         gate_up = self.gate_up_proj(h)
         if self.fused:
-            return self.down_proj(fused_swiglu_activation(gate_up))
-        if torch.is_grad_enabled() and gate_up.requires_grad:
-            return self.down_proj(_SwiGLUActivation.apply(gate_up))
-        return self.down_proj(swiglu_activation(gate_up))
+            act = fused_swiglu_activation(gate_up)
+        elif torch.is_grad_enabled() and gate_up.requires_grad and not torch.compiler.is_compiling():
+            act = _SwiGLUActivation.apply(gate_up)  # (under torch.compile the plain form fuses better)
+        else:
+            act = swiglu_activation(gate_up)
+        return self.down_proj(act if self.norm_eps is None else rms_norm(act, self.norm_eps))
 
 
 class _SwiGLUActivation(torch.autograd.Function):
@@ -237,11 +242,12 @@ class Block(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.eps = cfg.rms_norm_eps
+        norm = cfg.rms_norm_eps if cfg.swiglu_norm else None
         if cfg.mixer == "mlp_t":
-            self.mlp_t = SwiGLU(cfg.total_len, cfg.expansion, cfg.swiglu_multiple)
+            self.mlp_t = SwiGLU(cfg.total_len, cfg.expansion, cfg.swiglu_multiple, norm)
         else:
             self.self_attn = Attention(cfg.hidden_size, cfg.num_heads)
-        self.mlp = SwiGLU(cfg.hidden_size, cfg.expansion, cfg.swiglu_multiple)
+        self.mlp = SwiGLU(cfg.hidden_size, cfg.expansion, cfg.swiglu_multiple, norm)
 
     def forward(self, h: torch.Tensor, rope: RotaryEmbedding | None) -> torch.Tensor:
         norm = fused_add_rms_norm if self.fused else add_rms_norm

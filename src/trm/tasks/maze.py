@@ -170,7 +170,7 @@ def check_maze(maze: np.ndarray, answer: np.ndarray, shortest: bool = True) -> l
         r, c = moved[0]
         errors.append(
             f"{len(moved)} cell(s) differ from the maze other than by the path (first at row {r + 1}, "
-            f"column {c + 1}: {m[r, c]!r} -> {a[r, c]!r})"
+            f"column {c + 1}: {str(m[r, c])!r} -> {str(a[r, c])!r})"
         )
     if errors:
         return errors

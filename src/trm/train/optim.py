@@ -61,13 +61,22 @@ class AdamATan2(torch.optim.Optimizer):
                 exp_avg_sqs.append(state["exp_avg_sq"])
             if not params:
                 continue
-            # every parameter of a group shares the step count; it lives on the CPU so that reading it never
-            # synchronises with an accelerator
-            t = int(self.state[params[0]]["step"].item()) + 1
-            for p in params:
-                self.state[p]["step"].fill_(t)
             lr, wd = group["lr"], group["weight_decay"]
             beta1, beta2 = group["betas"]
+            if isinstance(lr, torch.Tensor):  # train.compile=step: the step count stays a tensor too
+                steps = [self.state[p]["step"] for p in params]
+                if steps[0].device != params[0].device:
+                    steps = [s.to(params[0].device) for s in steps]
+                    for p, s in zip(params, steps, strict=True):
+                        self.state[p]["step"] = s
+                torch._foreach_add_(steps, 1.0)
+                t = steps[0]
+            else:
+                # every parameter of a group shares the step count; it lives on the CPU so that reading it never
+                # synchronises with an accelerator
+                t = int(self.state[params[0]]["step"].item()) + 1
+                for p in params:
+                    self.state[p]["step"].fill_(t)
             adam_atan2_update(
                 params, grads, exp_avgs, exp_avg_sqs, t=t, lr=lr, beta1=beta1, beta2=beta2, wd=wd
             )
@@ -80,13 +89,14 @@ def adam_atan2_update(
     exp_avgs: list[torch.Tensor],
     exp_avg_sqs: list[torch.Tensor],
     *,
-    t: int,
-    lr: float,
+    t: int | torch.Tensor,
+    lr: float | torch.Tensor,
     beta1: float,
     beta2: float,
     wd: float,
 ) -> None:
-    """One AdamATan2 step on lists of tensors (multi-tensor kernels where PyTorch has them)."""
+    """One AdamATan2 step on lists of tensors (multi-tensor kernels where PyTorch has them); ``t`` and ``lr``
+    may be 0-d tensors (compiled steps)."""
     bias1 = 1 - beta1**t
     bias2_sqrt = (1 - beta2**t) ** 0.5
     if wd != 0:
@@ -97,7 +107,10 @@ def adam_atan2_update(
     denom = torch._foreach_sqrt(exp_avg_sqs)
     torch._foreach_div_(denom, bias2_sqrt)
     for p, m, d in zip(params, exp_avgs, denom, strict=True):
-        p.add_(torch.atan2(m, d), alpha=-lr / bias1)
+        if isinstance(lr, torch.Tensor) or isinstance(t, torch.Tensor):
+            p.sub_(torch.atan2(m, d) * (lr / bias1))
+        else:
+            p.add_(torch.atan2(m, d), alpha=-lr / bias1)
 
 
 class PuzzleEmbeddingSignSGD:
@@ -168,18 +181,19 @@ def muon_parameters(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Param
 
 
 class MuonWithAdamW(torch.optim.Optimizer):
-    """Muon (``torch.optim.Muon``: orthogonalised momentum) on the hidden matrices at ``cfg.muon_lr`` and AdamW
-    at ``cfg.lr`` on the embeddings and heads (the SIC recipe, arXiv 2601.19085), stepped together.
+    """Muon (``torch.optim.Muon``: orthogonalised momentum) on the hidden matrices at ``cfg.muon_lr`` (weight
+    decay ``cfg.muon_weight_decay``) and AdamW at ``cfg.lr`` (betas ``cfg.beta1/2``, ``cfg.weight_decay``) on the
+    embeddings and heads (the SIC recipe, arXiv 2601.19085), stepped together.
 
-    The two inner optimizers keep their own state; ``param_groups`` lists both groups so that the schedule sets
-    their rates from each group's ``base_lr``."""
+    ``param_groups`` lists both inner optimizers' groups so that the schedule sets their rates from each
+    group's ``base_lr``; ``state`` is one dict shared by both (their parameters are disjoint)."""
 
     def __init__(self, model: nn.Module, cfg: TrainConfig):
         hidden, other = muon_parameters(model)
         self.muon = torch.optim.Muon(
             hidden,
             lr=cfg.muon_lr,
-            weight_decay=cfg.weight_decay,
+            weight_decay=cfg.weight_decay if cfg.muon_weight_decay is None else cfg.muon_weight_decay,
             momentum=0.95,
             adjust_lr_fn="match_rms_adamw",
         )
@@ -190,10 +204,10 @@ class MuonWithAdamW(torch.optim.Optimizer):
             group["base_lr"] = cfg.muon_lr
         for group in self.adamw.param_groups:
             group["base_lr"] = cfg.lr
-        # torch.optim.Optimizer bookkeeping over the union (state_dict of each inner optimizer stays its own)
+        # torch.optim.Optimizer bookkeeping over the union
         self.defaults = {}
         self.param_groups = self.muon.param_groups + self.adamw.param_groups
-        self.state = _ChainedState((self.muon, self.adamw))
+        self.state = self.adamw.state = self.muon.state
         self._optimizer_step_pre_hooks = {}
         self._optimizer_step_post_hooks = {}
 
@@ -205,49 +219,3 @@ class MuonWithAdamW(torch.optim.Optimizer):
     def zero_grad(self, set_to_none: bool = True) -> None:  # noqa: D102
         self.muon.zero_grad(set_to_none=set_to_none)
         self.adamw.zero_grad(set_to_none=set_to_none)
-
-
-class _ChainedState(dict):
-    """View of several optimizers' per-parameter state (their parameters are disjoint)."""
-
-    def __init__(self, optimizers):
-        super().__init__()
-        self.optimizers = optimizers
-        self.parts = tuple(o.state for o in optimizers)
-
-    def __setitem__(self, key, value):
-        for opt in self.optimizers:
-            if any(key is p for g in opt.param_groups for p in g["params"]):
-                opt.state[key] = value
-                return
-        raise KeyError("parameter not managed by this optimizer")
-
-    def __getitem__(self, key):
-        for part in self.parts:
-            if key in part:
-                return part[key]
-        raise KeyError(key)
-
-    def __contains__(self, key):
-        return any(key in part for part in self.parts)
-
-    def get(self, key, default=None):
-        return self[key] if key in self else default
-
-    def items(self):
-        for part in self.parts:
-            yield from part.items()
-
-    def keys(self):
-        for part in self.parts:
-            yield from part.keys()
-
-    def values(self):
-        for part in self.parts:
-            yield from part.values()
-
-    def __iter__(self):
-        return self.keys()
-
-    def __len__(self):
-        return sum(len(part) for part in self.parts)

@@ -2,19 +2,23 @@
 
 Every switch defaults to the official behaviour; the fast recipes (presets ``*_fast`` and the CPU demo) turn
 some of them on: Muon for the hidden matrices, gradient clipping, the halting-loss weight, a curriculum over
-the recursion depth (CGAR) and an EMA whose decay ramps up.
+the recursion depth and decaying supervision-step weights (CGAR), label smoothing, training noise (EqR), an EMA
+whose decay ramps up, and the whole step compiled (``train.compile=step``).
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
 import time
 from collections.abc import Callable
+from dataclasses import fields, replace
 
 import torch
 
 from ..config import Config, ModelConfig, parse_depth_curriculum
 from ..model import TRM, act_loss
+from ..model.losses import step_weights
 from ..model.recursive import Batch, Carry
 from ..utils import seed_everything
 from . import distributed as D
@@ -25,6 +29,8 @@ from .schedule import lr_at
 # order of the per-step metric sums kept on the device between logging intervals
 METRICS = ("count", "accuracy", "exact_accuracy", "q_halt_accuracy", "steps", "lm_loss", "q_halt_loss")
 
+_log = logging.getLogger(__name__)
+
 
 class TrainStep:
     """One optimizer step = one ACT call (SPEC §3–5), usable on its own (benchmarks) and by the trainer.
@@ -33,6 +39,10 @@ class TrainStep:
     loss divided by the global batch, updates the dense parameters with the schedule's learning rate for the
     k-th update (1-based), the used rows of the puzzle table by sign-SGD and the EMA. ``sums`` holds the
     per-step metric sums of :data:`METRICS` on the device (no host synchronisation).
+
+    ``train.compile=step`` compiles :meth:`update` (forward, loss, backward, clipping, dense optimizer) as
+    one function with static shapes, CUDA graphs on CUDA; the learning rates then live in 0-d tensors that the
+    schedule fills, so changing them never recompiles. Sign-SGD and the EMA stay eager (a few kernels).
     """
 
     def __init__(
@@ -44,7 +54,7 @@ class TrainStep:
         cfg: Config,
         total_steps: int,
         dist: D.DistInfo | None = None,
-        note: Callable[[str], None] = print,
+        note: Callable[[str], None] = _log.info,
     ):
         self.model, self.opt, self.puzzle_opt, self.ema = model, opt, puzzle_opt, ema
         self.cfg, self.total_steps = cfg, total_steps
@@ -53,6 +63,9 @@ class TrainStep:
         self.curriculum = [
             (round(f * total_steps), T, n) for f, T, n in parse_depth_curriculum(cfg.train.depth_curriculum)
         ]
+        device = model.y_init.device
+        weights = step_weights(cfg.model.N_sup, cfg.train.step_weight_decay)
+        self.weights = None if weights is None else weights.to(device)
         self.ddp_model: torch.nn.Module = model
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -64,7 +77,15 @@ class TrainStep:
                 else {"broadcast_buffers": False}
             )
             self.ddp_model = DDP(model, **no_sync)
-        self.forward_loss = _MaybeCompiled(self._forward_loss, cfg.train.compile, note)
+        mode = cfg.train.compile
+        self.cuda_graphs = mode == "step" and device.type == "cuda"
+        self.forward_loss = _MaybeCompiled(self._forward_loss, note) if mode == "loss" else self._forward_loss
+        self.update = self._update
+        if mode == "step":
+            for group in opt.param_groups:
+                group["lr"] = torch.tensor(float(group["lr"]), device=device)
+            self.update = _MaybeCompiled(self._update, note, self.cuda_graphs, on_failure=self.opt.zero_grad)
+            note("train.compile=step: the first step (and each curriculum stage's first) compiles the step")
 
     def depth_at(self, k: int) -> tuple[int, int] | None:
         """(T, n) of the k-th update under the depth curriculum (None: the model's own)."""
@@ -76,26 +97,57 @@ class TrainStep:
 
     def _forward_loss(self, carry: Carry, batch: Batch):
         carry, outputs = self.ddp_model(carry, batch)
+        t = self.cfg.train
         loss, metrics = act_loss(
-            carry, outputs, loss=self.cfg.model.loss, halt_weight=self.cfg.train.halt_loss_weight
+            carry,
+            outputs,
+            loss=self.cfg.model.loss,
+            halt_weight=t.halt_loss_weight,
+            smoothing=t.label_smoothing,
+            weights=self.weights,
         )
         return carry, loss, torch.stack([metrics[k].to(torch.float64) for k in METRICS])
 
-    def __call__(self, carry: Carry, batch: Batch, k: int) -> tuple[Carry, torch.Tensor, torch.Tensor]:
-        if self.curriculum:
-            self.model.train_depth = self.depth_at(k)
+    def _with_noise(self, carry: Carry, batch: Batch) -> Carry:
+        """Training noise (EqR): halted rows are reset here, their y, z starting at y_init, z_init plus
+        N(0, init_noise²); every row's z gets N(0, latent_noise²). The model then sees no halted row."""
+        t = self.cfg.train
+        carry = self.model.reset_rows(carry, batch)
+        y, z = carry.y, carry.z
+        if t.init_noise:
+            fresh = (carry.halted.view(-1, 1, 1) * t.init_noise).to(y.dtype)
+            y, z = y + fresh * torch.randn_like(y), z + fresh * torch.randn_like(z)
+        if t.latent_noise:
+            z = z + t.latent_noise * torch.randn_like(z)
+        return replace(carry, y=y, z=z, halted=torch.zeros_like(carry.halted))
+
+    def _update(self, carry: Carry, batch: Batch) -> tuple[Carry, torch.Tensor, torch.Tensor]:
+        t = self.cfg.train
+        if t.init_noise or t.latent_noise:
+            carry = self._with_noise(carry, batch)
         carry, loss, sums = self.forward_loss(carry, batch)
         # DDP averages gradients over ranks: scale so that the result is Σ_ranks loss / global batch
         (loss * (self.dist.world_size / self.global_batch)).backward()
-        t = self.cfg.train
         if t.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.dense_parameters(), t.grad_clip)
-        for group in self.opt.param_groups:
-            group["lr"] = lr_at(
-                k, group.get("base_lr", t.lr), t.lr_warmup_steps, self.total_steps, t.lr_min_ratio
-            )
         self.opt.step()
         self.opt.zero_grad(set_to_none=True)
+        return carry, loss.detach(), sums
+
+    def __call__(self, carry: Carry, batch: Batch, k: int) -> tuple[Carry, torch.Tensor, torch.Tensor]:
+        t = self.cfg.train
+        if self.curriculum:
+            self.model.train_depth = self.depth_at(k)
+        for group in self.opt.param_groups:
+            lr = lr_at(k, group.get("base_lr", t.lr), t.lr_warmup_steps, self.total_steps, t.lr_min_ratio)
+            if isinstance(group["lr"], torch.Tensor):
+                group["lr"].fill_(lr)
+            else:
+                group["lr"] = lr
+        carry, loss, sums = self.update(carry, batch)
+        if self.cuda_graphs:  # outputs of a CUDA graph are overwritten by its next replay
+            carry = Carry(**{f.name: _clone(getattr(carry, f.name)) for f in fields(carry)})
+            loss, sums = loss.clone(), sums.clone()
         if self.puzzle_opt is not None:
             emb = self.model.puzzle_emb
             plr = lr_at(k, t.puzzle_emb_lr, t.lr_warmup_steps, self.total_steps, t.lr_min_ratio)
@@ -103,13 +155,17 @@ class TrainStep:
             emb.local_ids = emb.local_weights = None
         if self.ema is not None:
             self.ema.update(self.model, k)
-        return carry, loss.detach(), sums
+        return carry, loss, sums
+
+
+def _clone(v):
+    return {k: t.clone() for k, t in v.items()} if isinstance(v, dict) else v.clone()
 
 
 def use_fused_kernels(cfg: Config, dtype: torch.dtype) -> bool:
     """Whether the blocks' elementwise parts run as compiled fused kernels (``train.kernels``)."""
     k = cfg.train.kernels
-    return k == "fused" or (k == "auto" and dtype != torch.float32 and not cfg.train.compile)
+    return k == "fused" or (k == "auto" and dtype != torch.float32 and cfg.train.compile == "off")
 
 
 def build_training(
@@ -118,7 +174,7 @@ def build_training(
     dtype: torch.dtype,
     total_steps: int,
     dist: D.DistInfo | None = None,
-    note: Callable[[str], None] = print,
+    note: Callable[[str], None] = _log.info,
 ) -> tuple[TRM, torch.optim.Optimizer, PuzzleEmbeddingSignSGD | None, EMA | None, TrainStep]:
     """Model (seeded by ``cfg.train.seed``), optimizers, EMA and the step function for ``cfg``."""
     seed_everything(cfg.train.seed)
@@ -171,11 +227,17 @@ def time_train_step(cfg: Config, device: torch.device, repeats: int = 2, warmup:
         torch.set_rng_state(rng)
 
 
-def autotune_cpu_setup(cfg: Config, device: torch.device, note: Callable[[str], None] = print) -> Config:
+def autotune_cpu_setup(cfg: Config, device: torch.device, note: Callable[[str], None] = _log.info) -> Config:
     """``cfg`` with ``train.dtype`` and ``train.kernels`` set to the fastest measured set-up on this CPU (see
     :func:`trm.hardware.choose_cpu_setup`); unchanged on accelerators, or where the user fixed either value."""
     t = cfg.train
-    if not t.autotune or device.type != "cpu" or t.dtype != "auto" or t.kernels != "auto" or t.compile:
+    if (
+        not t.autotune
+        or device.type != "cpu"
+        or t.dtype != "auto"
+        or t.kernels != "auto"
+        or t.compile != "off"
+    ):
         return cfg
     from ..hardware import Setup, choose_cpu_setup
     from ..model import layers
@@ -200,16 +262,27 @@ def autotune_cpu_setup(cfg: Config, device: torch.device, note: Callable[[str], 
 
 
 class _MaybeCompiled:
-    """``torch.compile(fn)`` when asked, falling back to eager (with a note) if the first call fails to compile."""
+    """``torch.compile(fn)`` with static shapes (CUDA graphs with ``cuda_graphs``), falling back to eager with
+    one note if the first call fails to compile (``on_failure`` then undoes what the failed call left, such as
+    accumulated gradients, before ``fn`` runs eagerly)."""
 
-    def __init__(self, fn: Callable, enabled: bool, note: Callable[[str], None]):
-        self.fn, self.note = fn, note
-        self.compiled = torch.compile(fn) if enabled else None
+    def __init__(
+        self,
+        fn: Callable,
+        note: Callable[[str], None],
+        cuda_graphs: bool = False,
+        on_failure: Callable[[], object] | None = None,
+    ):
+        self.fn, self.note, self.cuda_graphs, self.on_failure = fn, note, cuda_graphs, on_failure
+        mode = "reduce-overhead" if cuda_graphs else None
+        self.compiled = torch.compile(fn, dynamic=False, mode=mode)
         self.checked = False
 
     def __call__(self, *args):
         if self.compiled is None:
             return self.fn(*args)
+        if self.cuda_graphs:
+            torch.compiler.cudagraph_mark_step_begin()
         if self.checked:
             return self.compiled(*args)
         try:
@@ -220,6 +293,8 @@ class _MaybeCompiled:
                 "continuing without compilation"
             )
             self.compiled = None
+            if self.on_failure is not None:
+                self.on_failure()
             return self.fn(*args)
         self.checked = True
         return out

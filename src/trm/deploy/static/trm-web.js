@@ -1,0 +1,228 @@
+"use strict";
+// trm-web.js: solve puzzles in the browser with a web export (`trm export RUN --format web`) and onnxruntime-web.
+// The loop of trm/infer/engine.py (official: max_steps steps; adaptive: stop once sigmoid(q_halt) > threshold)
+// and the parsers, formats and verifiers of trm/tasks/ (sudoku.py, maze.py) for one puzzle, one trajectory.
+// Every table, default, bound and name they need is generated into web.json from the Python declarations.
+//   const solver = await TRMWeb.load("./");   // the folder holding web.json
+//   const res = await solver.solve(text, { mode: "adaptive", trace: true });  // the object of `trm solve --json`
+
+(function () {
+  class PuzzleError extends Error {}
+  const fail = (msg) => { throw new PuzzleError(msg); };
+  const sigmoid = (q) => 1 / (1 + Math.exp(-q));
+  const round6 = (x) => Math.round(x * 1e6) / 1e6;
+  const range = (n) => [...Array(n).keys()];
+  const where = (n, i) => `row ${Math.floor(i / n) + 1}, column ${(i % n) + 1}`;
+
+  // --------------------------------------------------------------------- Sudoku (trm/tasks/sudoku.py)
+  function sudoku(T) {
+    const n = T.side, S = n * n, DIG = T.digits, value = T.decode.map((c) => Math.max(DIG.indexOf(c), 0));
+    const peers = range(S).map((i) => T.units.filter(([, idx]) => idx.includes(i)).flatMap(([, idx]) => idx));
+    const repeats = (a) => T.units.flatMap(([name, idx], u) => {  // [unit, digit, count, name] per broken unit
+      const count = Array(n + 1).fill(0);
+      idx.forEach((i) => count[a[i]]++);
+      const d = count.findIndex((k, v) => v > 0 && k > 1);
+      return d > 0 ? [[u, d, count[d], name]] : [];
+    });
+    const solvable = (a) => {  // depth-first search, fewest candidates first
+      let best = -1, cand = 0, fewest = n + 1;
+      for (let i = 0; i < S; i++) {
+        if (a[i]) continue;
+        let m = 0;
+        for (let d = 1; d <= n; d++) if (!peers[i].some((j) => a[j] === d)) m |= 1 << d;
+        const k = range(n + 1).filter((d) => m & (1 << d)).length;
+        if (k < fewest) [best, cand, fewest] = [i, m, k];
+        if (!k) return false;
+      }
+      if (best < 0) return true;
+      for (let d = 1; d <= n; d++) if (cand & (1 << d) && ((a[best] = d), solvable(a))) return true;
+      a[best] = 0;
+      return false;
+    };
+    return {
+      parse(text) {
+        if (typeof text !== "string") fail(`a ${n}x${n} Sudoku is text`);
+        const chars = text.replace(/\s+/g, "");
+        if (chars.length !== S)
+          fail(`a ${n}x${n} Sudoku needs ${S} cells, got ${chars.length} in '${text.trim().slice(0, 100)}'`);
+        const tokens = Array.from(chars, (c, i) => T.encode[c] ??
+          fail(`bad character '${c}' at cell ${i} (${where(n, i)}); use '.' or '0' for blanks and 1..${DIG[n]} for digits`));
+        const givens = tokens.map((t) => value[t]);
+        for (const [, d, , name] of repeats(givens).slice(0, 1))
+          fail(`invalid Sudoku '${chars}': digit ${DIG[d]} appears twice in ${name.startsWith("box") ? "the " : ""}${name}`);
+        if (!solvable(givens.slice())) fail(`this ${n}x${n} Sudoku has no solution (its givens contradict each other)`);
+        const lines = text.trim().split("\n").filter((l) => l.trim()).length === n;
+        return { tokens, givens, lines, blank: text.includes("0") && !text.includes(".") ? "0" : "." };
+      },
+      format(tokens, p) {
+        let text = tokens.map((t) => T.decode[t]).join("");
+        if (p.blank === "0") text = text.replaceAll(".", "0");
+        return p.lines ? range(n).map((r) => text.slice(r * n, (r + 1) * n)).join("\n") : text;
+      },
+      verify(p, tokens) {  // check_sudoku: blanks, changed givens, repeats (at most 5 of each)
+        const a = tokens.map((t) => value[t]), g = p.givens, errors = [], limit = 5;
+        const blanks = range(S).filter((i) => a[i] < 1);
+        if (blanks.length)
+          errors.push(`${blanks.length} cell(s) not filled with a digit 1..${DIG[n]} (first at ${where(n, blanks[0])})`);
+        for (const i of range(S).filter((i) => g[i] && g[i] !== a[i]).slice(0, limit))
+          errors.push(`given ${DIG[g[i]]} at ${where(n, i)} was changed to ${DIG[a[i]]}`);
+        for (const [u, d, k, name] of repeats(a)) {
+          if (errors.length > limit && u > 0) break;
+          errors.push(`digit ${DIG[d]} appears ${k} times in ${name}`);
+        }
+        return [errors.length === 0, errors];
+      },
+    };
+  }
+
+  // --------------------------------------------------------------------- maze (trm/tasks/maze.py)
+  function maze(T) {
+    const n = T.side, S = n * n, charset = [T.wall, T.open, T.start, T.goal, T.path];
+    const step = (i) => T.moves.map(([dr, dc]) => [Math.floor(i / n) + dr, (i % n) + dc])
+      .filter(([r, c]) => r >= 0 && r < n && c >= 0 && c < n).map(([r, c]) => r * n + c);
+    const distances = (m, from) => {  // BFS over non-wall cells
+      const dist = Array(S).fill(-1), queue = [from];
+      dist[from] = 0;
+      for (let k = 0; k < queue.length; k++)
+        for (const j of step(queue[k]))
+          if (m[j] !== T.wall && dist[j] < 0) (dist[j] = dist[queue[k]] + 1), queue.push(j);
+      return dist;
+    };
+    return {
+      parse(text) {
+        if (typeof text !== "string") fail("a maze must be given as text (rows of '#', ' ', 'S', 'G')");
+        const lines = text.replaceAll("\r\n", "\n").replace(/\n+$/, "").split("\n");
+        while (lines.length && !lines[0].trim()) lines.shift();
+        const h = lines.length, w = Math.max(0, ...lines.map((l) => l.length));
+        if (!h || !w) fail("the maze is empty");
+        if (h > n || w > n) fail(`the maze is ${h}x${w} but this model solves mazes up to ${n}x${n}`);
+        const tokens = Array(S).fill(T.encode[T.wall]);
+        lines.forEach((ln, r) => {
+          const bad = [...new Set(ln)].filter((c) => !(c in T.encode)).sort();
+          if (bad.length)
+            fail(`maze row ${r + 1}: illegal character(s) [${bad.map((c) => `'${c}'`).join(", ")}]; use '#', ' ', 'S', 'G' (and 'o')`);
+          for (let c = 0; c < w; c++) tokens[r * n + c] = T.encode[ln[c] ?? T.open];
+        });
+        const grid = tokens.map((t) => T.decode[t]);
+        for (const ch of [T.start, T.goal]) {
+          const k = grid.filter((c) => c === ch).length;
+          if (k !== 1) fail(`a maze needs exactly one ${ch}, found ${k}`);
+        }
+        if (distances(grid, grid.indexOf(T.start))[grid.indexOf(T.goal)] < 0) fail("the maze has no path from S to G");
+        return { tokens, grid, h, w };
+      },
+      format(tokens, p) {
+        return range(p.h).map((r) => tokens.slice(r * n, r * n + p.w).map((t) => T.decode[t]).join("")).join("\n");
+      },
+      verify(p, tokens) {  // check_maze: the maze unchanged but for one simple, shortest path of 'o' from S to G
+        const m = p.grid, a = tokens.map((t) => T.decode[t]), errors = [];
+        const bad = range(S).filter((i) => !charset.includes(a[i]));
+        if (bad.length) errors.push(`${bad.length} cell(s) hold no maze symbol (first at ${where(n, bad[0])})`);
+        const moved = range(S).filter((i) => (a[i] === T.path ? T.open : a[i]) !== m[i]);
+        if (moved.length) {
+          const i = moved[0];
+          errors.push(`${moved.length} cell(s) differ from the maze other than by the path (first at ${where(n, i)}: '${m[i]}' -> '${a[i]}')`);
+        }
+        if (errors.length) return [false, errors];
+        const start = a.indexOf(T.start), goal = a.indexOf(T.goal), seen = new Set([start]);
+        let cur = start, moves = 0;
+        while (cur !== goal) {
+          let next = step(cur).filter((j) => [T.path, T.start, T.goal].includes(a[j]) && !seen.has(j));
+          if (next.includes(goal)) next = [goal];
+          if (next.length !== 1) return [false, [`the path ${next.length ? "branches" : "breaks off"} at ${where(n, cur)}`]];
+          cur = next[0];
+          seen.add(cur);
+          moves += 1;
+        }
+        const stray = a.filter((c) => c === T.path).length - (moves - 1);
+        if (stray > 0) return [false, [`${stray} path cell(s) are not on the way from S to G`]];
+        const best = distances(m, start)[goal];
+        if (moves > best) return [false, [`the path is valid but takes ${moves} moves; the shortest takes ${best}`]];
+        return [true, []];
+      },
+    };
+  }
+
+  // --------------------------------------------------------------------- the loop (trm/infer/engine.py)
+  class Solver {
+    constructor(W, session, ep) {
+      Object.assign(this, { W, session, ep, task: { sudoku, maze }[W.task.kind](W.task) });
+    }
+
+    settings(options) {  // Settings.validate for the options the browser runs
+      const st = {};
+      for (const [name, f] of Object.entries(this.W.settings)) {
+        const v = (st[name] = options[name] ?? f.default);
+        if (f.choices) {
+          if (!f.choices.includes(v)) fail(`${name} must be one of [${f.choices.map((c) => `'${c}'`).join(", ")}], got '${v}'`);
+        } else if (name === "threshold") {
+          if (st.mode === "adaptive" && !(v > f.min && v < f.max)) fail(`the halting threshold must be in (0, 1), got ${v}`);
+        } else if (v !== null) {
+          if (!Number.isInteger(v)) fail(`${name} must be an integer, got ${v}`);
+          if (v < f.min || v > f.max) fail(`${name} must be in [${f.min}, ${f.max}], got ${v}`);
+        }
+      }
+      for (const k of ["samples", "augment"])
+        if ((options[k] ?? 1) !== 1) fail(`${k} > 1 is not available in the browser; use trm solve`);
+      return st;
+    }
+
+    async solve(puzzle, options = {}) {
+      const W = this.W, S = W.seq_len, V = W.vocab_size, st = this.settings(options), p = this.task.parse(puzzle);
+      const limit = st.max_steps || W.n_sup, threshold = st.mode === "adaptive" ? st.threshold : 2;
+      const floats = (v, n) => {  // [1, n, D] copies of a vector (the reset state), or [1, D] for n = 0
+        const a = new Float32Array(Math.max(n, 1) * v.length);
+        for (let i = 0; i < a.length; i += v.length) a.set(v, i);
+        return new ort.Tensor("float32", a, n ? [1, n, v.length] : [1, v.length]);
+      };
+      const feeds = {
+        inputs: new ort.Tensor("int64", BigInt64Array.from(p.tokens, BigInt), [1, S]),
+        y: floats(W.y_init, W.total_len),
+        z: floats(W.z_init, W.total_len),
+      };
+      if (this.session.inputNames.includes("puzzle_emb")) feeds.puzzle_emb = floats(W.puzzle_emb, 0);
+      const trace = [];
+      let tokens, confidence;
+      do {  // one supervision step; the carry stays in onnxruntime's tensors
+        const out = await this.session.run(feeds);
+        [feeds.y, feeds.z] = [out.y_next, out.z_next];
+        const logits = out.logits.data;
+        tokens = range(S).map((i) => {  // argmax, the first of equal maxima (numpy's rule)
+          let best = 0;
+          for (let v = 1; v < V; v++) if (logits[i * V + v] > logits[i * V + best]) best = v;
+          return best;
+        });
+        confidence = sigmoid(out.q_halt.data[0]);
+        trace.push({ step: trace.length + 1, answer: this.task.format(tokens, p), confidence: round6(confidence) });
+      } while (trace.length < limit && !(confidence > threshold));
+      const [valid, errors] = this.task.verify(p, tokens), steps = trace.length;
+      const res = { answer: this.task.format(tokens, p), steps, confidence: round6(confidence), valid, errors, calls: steps };
+      if (options.trace) res.trace = trace;
+      return Object.assign(res, { tokens });
+    }
+  }
+
+  function loadScript(src) {
+    return new Promise((ok, no) => {
+      const onerror = () => no(new Error(`cannot load ${src}`));
+      document.head.appendChild(Object.assign(document.createElement("script"), { src, onload: ok, onerror }));
+    });
+  }
+
+  // WebGPU where the browser has an adapter (and the export its runtime; ep: "wasm" forces WASM), else WASM.
+  async function load(base = "./", { ep } = {}) {
+    const r = await fetch(base + "web.json");
+    if (!r.ok) throw new Error(`${base}web.json: ${r.status} (not a web export: trm export RUN --format web)`);
+    const W = await r.json(), bundles = W.runtime.bundles;
+    const gpu = bundles.webgpu && navigator.gpu && (await navigator.gpu.requestAdapter().catch(() => null));
+    ep = ep || (gpu ? "webgpu" : "wasm");
+    if (!self.ort) await loadScript(base + bundles[ep]);
+    ort.env.wasm.wasmPaths = new URL(base + W.runtime.dir, location.href).href;
+    ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
+    const executionProviders = ep === "wasm" ? ["wasm"] : [ep, "wasm"];
+    const session = await ort.InferenceSession.create(base + W.graph, { executionProviders });
+    return new Solver(W, session, ep);
+  }
+
+  self.TRMWeb = { load, PuzzleError };
+})();
