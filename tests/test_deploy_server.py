@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from trm.checkpoint import save_model  # noqa: E402
 from trm.deploy.backends import load_for_serving  # noqa: E402
 from trm.deploy.server import Limits, create_app  # noqa: E402
+from trm.infer.settings import Settings  # noqa: E402
 
 from .test_deploy_pretrained import make_sudoku_model  # noqa: E402
 
@@ -44,6 +45,7 @@ def test_endpoints(client):
     info = client.get("/v1/model").json()
     assert info["preset"] == "sudoku6_mlp" and info["task"] == "sudoku"
     assert info["parameters"]["dense"] > 100_000 and info["grid"]["box"] == [2, 3]
+    assert info["threshold"] == Settings().threshold  # where the page's threshold box starts
     tool = client.get("/v1/tool").json()
     assert tool["name"] == "solve_sudoku" and tool["parameters"]["required"] == ["puzzle"]
     assert {"puzzle", "mode", "max_steps", "threshold", "samples", "trace"} <= set(
@@ -227,8 +229,6 @@ def test_engine_survives_cancelled_event_loop(model_dir):
         batcher = app.state.batcher
 
         async def go():
-            from trm.infer import Settings
-
             request = loaded.solver.request("." * 36, Settings(max_steps=64))
             task = asyncio.ensure_future(batcher.submit(request, 5.0))
             await asyncio.sleep(0.1)

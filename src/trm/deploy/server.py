@@ -213,6 +213,7 @@ class Service:
                 "N_sup": self.solver.n_sup,
             },
             "protocol": self.solver.defaults.describe(self.solver.n_sup),
+            "threshold": self.solver.defaults.threshold,  # the adaptive default (the page's threshold box)
             "training_data": card.get("data") or cfg.data.path or None,
             "results": card.get("results"),
             "limits": asdict(self.limits),

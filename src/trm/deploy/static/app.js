@@ -25,6 +25,7 @@ window.trmWebSolver = webSolver;
 async function loadModel() {
   if (SERVED) {
     MODEL = await (await fetch("v1/model")).json();
+    $("threshold").value = MODEL.threshold;
     const web = await fetch(WEB_BASE + "web.json", { method: "HEAD" });
     $("run-on").options[1].disabled = !web.ok;
   } else {
