@@ -251,7 +251,7 @@ class Trainer(Checkpointing):
                     sums.zero_()
                     window_steps, window_t = 0, 0.0
                 if self.eval_every and step % self.eval_every == 0:
-                    evals.append(self._evaluate_and_save(step, progress))
+                    evals.append(self._evaluate_and_save(step, final=False))
                     last_eval_step = step
                     if 0 < t.target_accuracy <= evals[-1]["exact_accuracy"]:
                         status = "target_reached"
@@ -293,7 +293,7 @@ class Trainer(Checkpointing):
                     f"({self.state.train_seconds / 60:.1f} min of training)"
                 )
             if last_eval_step != self.state.step:
-                evals.append(self._evaluate_and_save(self.state.step, None))
+                evals.append(self._evaluate_and_save(self.state.step, final=True))
             elif not t.checkpoint_every_eval:  # evaluated at the last step without saving: save now
                 self.save(eval_metrics=evals[-1])
             final = evals[-1] if evals else None
@@ -383,7 +383,7 @@ class Trainer(Checkpointing):
                 )
         return evaluate(self.model, batches, self.device, loss=self.cfg.model.loss, group=self.dist.group)
 
-    def _evaluate_and_save(self, step: int, progress: Progress | None) -> dict[str, Any]:
+    def _evaluate_and_save(self, step: int, final: bool) -> dict[str, Any]:
         t0 = time.perf_counter()
         metrics = self.evaluate()
         eval_s = time.perf_counter() - t0
@@ -409,7 +409,7 @@ class Trainer(Checkpointing):
             f"tokens {metrics['accuracy']:.2%}, q_halt acc {metrics['q_halt_accuracy']:.2%} "
             f"on {metrics['count']:,} puzzles" + (" (best)" if improved else "")
         )
-        if self.cfg.train.checkpoint_every_eval or progress is None:
+        if self.cfg.train.checkpoint_every_eval or final:
             self.save(best=improved, eval_metrics=metrics)
         elif improved and self.main:  # the best weights are kept even when the resumable state is not
             write_checkpoint(
