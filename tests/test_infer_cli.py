@@ -225,3 +225,28 @@ def test_the_runs_eval_section_is_the_default_protocol(sudoku_run, capsys, tmp_p
     assert _json_line(capsys.readouterr().out)["steps"] <= 5
     card = model_card(cfg, {}, 1)
     assert "5 at evaluation" in card and "sigmoid(q_halt) > 0.7" in card
+
+
+def test_infer_throughput_benchmark_reports_the_floor(sudoku_run, capsys):
+    """benchmarks/infer_throughput.py: both backends in one run, the same answers, a GFLOP/s figure and its
+    fraction of the matmul rate measured around each timed solve."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "infer_throughput.py"
+    spec = importlib.util.spec_from_file_location("infer_throughput", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    root, _ = sudoku_run
+    args = [str(root / "run"), "--data", str(root / "data"), "--backends", "torch,onnx", "--threads", "1"]
+    assert bench.main(args + ["--latency-runs", "2", "--json"]) == 0
+    result = _json_line(capsys.readouterr().out)
+    from trm.infer import Settings
+
+    defaults = Settings()  # one source of truth: the benchmark runs the library's defaults
+    assert result["puzzles"] == 8 and result["settings"]["mode"] == defaults.mode
+    assert result["settings"]["batch_size"] == defaults.batch_size
+    assert result["same_answers"] == {"torch": 1.0, "onnx": 1.0}
+    for r in result["backends"].values():
+        assert r["gflops"] > 0 and len(r["matmul_gflops_around"]) == 2
+        assert r["fraction_of_matmul"] == pytest.approx(r["gflops"] / np.mean(r["matmul_gflops_around"]))

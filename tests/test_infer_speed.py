@@ -58,3 +58,41 @@ def test_fast_step_declines_what_it_does_not_implement():
     model, _ = tiny_model()
     model.dtype = torch.bfloat16
     assert not fast_step.supports(model)
+
+
+def test_part_size_is_measured_once_per_machine_and_cached(tmp_path, monkeypatch):
+    from trm import hardware
+    from trm.infer import torch_backend
+
+    monkeypatch.setenv("TRM_CACHE_DIR", str(tmp_path))
+    calls: list[int] = []
+    cost = {8: 3.0, 16: 1.0, 32: 2.0, 64: 4.0}
+    assert hardware.choose_part_rows("k", lambda c: calls.append(c) or cost[c]) == 16
+    assert sorted(calls) == [8, 16, 32, 64]
+    assert hardware.choose_part_rows("k", lambda c: 1 / 0) == 16  # cached: not timed again
+    assert hardware.choose_part_rows("other shape", lambda c: cost[c] if c != 64 else 0.5) == 64
+
+    # the backend times the candidates on its first large batch, keeps the answers, and records the choice
+    model, _ = tiny_model()
+    monkeypatch.setattr(torch_backend, "TUNE_ROWS", 64)  # the largest candidate
+    x = np.repeat(sudoku_inputs(23)[0], 3, axis=0)[:66]
+    st = Settings(mode="official", batch_size=66)
+    plain = TorchBackend(model, threads=2, fast=False)
+    fast = TorchBackend(model, threads=2)
+    a = run(plain, x, np.zeros(len(x), np.int64), st, model.cfg.N_sup)
+    b = run(fast, x, np.zeros(len(x), np.int64), st, model.cfg.N_sup)
+    assert fast._tuned and fast.part in (8, 16, 32, 64)
+    assert (a.preds == b.preds).all()
+    entries = [v for k, v in hardware._read_cache().items() if "infer part rows|mlp_t" in k]
+    assert (
+        len(entries) == 1
+        and entries[0]["rows"] == fast.part
+        and set(entries[0]["us_per_row"])
+        == {
+            "8",
+            "16",
+            "32",
+            "64",
+        }
+    )
+    assert TorchBackend(model, part_rows=5).part == 5  # given: never measured

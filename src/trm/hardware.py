@@ -106,6 +106,31 @@ def _write_cache(data: dict[str, Any]) -> None:
         pass  # a cache we cannot write is only a missed shortcut
 
 
+def machine_key(key: str) -> str:
+    """``key`` qualified by what a measured choice depends on: CPU, instruction level, torch, threads."""
+    return (
+        f"{cpu_model()}|{cpu_capability()}|torch {torch.__version__}|{torch.get_num_threads()} threads|{key}"
+    )
+
+
+def choose_part_rows(
+    key: str, seconds_per_row: Callable[[int], float], candidates: tuple[int, ...] = (8, 16, 32, 64)
+) -> int:
+    """The inference part size (rows per single-core piece of a step) with the least ``seconds_per_row(rows)``,
+    measured once per machine and model shape and cached beside the training set-ups (issue 16: the best size
+    depends on the CPU's caches, so it is timed, not assumed)."""
+    full_key = machine_key(f"infer part rows|{key}")
+    cached = _read_cache().get(full_key)
+    if isinstance(cached, dict) and isinstance(cached.get("rows"), int) and cached["rows"] > 0:
+        return cached["rows"]
+    timings = {c: float(seconds_per_row(c)) for c in candidates}
+    rows = min(timings, key=timings.__getitem__)
+    cache = _read_cache()
+    cache[full_key] = {"rows": rows, "us_per_row": {str(c): round(t * 1e6, 2) for c, t in timings.items()}}
+    _write_cache(cache)
+    return rows
+
+
 def choose_cpu_setup(
     key: str,
     time_step: Callable[[Setup], float],
@@ -119,9 +144,7 @@ def choose_cpu_setup(
     bfloat16 candidates are tried only where a bfloat16 matmul measures at least as fast as float32 (one
     tenth of a second each): elsewhere PyTorch emulates bfloat16 and a single bfloat16 step can take seconds.
     """
-    full_key = (
-        f"{cpu_model()}|{cpu_capability()}|torch {torch.__version__}|{torch.get_num_threads()} threads|{key}"
-    )
+    full_key = machine_key(key)
     cache = _read_cache() if use_cache else {}
     if full_key in cache:
         try:

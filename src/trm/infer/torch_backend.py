@@ -16,6 +16,7 @@ without transposes). ``fast=False`` keeps the plain path: ``model.step`` on the 
 from __future__ import annotations
 
 import contextlib
+import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from itertools import pairwise
@@ -27,6 +28,7 @@ import torch
 
 from ..checkpoint import load_model
 from ..data.format import load_identifiers, load_task_info
+from ..hardware import choose_part_rows
 from ..model import TRM, fast_step
 from ..tasks import get_task
 from ..utils import TRMError, resolve_device, resolve_dtype
@@ -94,18 +96,23 @@ class TorchOps:
         return z.index_add_(0, i, noise)
 
 
-# floats of y per part of a CPU step: 256 KiB, so that a part's activations stay near its core (on the 2-core
+# floats of y per part of a CPU step before the part size has been measured on this machine (batches under
+# TUNE_ROWS rows, or part_rows given): 256 KiB, so that a part's activations stay near its core (on the 2-core
 # AMD EPYC, 32-row parts of the 6x6 demo model ran 1.2-1.8x faster per core than 128-row ones)
 PART_FLOATS = 1 << 16
+# the first CPU batch of at least this many rows times the candidate part sizes on its first TUNE_ROWS rows
+# (hardware.choose_part_rows; once per machine and model shape, ~2 s for the 6x6 demo model on 2 cores)
+TUNE_ROWS = 256
 
 
 class TorchBackend:
     """``model.step`` behind the engine's :class:`~trm.infer.engine.Backend` interface. ``threads`` sets
     torch's intra-op threads (default: torch's, one per physical core); on a CPU as many parts of a step run
     at once, one per thread (see the module doc). ``fast=False``, or a model that is not a :class:`TRM`: its
-    plain ``step`` on the whole batch."""
+    plain ``step`` on the whole batch. ``part_rows``: rows per part (default: measured on this machine by
+    :func:`~trm.hardware.choose_part_rows` at the first large batch, and cached)."""
 
-    def __init__(self, model, threads: int | None = None, fast: bool = True):
+    def __init__(self, model, threads: int | None = None, fast: bool = True, part_rows: int | None = None):
         self.model = model.eval()
         self.total_len, self.hidden_size = model.cfg.total_len, model.cfg.hidden_size
         self.device, self.dtype = model.y_init.device, model.dtype
@@ -114,7 +121,8 @@ class TorchBackend:
         self.workers = set_threads(threads)
         self.fast = fast and isinstance(model, TRM)  # another class (a wrapper, a fake) runs as it is
         self._step = partial(fast_step.step, model) if self.fast and fast_step.supports(model) else model.step
-        self.part = max(1, PART_FLOATS // (self.total_len * self.hidden_size))
+        self.part = part_rows or max(1, PART_FLOATS // (self.total_len * self.hidden_size))
+        self._tuned = part_rows is not None
         self._pool: ThreadPoolExecutor | None = None
 
     def init_state(self):
@@ -131,6 +139,9 @@ class TorchBackend:
         if not self.fast or self.device.type != "cpu":
             return self._run(y, z, inputs, rows)
         B = len(y)
+        if not self._tuned and B >= TUNE_ROWS:
+            self._tuned = True  # before measuring: the measurement runs this method
+            self.part = self._measure_part(y, z, inputs, rows)
         k = min(B, max(self.workers, -(-B // self.part)))  # parts of equal size
         ends = np.linspace(0, B, k + 1).round().astype(int).tolist()
         parts = [(y[a:b], z[a:b], inputs[a:b], rows[a:b]) for a, b in pairwise(ends)]
@@ -145,6 +156,24 @@ class TorchBackend:
             return outs[0]
         with one_core():
             return tuple(torch.cat(o) for o in zip(*outs, strict=True))
+
+    def _measure_part(self, y, z, inputs, rows) -> int:
+        """Rows per part with the least time per row, timed as the step runs: on this batch's first
+        :data:`TUNE_ROWS` rows, every worker thread busy."""
+        cfg = self.model.cfg
+        key = f"{cfg.mixer} L={self.total_len} D={self.hidden_size} layers={cfg.num_layers} {self.dtype}"
+        sample = (y[:TUNE_ROWS], z[:TUNE_ROWS], inputs[:TUNE_ROWS], rows[:TUNE_ROWS])
+
+        def seconds_per_row(c: int) -> float:
+            self.part = c
+            best = float("inf")
+            for _ in range(3):  # the first also warms up
+                t = time.perf_counter()
+                self.step(*sample)
+                best = min(best, time.perf_counter() - t)
+            return best / TUNE_ROWS
+
+        return choose_part_rows(key, seconds_per_row)
 
 
 def as_backend(model_or_backend):

@@ -31,16 +31,19 @@ def _norm_(h: torch.Tensor, dim: int, eps: float) -> torch.Tensor:
 
 
 def _block(blk, h: torch.Tensor, D: int) -> torch.Tensor:
-    """One post-norm block on ``h [L, B·D]``."""
+    """One post-norm block on ``h [L, B·D]``. Both SwiGLUs produce their gate and up halves as contiguous row
+    blocks (the channel MLP computes ``W @ hᵀ``, a transposed operand costs the matmul nothing), so SiLU and
+    the product run in place on contiguous memory."""
     t, c = blk.mlp_t, blk.mlp
     gu = t.gate_up_proj.weight @ h  # [2m, B·D]
     m = gu.shape[0] // 2
-    h = _norm_(torch.addmm(h, t.down_proj.weight, F.silu(gu[:m]).mul_(gu[m:])), 0, blk.eps)
+    act = F.silu(gu[:m], inplace=True).mul_(gu[m:])
+    h = _norm_(torch.addmm(h, t.down_proj.weight, act), 0, blk.eps)
     hv = h.view(-1, D)  # [L·B, D]
-    gu = F.linear(hv, c.gate_up_proj.weight)  # [L·B, 2k]
-    k = gu.shape[1] // 2
-    act = F.silu(gu[:, :k]).mul_(gu[:, k:])  # [L·B, k]
-    return _norm_(torch.addmm(hv, act, c.down_proj.weight.t()), -1, blk.eps).view_as(h)
+    gu = c.gate_up_proj.weight @ hv.t()  # [2k, L·B]
+    k = gu.shape[0] // 2
+    act = F.silu(gu[:k], inplace=True).mul_(gu[k:])  # [k, L·B]
+    return _norm_(torch.addmm(hv, act.t(), c.down_proj.weight.t()), -1, blk.eps).view_as(h)
 
 
 def _net(layers, h: torch.Tensor, injection: torch.Tensor, D: int) -> torch.Tensor:
