@@ -20,6 +20,16 @@ def load_golden(case: str) -> tuple[dict, dict, dict, dict]:
     return (cfg, *(load_file(d / f"{n}.safetensors") for n in ("state_dict", "batch", "expected")))
 
 
+def load_benchmark(name: str):
+    """A script of ``benchmarks/`` imported as a module (the folder is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", default=False, help="also run tests marked slow")
 

@@ -12,17 +12,23 @@ from trm.presets import get_preset
 from trm.utils import TRMError
 
 
-def make_sudoku_model(seed: int = 0):
-    """The demo architecture (6x6 Sudoku TRM-MLP) with a contractive recursion (block weights at half scale,
-    like the golden cases) and a live halting head, so different runtimes agree step after step."""
-    torch.manual_seed(seed)
-    cfg = get_preset("sudoku6_mlp")
-    model = TRM(cfg.model).eval()
+def contract(model: TRM) -> TRM:
+    """Block weights at half scale (a contractive recursion, like the golden cases) and a live halting head
+    (drawn from torch's generator), so that different runtimes agree step after step."""
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.startswith("net."):
                 p.mul_(0.5)
         model.q_head.weight.normal_(0, 0.5)
+    return model
+
+
+def make_sudoku_model(seed: int = 0):
+    """The demo architecture (6x6 Sudoku TRM-MLP), contracted (see :func:`contract`)."""
+    torch.manual_seed(seed)
+    cfg = get_preset("sudoku6_mlp")
+    model = contract(TRM(cfg.model).eval())
+    with torch.no_grad():
         model.q_head.bias.zero_()
     return model, cfg
 

@@ -32,7 +32,7 @@ from trm.tasks import PuzzleError, maze, sudoku  # noqa: E402
 from trm.utils import TRMError  # noqa: E402
 
 from .test_deploy_browser import ARGS, chromium, serving  # noqa: E402, F401 - the fixture
-from .test_deploy_pretrained import make_sudoku_model  # noqa: E402
+from .test_deploy_pretrained import contract, make_sudoku_model  # noqa: E402
 
 
 def make_maze_model():
@@ -45,12 +45,8 @@ def make_maze_model():
     cfg = Config(name="maze8_tiny", task="maze", model=model)
     model = TRM(cfg.model).eval()
     with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.startswith("net."):
-                p.mul_(0.5)
-        model.puzzle_emb.weight.normal_(0, 1)
-        model.q_head.weight.normal_(0, 0.5)
-    return model, cfg
+        model.puzzle_emb.weight.normal_(0, 1)  # drawn before the halting head, as the contraction draws it
+    return contract(model), cfg
 
 
 MODELS = {"sudoku": make_sudoku_model, "maze": make_maze_model}

@@ -11,8 +11,10 @@ from trm.checkpoint import save_model
 from trm.cli import main
 from trm.data.build.sudoku import write_sudoku
 from trm.data.sudoku_generate import generate
+from trm.infer import Settings
 from trm.tasks import sudoku as sd
 
+from .conftest import load_benchmark
 from .test_infer_engine import tiny_model
 
 
@@ -230,19 +232,11 @@ def test_the_runs_eval_section_is_the_default_protocol(sudoku_run, capsys, tmp_p
 def test_infer_throughput_benchmark_reports_the_floor(sudoku_run, capsys):
     """benchmarks/infer_throughput.py: both backends in one run, the same answers, a GFLOP/s figure and its
     fraction of the matmul rate measured around each timed solve."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "infer_throughput.py"
-    spec = importlib.util.spec_from_file_location("infer_throughput", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("infer_throughput")
     root, _ = sudoku_run
     args = [str(root / "run"), "--data", str(root / "data"), "--backends", "torch,onnx", "--threads", "1"]
     assert bench.main(args + ["--latency-runs", "2", "--json"]) == 0
     result = _json_line(capsys.readouterr().out)
-    from trm.infer import Settings
-
     defaults = Settings()  # one source of truth: the benchmark runs the library's defaults
     assert result["puzzles"] == 8 and result["settings"]["mode"] == defaults.mode
     assert result["settings"]["batch_size"] == defaults.batch_size

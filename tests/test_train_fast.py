@@ -17,6 +17,7 @@ from trm.train.ema import EMA
 from trm.train.step import autotune_cpu_setup, build_training
 from trm.train.trainer import train
 
+from .conftest import load_benchmark
 from .test_train_loop import data_dir, tiny_cfg  # noqa: F401  (module-scoped dataset fixture)
 
 
@@ -388,13 +389,7 @@ def test_every_preset_validates_builds_and_trains_one_step(name, one_thread):
 
 
 def test_speedrun_records_the_accuracy_curve_and_compares_runs(data_dir, tmp_path, one_thread):  # noqa: F811
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "speedrun.py"
-    spec = importlib.util.spec_from_file_location("speedrun", path)
-    speedrun = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(speedrun)
+    speedrun = load_benchmark("speedrun")
     out = tmp_path / "run"
     args = ["tiny_att", "--data", str(data_dir), "--out", str(out), "--minutes", "5", "--eval-every", "2"]
     args += ["--test-limit", "8", "--quiet", "--set", "train.max_steps=4", "model.hidden_size=16"]

@@ -46,7 +46,8 @@ from ..utils import TRMError, atomic_write_json, resolve_device
 from .demo_tasks import TASKS, DemoTask, held_out_puzzles
 
 # a step in the training loop takes longer than the timed step (sampling, logging, the EMA): measured on a 2-core
-# AMD EPYC, 685 TRM steps in 4.0 min against 335 ms timed (x1.05), 1,137 direct steps against 141 ms (x1.5)
+# AMD EPYC, 685 TRM steps in 4.0 min against 335 ms timed (x1.05); direct prediction on 9x9 Sudoku, alone on the
+# machine, 522 ms per loop step against 467 ms timed (x1.1; an earlier x1.5 came from a machine shared with others)
 LOOP_OVERHEAD_TRM, LOOP_OVERHEAD_DIRECT = 1.05, 1.1
 TRAIN_SCORE_LIMIT = 500  # ARC: training pairs scored for the training-task accuracy
 
