@@ -208,6 +208,62 @@ def test_maze_generation_and_dihedral_augmentation():
         assert 0.3 <= walls <= 0.5
 
 
+def _shortest_paths(m: np.ndarray) -> int:
+    """Shortest S -> G paths of a maze, counted by enumerating every path of that length (small mazes only)."""
+    start, goal = M.find(m, M.START), M.find(m, M.GOAL)
+    best = int(M.distances(m, start)[goal])
+
+    def walk(cell, left, seen):
+        if left == 0:
+            return int(cell == goal)
+        r, c = cell
+        steps = [(r + dr, c + dc) for dr, dc in M.MOVES]
+        ok = [p for p in steps if 0 <= p[0] < m.shape[0] and 0 <= p[1] < m.shape[1] and m[p] != M.WALL]
+        return sum(walk(p, left - 1, seen | {p}) for p in ok if p not in seen)
+
+    return walk(start, best, {start})
+
+
+def test_maze_unique_path_and_wall_ring(tmp_path):
+    plain, _ = MG.generate(30, 7, min_path=6, seed=3)
+    assert max(_shortest_paths(m) for m in plain) > 1  # without the option, ties occur
+    mz, lb = MG.generate(30, 9, min_path=6, seed=3, unique=True, walled=True)
+    assert mz.shape == (30, 9, 9)
+    for m, label in zip(mz, lb, strict=True):
+        assert (m[0] == M.WALL).all() and (m[-1] == M.WALL).all() and (m[:, 0] == M.WALL).all()
+        assert (m[:, -1] == M.WALL).all() and (label[[0, -1]] == M.WALL).all()
+        assert _shortest_paths(m) == 1 and len(M.shortest_path(m)) - 1 > 6
+        assert (M.solve(m) == label).all()
+        for t in range(8):  # a unique path: every dihedral copy's label is its own tie-break label
+            assert (M.solve(A.dihedral(m, t)) == A.dihedral(label, t)).all()
+    assert MG.default_min_path(11, walled=True) == MG.default_min_path(9) == 10
+    out = build_maze_generated(tmp_path / "u", 8, 4, 2, min_path=5, unique_path=True, walled=True)
+    task = json.loads((out / "trm_task.json").read_text())
+    assert task["unique_path"] is True and task["walled"] is True and task["size"] == 8
+
+
+def test_perfect_mazes_and_unseen_test_split(tmp_path):
+    mz, lb = MG.generate(40, 9, min_path=6, seed=2, perfect=True)
+    for m, label in zip(mz, lb, strict=True):
+        cells = m[1::2, 1::2]
+        assert (m[::2, ::2] == M.WALL).all() and (cells != M.WALL).all()  # posts are walls, cells open
+        assert (m != M.WALL).sum() == 16 + 15  # a spanning tree of 4x4 cells: 15 passages, no loop
+        assert _shortest_paths(m) == 1 and len(M.shortest_path(m)) - 1 > 6
+        assert (M.solve(m) == label).all()
+    with pytest.raises(DataError, match="odd size"):
+        MG.generate(1, 8, perfect=True)
+    # small perfect mazes repeat: the test split keeps only mazes unseen in training (5x5: none is left)
+    with pytest.raises(DataError, match="all 30 test mazes also appear in training"):
+        build_maze_generated(tmp_path / "p5", 5, 30, 30, min_path=1, perfect=True)
+    out = build_maze_generated(tmp_path / "p", 7, 200, 30, min_path=1, dihedral_aug=True, perfect=True)
+    task = json.loads((out / "trm_task.json").read_text())
+    train, test = load_split(out, "train"), load_split(out, "test")
+    seen = {bytes(r) for r in train.batch_inputs(np.arange(train.num_examples))}
+    rows = test.batch_inputs(np.arange(test.num_examples))
+    assert task["perfect"] is True and task["test_seen_in_train_dropped"] == 30 - len(rows) > 0
+    assert not any(bytes(r) in seen for r in rows)
+
+
 def test_maze_builds_csv_round_trip(tmp_path):
     out = build_maze_generated(tmp_path / "m", 8, 6, 3, min_path=9, seed=1)
     tr = load_split(out, "train")

@@ -80,6 +80,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--dihedral", action="store_true", help="maze: add the 8 dihedral copies of training mazes"
     )
     b.add_argument(
+        "--unique-path",
+        action="store_true",
+        help="generated mazes: add walls until the labelled shortest path is the only shortest path",
+    )
+    b.add_argument(
+        "--walled",
+        action="store_true",
+        help="generated mazes: the grid's outer ring is wall, around a (size-2)x(size-2) maze",
+    )
+    b.add_argument(
+        "--perfect",
+        action="store_true",
+        help="generated mazes: perfect mazes (odd --size; cells joined by a random spanning tree, one path "
+        "between any two cells)",
+    )
+    b.add_argument(
         "--subsets", nargs="+", default=None, help="arc-custom: subset names (folders or Kaggle files)"
     )
     b.add_argument(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tasks.maze import GOAL, OPEN, START, WALL, bfs, solve
+from ..tasks.maze import GOAL, OPEN, START, WALL, bfs, count_shortest, solve
 from .errors import DataError
 from .jobs import concat_grids, run_chunks
 
@@ -24,6 +24,7 @@ def generate_one(
     min_path: int,
     density: tuple[float, float] = (0.3, 0.5),
     max_tries: int = 10_000,
+    unique: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """(maze, label, path length) with a shortest S → G path longer than ``min_path`` moves.
 
@@ -31,7 +32,8 @@ def generate_one(
     region and G the cell of that region farthest from S. Independent random walls almost never give paths
     as long as Maze-Hard's (about 0.1% of 30×30 patterns), so walls are then added at random cells of the
     current shortest path, skipping any that would disconnect S from G, until the path is long enough (or
-    the density reaches the top of ``density``, and the maze is discarded).
+    the density reaches the top of ``density``, and the maze is discarded). ``unique``: then walls are added on
+    the other shortest paths (never on the labelled one, so its length stays) until it is the only one.
     """
     lo, hi = density
     w = n + 2
@@ -69,12 +71,7 @@ def generate_one(
             if d_g[s] > min_path:
                 ok = True
                 break
-            path = []
-            c = s
-            while c != goal:
-                d = d_g[c]
-                c = next(nb for nb in (c - w, c + w, c - 1, c + 1) if d_g[nb] == d - 1)
-                path.append(c)
+            path = _walk(d_g, s, goal, w)
             inner = [c for c in path[:-1] if c not in blocked]
             if not inner:
                 break
@@ -87,6 +84,8 @@ def generate_one(
                 n_walls += 1
         if not ok:
             continue
+        if unique:
+            _make_unique(open_, w, s, goal, rng)
         maze = np.where(np.array(open_, bool).reshape(w, w)[1:-1, 1:-1], OPEN, WALL).astype(np.int8)
         sr, sc = divmod(s, w)
         gr, gc = divmod(goal, w)
@@ -99,18 +98,95 @@ def generate_one(
     )
 
 
-def default_min_path(n: int) -> int:
-    """Maze-Hard uses 30×30 with paths > 110; other sizes scale that by area."""
-    return int(round(110 * (n / 30) ** 2))
+def generate_perfect(
+    n: int, rng: np.random.Generator, min_path: int, max_tries: int = 1_000
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """(maze, label, path length) of a perfect maze: an odd n×n grid whose cells at odd (row, column) are
+    joined by a random spanning tree (Kruskal: the walls between cells removed in random order unless they
+    would close a loop), so that exactly one simple path joins any two cells; S and G are random cells
+    more than ``min_path`` moves apart."""
+    if n < 5 or n % 2 == 0:
+        raise DataError(f"a perfect maze needs an odd size of at least 5, got {n}")
+    k = (n - 1) // 2
+    parent = list(range(k * k))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    grid = np.full((n, n), WALL, np.int8)
+    grid[1::2, 1::2] = OPEN
+    edges = [(i, i + 1) for i in range(k * k) if i % k < k - 1] + [(i, i + k) for i in range(k * (k - 1))]
+    for e in rng.permutation(len(edges)).tolist():
+        a, b = edges[e]
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[ra] = rb
+            grid[a // k + b // k + 1, a % k + b % k + 1] = OPEN  # the wall cell between the two cells
+    w = n + 2
+    open_ = np.pad(grid != WALL, 1).reshape(-1).tolist()
+    cells = [(2 * (i // k) + 2) * w + 2 * (i % k) + 2 for i in range(k * k)]  # padded flat indices
+    for _ in range(max_tries):
+        s = cells[int(rng.integers(len(cells)))]
+        d = bfs(open_, w, s)
+        far = [c for c in cells if d[c] > min_path]
+        if far:
+            goal = far[int(rng.integers(len(far)))]
+            maze = grid.copy()
+            maze[s // w - 1, s % w - 1], maze[goal // w - 1, goal % w - 1] = START, GOAL
+            label = solve(maze)
+            assert label is not None
+            return maze, label, int(d[goal])
+    raise DataError(
+        f"no two cells of a {n}x{n} perfect maze are more than {min_path} moves apart; lower min_path"
+    )
+
+
+def _walk(d_g: list[int], s: int, goal: int, w: int) -> list[int]:
+    """The labelled path's cells after ``s`` (G included), with the tie-break of :mod:`trm.tasks.maze`."""
+    path, c = [], s
+    while c != goal:
+        d = d_g[c]
+        c = next(nb for nb in (c - w, c + w, c - 1, c + 1) if d_g[nb] == d - 1)
+        path.append(c)
+    return path
+
+
+def _make_unique(open_: list[bool], w: int, s: int, goal: int, rng: np.random.Generator) -> None:
+    """Wall random cells of the other shortest S → G paths until the labelled one is the only shortest path."""
+    while True:
+        d_s, d_g = bfs(open_, w, s), bfs(open_, w, goal)
+        if count_shortest(open_, w, d_s, goal)[goal] == 1:
+            return
+        on_label = set(_walk(d_g, s, goal, w)) | {s}
+        length = d_s[goal]
+        others = [
+            c
+            for c, (a, b) in enumerate(zip(d_s, d_g, strict=True))
+            if a >= 0 and b >= 0 and a + b == length and c not in on_label
+        ]
+        open_[others[int(rng.integers(len(others)))]] = False
+
+
+def default_min_path(n: int, walled: bool = False) -> int:
+    """Maze-Hard uses 30×30 with paths > 110; other sizes scale that by the area of the maze (inside the wall
+    ring of a ``walled`` grid)."""
+    inner = n - 2 if walled else n
+    return int(round(110 * (inner / 30) ** 2))
 
 
 def _gen_chunk(args: tuple) -> tuple[np.ndarray, np.ndarray]:
-    n, seed, chunk_id, count, min_path, density = args
+    n, seed, chunk_id, count, min_path, density, unique, perfect = args
     rng = np.random.default_rng([seed, chunk_id])
     mazes = np.zeros((count, n, n), np.int8)
     labels = np.zeros_like(mazes)
     for i in range(count):
-        mazes[i], labels[i], _ = generate_one(n, rng, min_path, density)
+        if perfect:
+            mazes[i], labels[i], _ = generate_perfect(n, rng, min_path)
+        else:
+            mazes[i], labels[i], _ = generate_one(n, rng, min_path, density, unique=unique)
     return mazes, labels
 
 
@@ -122,13 +198,28 @@ def generate(
     density: tuple[float, float] = (0.3, 0.5),
     workers: int = 1,
     progress: bool = False,
+    unique: bool = False,
+    walled: bool = False,
+    perfect: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``count`` mazes and their labels, int8 [count, n, n]. Chunks depend only on (seed, chunk index)."""
-    if n < 2:
-        raise DataError(f"maze size must be at least 2, got {n}")
-    mp = default_min_path(n) if min_path is None else int(min_path)
+    """``count`` mazes and their labels, int8 [count, n, n]. Chunks depend only on (seed, chunk index);
+    ``unique``: every maze has exactly one shortest path (see :func:`generate_one`); ``walled``: the outer ring
+    of the n×n grid is wall around an (n − 2)² maze (``min_path`` then defaults to the inner size's);
+    ``perfect``: perfect mazes (:func:`generate_perfect`; walled, one path between any two cells)."""
+    ring = walled and not perfect  # a perfect maze has its wall ring already
+    inner = n - 2 if ring else n
+    if inner < 2:
+        raise DataError(f"maze size must be at least {4 if ring else 2}, got {n}")
+    mp = default_min_path(n, walled or perfect) if min_path is None else int(min_path)
     chunk = 100
     jobs = [
-        (n, seed, k, min(chunk, count - s), mp, tuple(density)) for k, s in enumerate(range(0, count, chunk))
+        (inner, seed, k, min(chunk, count - s), mp, tuple(density), unique, perfect)
+        for k, s in enumerate(range(0, count, chunk))
     ]
-    return concat_grids(run_chunks(_gen_chunk, jobs, workers, progress, f"generate {n}x{n} mazes"), n)
+    mazes, labels = concat_grids(
+        run_chunks(_gen_chunk, jobs, workers, progress, f"generate {n}x{n} mazes"), inner
+    )
+    if ring:
+        pad = ((0, 0), (1, 1), (1, 1))
+        mazes, labels = np.pad(mazes, pad, constant_values=WALL), np.pad(labels, pad, constant_values=WALL)
+    return mazes, labels

@@ -43,6 +43,9 @@ class BuildOptions:
     subsample: int | None = None
     min_path: int | None = None
     dihedral: bool | None = None
+    unique_path: bool | None = None
+    walled: bool | None = None
+    perfect: bool | None = None
     subsets: list[str] | None = None
     test_subset: str | None = None
 
@@ -123,7 +126,18 @@ def _sudoku_csv(out, o: BuildOptions, _: DatasetPreset) -> Path:
 
 
 def _maze_generated(out, o: BuildOptions, _: DatasetPreset) -> Path:
-    return build_maze_generated(out, o.size, o.train or 1000, o.test, o.min_path, bool(o.dihedral), **o.run)
+    return build_maze_generated(
+        out,
+        o.size,
+        o.train or 1000,
+        o.test,
+        o.min_path,
+        bool(o.dihedral),
+        unique_path=bool(o.unique_path),
+        walled=bool(o.walled),
+        perfect=bool(o.perfect),
+        **o.run,
+    )
 
 
 def _maze_csv(out, o: BuildOptions, _: DatasetPreset) -> Path:
@@ -158,7 +172,7 @@ def _arc_custom(out, o: BuildOptions, _: DatasetPreset) -> Path:
 
 _CSV = "a folder with train.csv and test.csv (source,question,answer,rating), e.g. a local copy of "
 _SUDOKU = ("train", "test", "augmentations", "box", "blanks", "minimal", "guesses")
-_MAZE = ("train", "test", "size", "min_path", "dihedral")
+_MAZE = ("train", "test", "size", "min_path", "dihedral", "unique_path", "walled", "perfect")
 _ARC_SOURCE = (
     "a Kaggle-combined folder (e.g. ../shared/data/trm-kaggle-combined) or folder of task-per-file subsets"
 )

@@ -65,6 +65,9 @@ def swiglu_activation(gate_up: torch.Tensor) -> torch.Tensor:
     return F.silu(gate) * up
 
 
+RECOMPILE_LIMIT = 32
+
+
 class _Fused:
     """A small elementwise function compiled with ``torch.compile`` on first use (one fused loop instead of a
     pass over memory per operation, forward and backward); plain PyTorch if compilation is unavailable."""
@@ -78,6 +81,10 @@ class _Fused:
         if self.failed:
             return self.fn(*args)
         if self.compiled is None:
+            # one compiled variant per dtype x grad mode x shape: the CPU set-up chooser alone times float32 and
+            # bfloat16, training and evaluation (more than dynamo's default limit of 8, past which it warns and
+            # runs the rest eagerly)
+            torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
             self.compiled = torch.compile(self.fn, dynamic=False)
         try:
             return self.compiled(*args)

@@ -98,6 +98,18 @@ def bfs(open_: list[bool], width: int, source: int) -> list[int]:
     return dist
 
 
+def count_shortest(open_: list[bool], width: int, dist: list[int], target: int) -> list[int]:
+    """How many shortest paths lead from the source of ``dist`` (a :func:`bfs` result) to each cell, capped at 2
+    ("more than one"), for the cells with ``dist`` ≤ ``dist[target]``; 0 elsewhere."""
+    count = [0] * len(open_)
+    cells = sorted((i for i, d in enumerate(dist) if 0 <= d <= dist[target]), key=dist.__getitem__)
+    count[cells[0]] = 1
+    for c in cells[1:]:
+        d = dist[c] - 1
+        count[c] = min(2, sum(count[nb] for nb in (c - width, c + width, c - 1, c + 1) if dist[nb] == d))
+    return count
+
+
 def distances(grid: np.ndarray, source: tuple[int, int]) -> np.ndarray:
     """BFS distances (moves) from ``source`` over non-wall cells; -1 where unreachable."""
     g = np.asarray(grid)

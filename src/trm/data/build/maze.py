@@ -63,12 +63,42 @@ def build_maze_generated(
     workers: int = 1,
     progress: bool = False,
     overwrite: bool = False,
+    unique_path: bool = False,
+    walled: bool = False,
+    perfect: bool = False,
 ) -> Path:
-    mp = default_min_path(size) if min_path is None else min_path
-    mz, lb = generate(n_train + n_test, size, mp, seed, workers=workers, progress=progress)
-    info = {"source": "generated", "min_path": mp, "seed": seed}
+    """Generated mazes (:func:`trm.data.maze_generate.generate`): the first ``n_train`` train, the next ``n_test``
+    test, less any test maze that equals a training maze or a dihedral copy of one (counted in the task info)."""
+    mp = default_min_path(size, walled or perfect) if min_path is None else min_path
+    mz, lb = generate(
+        n_train + n_test,
+        size,
+        mp,
+        seed,
+        workers=workers,
+        progress=progress,
+        unique=unique_path,
+        walled=walled,
+        perfect=perfect,
+    )
+    # held out means unseen: test mazes equal to a training maze or one of its dihedral copies are dropped
+    seen = {dihedral(m, t).tobytes() for m in mz[:n_train] for t in range(8)}
+    keep = n_train + np.flatnonzero([m.tobytes() not in seen for m in mz[n_train:]])
+    if n_test and not len(keep):
+        raise DataError(
+            f"all {n_test} test mazes also appear in training; use a larger --size or fewer mazes"
+        )
+    info = {
+        "source": "generated",
+        "min_path": mp,
+        "seed": seed,
+        "test_seen_in_train_dropped": n_test - len(keep),
+    }
+    info.update(
+        {k: v for k, v in (("unique_path", unique_path), ("walled", walled), ("perfect", perfect)) if v}
+    )
     return write_maze(
-        out_dir, (mz[:n_train], lb[:n_train]), (mz[n_train:], lb[n_train:]), dihedral_aug, info, overwrite
+        out_dir, (mz[:n_train], lb[:n_train]), (mz[keep], lb[keep]), dihedral_aug, info, overwrite
     )
 
 
