@@ -411,16 +411,21 @@ def test_speedrun_records_the_accuracy_curve_and_compares_runs(data_dir, tmp_pat
     assert png.stat().st_size > 0
 
 
-def test_fused_kernels_compile_past_dynamos_default_limit(caplog, monkeypatch):
+def test_fused_kernels_compile_past_dynamos_default_limit(caplog):
     """The CPU set-up chooser runs the fused kernels in two dtypes, with and without grad, at several shapes:
     more variants than dynamo's default recompile limit (8), past which it warned and fell back to eager."""
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 8)  # dynamo's default, whatever ran before
-    fused = layers._Fused(lambda a, b: a * torch.sigmoid(b))  # a fresh function: its own compile cache
-    for grad in (True, False):
-        for rows in range(1, 6):
-            x = torch.randn(rows, 4, requires_grad=grad)
-            with torch.set_grad_enabled(grad):
-                out = fused(x, x)
-            assert torch.allclose(out, x * torch.sigmoid(x))
-    assert not fused.failed and torch._dynamo.config.recompile_limit >= layers.RECOMPILE_LIMIT
-    assert "recompile_limit" not in caplog.text
+    config = torch._dynamo.config
+    before = config.recompile_limit
+    config.recompile_limit = 8  # dynamo's default, whatever ran before
+    try:
+        fused = layers._Fused(lambda a, b: a * torch.sigmoid(b))  # a fresh function: its own compile cache
+        for grad in (True, False):
+            for rows in range(1, 6):
+                x = torch.randn(rows, 4, requires_grad=grad)
+                with torch.set_grad_enabled(grad):
+                    out = fused(x, x)
+                assert torch.allclose(out, x * torch.sigmoid(x))
+        assert not fused.failed and config.recompile_limit >= layers.RECOMPILE_LIMIT
+        assert "recompile_limit" not in caplog.text
+    finally:
+        config.recompile_limit = before

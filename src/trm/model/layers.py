@@ -80,13 +80,14 @@ class _Fused:
     def __call__(self, *args):
         if self.failed:
             return self.fn(*args)
-        if self.compiled is None:
-            # one compiled variant per dtype x grad mode x shape: the CPU set-up chooser alone times float32 and
-            # bfloat16, training and evaluation (more than dynamo's default limit of 8, past which it warns and
-            # runs the rest eagerly)
-            torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
-            self.compiled = torch.compile(self.fn, dynamic=False)
         try:
+            if self.compiled is None:
+                # one compiled variant per dtype x grad mode x shape: the CPU set-up chooser alone times float32
+                # and bfloat16, training and evaluation (more than dynamo's default limit of 8, past which it
+                # warns and runs the rest eagerly)
+                config = torch._dynamo.config
+                config.recompile_limit = max(config.recompile_limit, RECOMPILE_LIMIT)
+                self.compiled = torch.compile(self.fn, dynamic=False)
             return self.compiled(*args)
         except Exception as e:  # inductor reports a missing compiler or backend with many exception types
             import warnings
