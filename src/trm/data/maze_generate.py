@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tasks.maze import GOAL, OPEN, START, WALL, bfs, count_shortest, solve
+from ..tasks.maze import GOAL, OPEN, START, WALL, bfs, count_shortest, labelled_walk, solve
 from .errors import DataError
 from .jobs import concat_grids, run_chunks
 
@@ -71,7 +71,7 @@ def generate_one(
             if d_g[s] > min_path:
                 ok = True
                 break
-            path = _walk(d_g, s, goal, w)
+            path = labelled_walk(d_g, s, goal, w)
             inner = [c for c in path[:-1] if c not in blocked]
             if not inner:
                 break
@@ -144,23 +144,13 @@ def generate_perfect(
     )
 
 
-def _walk(d_g: list[int], s: int, goal: int, w: int) -> list[int]:
-    """The labelled path's cells after ``s`` (G included), with the tie-break of :mod:`trm.tasks.maze`."""
-    path, c = [], s
-    while c != goal:
-        d = d_g[c]
-        c = next(nb for nb in (c - w, c + w, c - 1, c + 1) if d_g[nb] == d - 1)
-        path.append(c)
-    return path
-
-
 def _make_unique(open_: list[bool], w: int, s: int, goal: int, rng: np.random.Generator) -> None:
     """Wall random cells of the other shortest S → G paths until the labelled one is the only shortest path."""
     while True:
         d_s, d_g = bfs(open_, w, s), bfs(open_, w, goal)
-        if count_shortest(open_, w, d_s, goal)[goal] == 1:
+        if count_shortest(d_s, w, goal)[goal] == 1:
             return
-        on_label = set(_walk(d_g, s, goal, w)) | {s}
+        on_label = set(labelled_walk(d_g, s, goal, w)) | {s}
         length = d_s[goal]
         others = [
             c

@@ -98,16 +98,27 @@ def bfs(open_: list[bool], width: int, source: int) -> list[int]:
     return dist
 
 
-def count_shortest(open_: list[bool], width: int, dist: list[int], target: int) -> list[int]:
+def count_shortest(dist: list[int], width: int, target: int) -> list[int]:
     """How many shortest paths lead from the source of ``dist`` (a :func:`bfs` result) to each cell, capped at 2
     ("more than one"), for the cells with ``dist`` ≤ ``dist[target]``; 0 elsewhere."""
-    count = [0] * len(open_)
+    count = [0] * len(dist)
     cells = sorted((i for i, d in enumerate(dist) if 0 <= d <= dist[target]), key=dist.__getitem__)
     count[cells[0]] = 1
     for c in cells[1:]:
         d = dist[c] - 1
         count[c] = min(2, sum(count[nb] for nb in (c - width, c + width, c - 1, c + 1) if dist[nb] == d))
     return count
+
+
+def labelled_walk(to_goal: list[int], source: int, goal: int, width: int) -> list[int]:
+    """The labelled path's cells after ``source`` (``goal`` included) on :func:`bfs`'s flattened grid, given the
+    distances to ``goal``: the documented tie-break (up, down, left, right, the order of :data:`MOVES`)."""
+    path, c = [], source
+    while c != goal:
+        d = to_goal[c] - 1
+        c = next(nb for nb in (c - width, c + width, c - 1, c + 1) if to_goal[nb] == d)
+        path.append(c)
+    return path
 
 
 def distances(grid: np.ndarray, source: tuple[int, int]) -> np.ndarray:
@@ -122,21 +133,13 @@ def shortest_path(grid: np.ndarray) -> list[tuple[int, int]] | None:
     """The labelled shortest path from S to G (cells, S and G included) with the documented tie-break,
     or None if G is unreachable."""
     g = np.asarray(grid)
-    s, goal = find(g, START), find(g, GOAL)
-    dist = distances(g, goal)
-    if dist[s] < 0:
+    (sr, sc), (gr, gc) = find(g, START), find(g, GOAL)
+    w = g.shape[1] + 2
+    start, goal = (sr + 1) * w + sc + 1, (gr + 1) * w + gc + 1
+    to_goal = bfs(np.pad(g != WALL, 1).reshape(-1).tolist(), w, goal)
+    if to_goal[start] < 0:
         return None
-    path = [s]
-    r, c = s
-    while (r, c) != goal:
-        d = dist[r, c]
-        r, c = next(
-            (r + dr, c + dc)
-            for dr, dc in MOVES
-            if 0 <= r + dr < g.shape[0] and 0 <= c + dc < g.shape[1] and dist[r + dr, c + dc] == d - 1
-        )
-        path.append((r, c))
-    return path
+    return [(c // w - 1, c % w - 1) for c in [start, *labelled_walk(to_goal, start, goal, w)]]
 
 
 def solve(grid: np.ndarray) -> np.ndarray | None:
