@@ -1,6 +1,9 @@
 """The speed switches (each off by default), the measured set-up chooser and the early stop of training."""
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
 
 import pytest
@@ -429,3 +432,37 @@ def test_fused_kernels_compile_past_dynamos_default_limit(caplog):
         assert "recompile_limit" not in caplog.text
     finally:
         config.recompile_limit = before
+
+
+_ISA_RUN = """
+import torch
+from trm.model import layers
+
+h, d = torch.randn(128, 81, 64), torch.randn(128, 81, 64)  # the maze MLP-mixer's residual + norm
+with torch.no_grad():
+    out = layers.fused_add_rms_norm(h, d, 1e-5)
+assert not layers.fused_add_rms_norm.failed
+err = (out - layers.add_rms_norm(h, d, 1e-5)).abs().max().item()
+assert err < 1e-4, err
+"""
+
+
+def test_fused_kernels_not_reused_across_cpu_isas(tmp_path):
+    """Inductor's on-disk caches did not key on the vector ISA: kernels written for AVX2 (``ATEN_CPU_CAPABILITY
+    =avx2``) were built with AVX-512 flags by the next process, which stored past its buffers and aborted with
+    ``double free or corruption``; the other way round (checked here: with one thread the wrong result is
+    deterministic) half of each row was never written. Each process runs in its own interpreter."""
+    from torch._inductor.cpu_vec_isa import x86_isa_checker
+
+    if "avx512" not in x86_isa_checker():
+        pytest.skip("needs a CPU with both AVX2 and AVX-512")
+    env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor"), "OMP_NUM_THREADS": "1"}
+    for isa in ("avx512", "avx2"):  # the second process finds the first one's cache entries
+        run = subprocess.run(
+            [sys.executable, "-c", _ISA_RUN],
+            env={**env, "ATEN_CPU_CAPABILITY": isa},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert run.returncode == 0, f"{isa}: exit {run.returncode}\n{run.stderr[-2000:]}"

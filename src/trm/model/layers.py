@@ -68,6 +68,25 @@ def swiglu_activation(gate_up: torch.Tensor) -> torch.Tensor:
 RECOMPILE_LIMIT = 32
 
 
+def inductor_isa_options() -> dict[str, int]:
+    """``torch.compile`` options that put the CPU vector width into inductor's on-disk cache keys.
+
+    Inductor (seen with torch 2.13) writes its C++ kernels for the vector ISA it picks, which the environment
+    can lower (``ATEN_CPU_CAPABILITY=avx2``, as in the AVX2-restricted demo runs), but its FX graph and
+    AOTAutograd cache keys leave the ISA out. A later process on another ISA then loads the cached kernel
+    source and builds it with its own flags: AVX2 code (8-float loop steps) built for AVX-512 stores 16 floats
+    per step, past the end of the output (``double free or corruption``, exit 134, e.g. the residual + RMS norm
+    at [128, 81, 64] of the maze MLP-mixer), and AVX-512 code built for AVX2 leaves half of it unwritten.
+    ``cpp.simdlen`` only chooses among the ISAs inductor would pick anyway, so setting it to the picked ISA's
+    width changes no kernel, only the cache key. Empty where the ISA cannot be probed."""
+    try:
+        from torch._inductor.cpu_vec_isa import pick_vec_isa
+
+        return {"cpp.simdlen": pick_vec_isa().bit_width()}
+    except Exception:  # no inductor or no compiler: compiling fails later and _Fused runs eagerly
+        return {}
+
+
 class _Fused:
     """A small elementwise function compiled with ``torch.compile`` on first use (one fused loop instead of a
     pass over memory per operation, forward and backward); plain PyTorch if compilation is unavailable."""
@@ -87,7 +106,7 @@ class _Fused:
                 # warns and runs the rest eagerly)
                 config = torch._dynamo.config
                 config.recompile_limit = max(config.recompile_limit, RECOMPILE_LIMIT)
-                self.compiled = torch.compile(self.fn, dynamic=False)
+                self.compiled = torch.compile(self.fn, dynamic=False, options=inductor_isa_options())
             return self.compiled(*args)
         except Exception as e:  # inductor reports a missing compiler or backend with many exception types
             import warnings

@@ -18,6 +18,7 @@ import torch
 
 from ..config import Config, ModelConfig, parse_depth_curriculum
 from ..model import TRM, act_loss
+from ..model.layers import inductor_isa_options
 from ..model.losses import step_weights
 from ..model.recursive import Batch, Carry
 from ..utils import seed_everything
@@ -274,8 +275,10 @@ class _MaybeCompiled:
         on_failure: Callable[[], object] | None = None,
     ):
         self.fn, self.note, self.cuda_graphs, self.on_failure = fn, note, cuda_graphs, on_failure
-        mode = "reduce-overhead" if cuda_graphs else None
-        self.compiled = torch.compile(fn, dynamic=False, mode=mode)
+        if cuda_graphs:  # torch.compile takes a mode or options, not both
+            self.compiled = torch.compile(fn, dynamic=False, mode="reduce-overhead")
+        else:  # the CPU vector width in the cache key (see inductor_isa_options)
+            self.compiled = torch.compile(fn, dynamic=False, options=inductor_isa_options())
         self.checked = False
 
     def __call__(self, *args):
