@@ -41,7 +41,7 @@ def tiny_data(task, tmp_path):
         opts = {"size": 9, "train": 24, "test": 8, "blanks": (40, 50)}
         return DATASET_PRESETS["sudoku-generated"].build(tmp_path / "data", **opts)
     if task == "maze":
-        return DATASET_PRESETS["maze-small"].build(tmp_path / "data", size=9, train=24, test=8, perfect=True)
+        return DATASET_PRESETS["maze-small"].build(tmp_path / "data", size=11, train=24, test=8, perfect=True)
     source = arc_source(tmp_path / "arc")  # arc-small: the tasks with the fewest cells (here all three)
     return DATASET_PRESETS["arc-small"].build(tmp_path / "data", source=source, augmentations=1)
 

@@ -99,7 +99,7 @@ def test_a_maze_model_offers_solve_maze_only(tmp_path):
     torch.manual_seed(0)
     cfg = get_preset("maze_cpu_fast")
     save_pretrained(TRM(cfg.model).eval(), cfg, tmp_path / "maze")
-    mazes, _ = maze_generate.generate(1, n=9, min_path=5, seed=1, perfect=True)
+    mazes, _ = maze_generate.generate(1, n=11, min_path=5, seed=1, perfect=True)
     names, (ok, wrong) = _in_process(
         create_server(tmp_path / "maze"),
         [

@@ -75,7 +75,9 @@ def build_demo_data(
         log(f"using the dataset in {out}")
         return out
     preset = DATASET_PRESETS[task.dataset]
-    log(f"generating the {task.dataset} dataset ({preset.description}) into {out} ...")
+    # the options it builds with (the preset's own description names its defaults)
+    what = ", ".join(f"{k}={v}" for k, v in task.build.items()) or preset.description
+    log(f"generating the {task.dataset} dataset ({what}) into {out} ...")
     t0 = time.perf_counter()
     workers = min(2, os.cpu_count() or 1)
     preset.build(out, seed=seed, overwrite=True, source=source, workers=workers, **task.build)
@@ -191,11 +193,12 @@ def run_demo(
     dev = resolve_device(device)
     cfg = choose_setup(demo_config(spec, minutes, target, device, seed, overrides), minutes, dev, log)
     m = cfg.model
+    grows = " (growing to that depth during training)" if cfg.train.depth_curriculum else ""
     log("")
     log(
         f"[1/4] TRM: one {m.num_layers}-layer network (hidden {m.hidden_size}) applied recursively: T={m.T} "
-        f"recursions of n={m.n} latent updates per supervision step (growing to that depth during training), up "
-        f"to N_sup={m.N_sup} supervision steps; stops at {target:.0%} held-out exact accuracy or after {minutes:g} min"
+        f"recursions of n={m.n} latent updates per supervision step{grows}, up to N_sup={m.N_sup} supervision "
+        f"steps; stops at {target:.0%} held-out exact accuracy or after {minutes:g} min"
     )
     curve: list[dict[str, Any]] = []
     trm = train(cfg, data_dir, out, overwrite=True, on_eval=curve.append)
