@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tasks.maze import GOAL, OPEN, START, WALL, bfs, count_shortest, labelled_walk, solve
+from ..tasks.maze import GOAL, OPEN, START, WALL, bfs, count_shortest, labelled_walk, padded_open, solve
 from .errors import DataError
 from .jobs import concat_grids, run_chunks
 
@@ -125,8 +125,7 @@ def generate_perfect(
         if ra != rb:
             parent[ra] = rb
             grid[a // k + b // k + 1, a % k + b % k + 1] = OPEN  # the wall cell between the two cells
-    w = n + 2
-    open_ = np.pad(grid != WALL, 1).reshape(-1).tolist()
+    open_, w = padded_open(grid)
     cells = [(2 * (i // k) + 2) * w + 2 * (i % k) + 2 for i in range(k * k)]  # padded flat indices
     for _ in range(max_tries):
         s = cells[int(rng.integers(len(cells)))]

@@ -81,6 +81,13 @@ def find(grid: np.ndarray, code: int, prefix: str = "") -> tuple[int, int]:
     return int(pos[0][0]), int(pos[0][1])
 
 
+def padded_open(grid: np.ndarray) -> tuple[list[bool], int]:
+    """The grid as :func:`bfs` takes it: open cells (not wall) flattened row-major inside a one-cell wall border,
+    and the width of a row (border included); cell (r, c) is index (r + 1) * width + c + 1."""
+    g = np.asarray(grid)
+    return np.pad(g != WALL, 1).reshape(-1).tolist(), g.shape[1] + 2
+
+
 def bfs(open_: list[bool], width: int, source: int) -> list[int]:
     """Moves from ``source`` to every cell of a grid flattened row-major with a one-cell wall border (``width``
     cells a row, border included), so that no move needs a bounds check; -1 where unreachable."""
@@ -123,10 +130,9 @@ def labelled_walk(to_goal: list[int], source: int, goal: int, width: int) -> lis
 
 def distances(grid: np.ndarray, source: tuple[int, int]) -> np.ndarray:
     """BFS distances (moves) from ``source`` over non-wall cells; -1 where unreachable."""
-    g = np.asarray(grid)
-    h, w = g.shape
-    dist = bfs(np.pad(g != WALL, 1).reshape(-1).tolist(), w + 2, (source[0] + 1) * (w + 2) + source[1] + 1)
-    return np.array(dist, dtype=np.int32).reshape(h + 2, w + 2)[1:-1, 1:-1]
+    open_, w = padded_open(grid)
+    dist = bfs(open_, w, (source[0] + 1) * w + source[1] + 1)
+    return np.array(dist, dtype=np.int32).reshape(-1, w)[1:-1, 1:-1]
 
 
 def shortest_path(grid: np.ndarray) -> list[tuple[int, int]] | None:
@@ -134,9 +140,9 @@ def shortest_path(grid: np.ndarray) -> list[tuple[int, int]] | None:
     or None if G is unreachable."""
     g = np.asarray(grid)
     (sr, sc), (gr, gc) = find(g, START), find(g, GOAL)
-    w = g.shape[1] + 2
+    open_, w = padded_open(g)
     start, goal = (sr + 1) * w + sc + 1, (gr + 1) * w + gc + 1
-    to_goal = bfs(np.pad(g != WALL, 1).reshape(-1).tolist(), w, goal)
+    to_goal = bfs(open_, w, goal)
     if to_goal[start] < 0:
         return None
     return [(c // w - 1, c % w - 1) for c in [start, *labelled_walk(to_goal, start, goal, w)]]
