@@ -111,7 +111,9 @@ def plot(records: list[dict], path: str | Path) -> str:
             d.text((x0 + 8, y - 6), f"{i / 10:.1f}", fill=(0, 0, 0))
         for i in range(5):
             x = x0 + m + (W - 20 - m) * i / 4
-            d.text((x - 8, H - m + 6), f"{xmax * i / 4:.3g}", fill=(0, 0, 0))
+            v = xmax * i / 4
+            label = f"{round(v):,}" if v >= 100 else f"{v:.3g}"  # steps as integers, not 1.16e+03
+            d.text((x - d.textlength(label) / 2, H - m + 6), label, fill=(0, 0, 0))
         d.text((x0 + W // 2 - 40, H - 22), xlabel, fill=(0, 0, 0))
         d.text((x0 + m + 6, 4), "held-out exact accuracy", fill=(0, 0, 0))
         for j, r in enumerate(records):

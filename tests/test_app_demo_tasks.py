@@ -82,6 +82,9 @@ def test_demo_task_end_to_end(task, tmp_path, capsys):
     assert result["valid"] in (True, False) and rc == (0 if result["valid"] else 1)
     assert main(["export", str(out), "--format", "onnx", "--out", str(tmp_path / "onnx")]) == 0
     assert (tmp_path / "onnx" / "step.onnx").is_file()
+    # how the training puzzles were made travels with the model (serve's examples follow it)
+    meta = json.loads((tmp_path / "onnx" / "trm_export.json").read_text())["meta"]
+    assert meta["data_info"] == json.loads((data / "trm_task.json").read_text())
 
 
 def test_demo_task_table_is_consistent():
@@ -94,3 +97,12 @@ def test_demo_task_table_is_consistent():
 def test_unknown_demo_task(tmp_path, capsys):
     assert main(["demo", "--task", "chess", "--out", str(tmp_path / "x")]) == 2
     assert "unknown demo task 'chess'" in capsys.readouterr().err
+
+
+def test_demo_help_lists_each_task_from_its_definition(capsys):
+    """The help's task list is written from ``TASKS`` (budget and all), so it cannot go stale."""
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for t in TASKS.values():
+        assert f"{t.name} {t.title}: {' '.join(t.summary.split())} ({t.minutes:g} min)" in text

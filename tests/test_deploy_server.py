@@ -242,3 +242,26 @@ def test_engine_survives_cancelled_event_loop(model_dir):
             time.sleep(0.02)
         assert batcher.in_system == 0
         assert c.post("/v1/solve", json={"puzzle": "." * 36, "max_steps": 1}).status_code == 200
+
+
+def test_examples_are_made_like_the_training_puzzles():
+    """GET /v1/example (and the web page's examples) follow the training dataset's ``trm_task.json``, which
+    training keeps in the checkpoint's meta: perfect mazes for a model trained on perfect mazes, the Sudoku
+    blank range it was trained on; without it, the generic generators."""
+    from trm.deploy.server import example_puzzle
+    from trm.tasks import TaskInfo, maze
+
+    def perfect(text):  # the pillars (even, even) and the outer ring are wall, the cells (odd, odd) open
+        g = maze.parse_maze(text)
+        return bool((g[::2, ::2] == 0).all() and (g[1::2, 1::2] != 0).all())
+
+    info = TaskInfo("maze", 11)
+    made = [example_puzzle(info, s, {"task": "maze", "size": 11, "perfect": True}) for s in range(4)]
+    assert all(perfect(t) for t in made)
+    assert not all(perfect(example_puzzle(info, s)) for s in range(4))
+    assert not all(perfect(example_puzzle(info, s, {"task": "sudoku", "perfect": True})) for s in range(4))
+
+    info = TaskInfo("sudoku", 6, (2, 3))
+    blanks = lambda t: sum(ch in ".0" for ch in "".join(t.split()))  # noqa: E731
+    assert {blanks(example_puzzle(info, s, {"task": "sudoku", "blanks": [5, 5]})) for s in range(3)} == {5}
+    assert all(blanks(example_puzzle(info, s)) >= 18 for s in range(3))

@@ -4,6 +4,9 @@ direct prediction trained for the same time on the same machine, and solve a hel
 from __future__ import annotations
 
 import argparse
+import textwrap
+
+from ..app.demo_tasks import TASKS
 
 HELP = "train a small TRM on this CPU (6x6/9x9 Sudoku, mazes, small ARC), then solve a puzzle step by step"
 DESCRIPTION = """Train a small Tiny Recursive Model on the CPU, with no flags needed:
@@ -16,18 +19,24 @@ DESCRIPTION = """Train a small Tiny Recursive Model on the CPU, with no flags ne
   5. solve one held-out puzzle, printing the answer after every supervision step and the verifier's verdict.
 
 tasks (default TRM training budget; the whole demo takes about twice that):
-  sudoku6  6x6 Sudoku, 5,000 generated puzzles (4 min)
-  sudoku9  9x9 Sudoku, generated puzzles with 40-50 blanks (18 min)
-  maze     10x10 generated mazes: exact path, "valid and shortest" (any shortest path) (12 min)
-  arc      the ARC-AGI-1 training tasks with the smallest grids (<= 10x10): their demonstrations are trained
-           on, their test inputs held out; voting, pass@1/pass@2, submission.json, per-task table (8 min)
+{tasks}
 
 Every number printed is measured in this run on this machine. The run directory (--out, default runs/demo)
 holds the checkpoints, metrics.jsonl, config.json, eval/ (report.json; ARC: submission.json) and
 demo_summary.json:
   trm eval runs/demo --data runs/demo/data
   trm demo --task arc --source ../shared/data/arc-agi-1 --out runs/demo-arc
-"""
+""".format(
+    tasks="\n".join(
+        textwrap.fill(
+            f"{t.name:8} {t.title}: {t.summary} ({t.minutes:g} min)",
+            110,
+            initial_indent="  ",
+            subsequent_indent=" " * 11,
+        )
+        for t in TASKS.values()
+    )
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -221,7 +221,8 @@ class Service:
 
     def example(self, seed: int = 0):
         try:
-            return {"task": self.task, "puzzle": example_puzzle(self.solver.info, seed)}
+            data_info = (self.loaded.meta or {}).get("data_info")
+            return {"task": self.task, "puzzle": example_puzzle(self.solver.info, seed, data_info)}
         except TRMError as e:
             return _error(404, str(e))
 
@@ -366,17 +367,26 @@ def _json_task(puzzle: Any, task: str) -> Any:
     return puzzle
 
 
-def example_puzzle(info, seed: int) -> Any:
-    """A generated puzzle of the model's kind and size (Sudoku and Maze)."""
+def example_puzzle(info, seed: int, data_info: dict[str, Any] | None = None) -> Any:
+    """A generated puzzle of the model's kind and size (Sudoku and Maze), made like its training puzzles where
+    ``data_info`` (the training dataset's ``trm_task.json``, kept in the checkpoint's meta) says how: a Sudoku's
+    blank range, a maze's kind (perfect, walled) and shortest-path threshold."""
+    d = data_info if isinstance(data_info, dict) and data_info.get("task") == info.kind else {}
     if info.kind == "sudoku":
         box = info.box or sudoku.box_for_size(info.side)
         n = box[0] * box[1]
-        puzzles, _ = sudoku_generate.generate(1, box, blanks=(n * n // 2, n * n // 2 + n), seed=seed)
+        blanks = d.get("blanks")
+        if not (isinstance(blanks, list) and len(blanks) == 2 and 0 <= blanks[0] <= blanks[1] < n * n):
+            blanks = (n * n // 2, n * n // 2 + n)
+        puzzles, _ = sudoku_generate.generate(1, box, blanks=tuple(blanks), seed=seed)
         return sudoku.format_sudoku(puzzles[0])
     if info.kind == "maze":
-        n = info.side
+        n, perfect, walled = info.side, d.get("perfect") is True, d.get("walled") is True
+        if perfect and (n % 2 == 0 or n < 5):
+            perfect = False  # not a size the perfect-maze generator makes
+        min_path = max(1, maze_generate.default_min_path(n, walled or perfect) // 2)
         mazes, _ = maze_generate.generate(
-            1, n=n, min_path=max(1, maze_generate.default_min_path(n) // 2), seed=seed
+            1, n=n, min_path=min_path, seed=seed, walled=walled, perfect=perfect
         )
         return maze.format_maze(mazes[0])
     raise TRMError(f"no example generator for {info.kind} puzzles")

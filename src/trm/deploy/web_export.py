@@ -196,7 +196,7 @@ def web_manifest(model, cfg, manifest: dict[str, Any], runtime: dict[str, str]) 
         "puzzle_emb": f32(model.puzzle_emb.weight[0]) if m.prefix_len > 0 else None,  # row 0: Sudoku, maze
         "task": task_tables(task),
         "settings": settings,
-        "examples": [example_puzzle(task.info, seed) for seed in range(8)],
+        "examples": [example_puzzle(task.info, seed, manifest["meta"].get("data_info")) for seed in range(8)],
         "runtime": {**ORT_WEB, "dir": "ort/", "bundles": runtime},
         "model": {  # the fields of `trm serve`'s GET /v1/model that the page shows
             "preset": cfg.name,

@@ -109,6 +109,7 @@ class Checkpointing:
             "weights": "ema" if self.ema is not None else "live",
             "train_seconds": round(self.state.train_seconds, 3),
             "dataset": self.cfg.data.path,
+            "data_info": self.data.task,  # how the training puzzles were made (serve's examples follow it)
         }
         if eval_metrics is not None:
             meta["eval"] = eval_metrics

@@ -90,6 +90,7 @@ def build_maze_generated(
         )
     info = {
         "source": "generated",
+        "train_mazes": n_train,  # before the dihedral copies
         "min_path": mp,
         "seed": seed,
         "test_seen_in_train_dropped": n_test - len(keep),
