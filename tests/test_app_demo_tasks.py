@@ -92,6 +92,19 @@ def test_demo_task_table_is_consistent():
         assert name == task.name and task.dataset in DATASET_PRESETS
         cfg = get_preset(task.preset)
         assert cfg.task == task.kind and task.minutes <= 30 and 0 < task.target <= 1
+        # the build options are written out again in the reuse check and the help's summary: they must agree
+        b, check = task.build, task.data_check
+        if "size" in b:
+            assert check["size"] == b["size"]
+        if "train" in b:
+            assert check.get("train_mazes", check.get("train_puzzles")) == b["train"]
+            assert f"{b['train']:,} generated" in task.summary
+        if "blanks" in b:
+            assert (
+                tuple(check["blanks"]) == b["blanks"] and "{}-{} blanks".format(*b["blanks"]) in task.summary
+            )
+        if b.get("perfect"):
+            assert check["perfect"] is True
 
 
 def test_unknown_demo_task(tmp_path, capsys):

@@ -323,8 +323,9 @@ def _fewer_steps(base: Callable[[], Config], name: str, max_steps: int) -> Calla
 
     make.__doc__ = (
         f"{base.__name__} for the fewest optimizer steps: batch 256, no depth curriculum, halting-loss weight "
-        "0.05 (SIC). Measured beside the faithful sudoku6_mlp on the same data (docs/BENCHMARKS.md): its final "
-        "accuracy in about a quarter of the steps. Use it where a step of 256 costs about one of 128 (a GPU); "
+        "0.05 (SIC). Measured beside the faithful sudoku6_mlp recipe on the same data (docs/BENCHMARKS.md): its "
+        "final accuracy in 0.25 (6x6) and 0.29 (9x9) of the steps. Use it where a step of 256 costs about one of "
+        "128 (a GPU); "
         f"on a small CPU {base.__name__} is the faster one in minutes."
     )
     return make

@@ -178,6 +178,9 @@ def web_manifest(model, cfg, manifest: dict[str, Any], runtime: dict[str, str]) 
 
     m = cfg.model
     task = get_task(manifest["task_info"], m.seq_len, m.vocab_size)
+    data_info = manifest["meta"].get(
+        "data_info"
+    )  # how the training puzzles were made: the examples follow it
     defaults = manifest["settings"]
     fields = {f.name: f.metadata for f in dataclasses.fields(Settings)}
     settings = {k: {"default": defaults[k], **fields[k]} for k in WEB_OPTIONS}
@@ -196,7 +199,7 @@ def web_manifest(model, cfg, manifest: dict[str, Any], runtime: dict[str, str]) 
         "puzzle_emb": f32(model.puzzle_emb.weight[0]) if m.prefix_len > 0 else None,  # row 0: Sudoku, maze
         "task": task_tables(task),
         "settings": settings,
-        "examples": [example_puzzle(task.info, seed, manifest["meta"].get("data_info")) for seed in range(8)],
+        "examples": [example_puzzle(task.info, seed, data_info) for seed in range(8)],
         "runtime": {**ORT_WEB, "dir": "ort/", "bundles": runtime},
         "model": {  # the fields of `trm serve`'s GET /v1/model that the page shows
             "preset": cfg.name,
