@@ -68,6 +68,13 @@ def test_demo_task_end_to_end(task, tmp_path, capsys):
             "trans003",
         }
         assert 0 <= summary["trm"]["train_exact_accuracy"] <= 1
+    if task == "maze":  # the preset votes over the 8 dihedral copies; one pass is reported beside it
+        for side in ("trm", "direct"):
+            assert summary[side]["augment"] == 8 and 0 <= summary[side]["one_pass"]["exact_accuracy"] <= 1
+        assert "8 symmetric copies voted" in text and "one pass, no voting: exact" in text
+        assert "in one pass)" in text.split("recursion gains")[1].splitlines()[0]
+    else:
+        assert "one_pass" not in summary["trm"] and "voted" not in text
 
     # the run directory is an ordinary run: it evaluates, solves with a verdict and exports
     assert main(["eval", str(out), "--data", str(data), "--out", str(tmp_path / "ev"), "--json"]) == 0

@@ -110,6 +110,45 @@ def test_arc_build_structure_and_determinism(arc_src, tmp_path):
     assert len(versions) == 21
 
 
+def test_arc_build_on_a_smaller_canvas(arc_src, tmp_path):
+    """canvas=5 (the fixture's grids are at most 4 cells a side): 25-token rows that decode back to the
+    original pairs, the canvas recorded; a canvas smaller than a grid is refused before anything is written."""
+    out = build_arc(
+        tmp_path / "a", arc_src, ["training", "evaluation"], "evaluation", num_aug=6, seed=1, canvas=5
+    )
+    tr, te = load_split(out, "train"), load_split(out, "test")
+    assert tr.metadata.seq_len == te.metadata.seq_len == 25 and tr.inputs.shape[1] == 25
+    assert load_task_info(out)["canvas"] == 5
+    ids, tasks = load_identifiers(out), json.loads((out / "test_puzzles.json").read_text())
+    for p in range(te.num_puzzles):
+        _, t, cmap = A.parse_identifier(ids[te.puzzle_identifiers[p]])
+        for k, e in enumerate(range(te.puzzle_indices[p], te.puzzle_indices[p + 1])):
+            assert (
+                A.inverse_augment_grid(A.crop_canvas(te.labels[e]), t, cmap).tolist()
+                == (tasks["e1"]["test"][k]["output"])
+            )
+    # training rows may be translated inside the small canvas, and each still holds a whole grid (2x3, 4x2, 3x4)
+    cells = (tr.inputs >= A.COLOUR0).sum(1)
+    assert set(cells.tolist()) == {6, 8, 12} and (tr.inputs[:, 0] < A.COLOUR0).any()
+    with pytest.raises(DataError, match="larger than the 3x3 canvas"):
+        build_arc(tmp_path / "b", arc_src, ["training", "evaluation"], "evaluation", num_aug=2, canvas=3)
+    assert not (tmp_path / "b").exists()
+
+
+def test_arc_small_preset_uses_the_small_canvas(tmp_path):
+    from trm.data.presets import DATASET_PRESETS
+    from trm.presets import get_preset
+
+    src = tmp_path / "src"
+    (src / "training").mkdir(parents=True)
+    for name, side in (("aa", 3), ("bb", 10), ("cc", 11)):
+        g = [[1] * side] * side
+        _write_task(src / "training" / f"{name}.json", [(g, g)], [(g, g)])
+    out = DATASET_PRESETS["arc-small"].build(tmp_path / "d", source=src, augmentations=1)
+    assert load_split(out, "train").metadata.seq_len == 121 == get_preset("arc_cpu_fast").model.seq_len
+    assert json.loads((out / "test_puzzles.json").read_text()).keys() == {"aa", "bb"}  # cc: 11x11 grids
+
+
 @pytest.mark.parametrize(
     "content, message",
     [

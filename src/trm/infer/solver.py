@@ -165,11 +165,14 @@ class ArcRequest(Request):
         versions: list[tuple[int, arc.ArcAugmentation]],
         settings: Settings,
         trace: bool,
+        side: int = arc.MAX_SIZE,
     ):
-        self.data, self.name, self.settings, self.trace = data, name, settings, trace
+        self.data, self.name, self.settings, self.trace, self.side = data, name, settings, trace, side
         self.tests = [np.asarray(t["input"], dtype=np.int64) for t in data["test"]]
         self.where = [(ti, aug) for ti in range(len(self.tests)) for _, aug in versions]
-        rows = [arc.encode_canvas(aug.apply(self.tests[ti])).astype(np.int64) for ti, aug in self.where]
+        rows = [
+            arc.encode_canvas(aug.apply(self.tests[ti]), side=side).astype(np.int64) for ti, aug in self.where
+        ]
         pids = [pid for _ in self.tests for pid, _ in versions]
         self.versions = len(versions)
         self.cand = Candidates(np.stack(rows), np.asarray(pids), None, settings.samples)
@@ -197,14 +200,15 @@ class ArcRequest(Request):
                         k + 1,
                         [grid.tolist()],
                         float(pred.step_conf[k, 0]),
-                        arc.encode_canvas(grid).tolist() if grid.size else [],
+                        arc.encode_canvas(grid, side=self.side).tolist() if grid.size else [],
                     )
                 )
         return SolveResult(
             answer=answers,
             grid=answers,
             tokens=[  # an empty predicted grid (an untrained model) has no canvas
-                arc.encode_canvas(np.asarray(a)).astype(int).tolist() if np.size(a) else [] for a in answers
+                arc.encode_canvas(np.asarray(a), side=self.side).astype(int).tolist() if np.size(a) else []
+                for a in answers
             ],
             steps=steps,
             confidence=float(np.mean([c for _, _, c in best])),
@@ -264,7 +268,7 @@ class Solver:
                 (data.get("puzzle_identifier", 0), arc.ArcAugmentation(name))
             ]
             self._check_pids([pid for pid, _ in versions])
-            return ArcRequest(data, name, versions, settings, trace)
+            return ArcRequest(data, name, versions, settings, trace, self.task.side)
         parsed = self.task.parse(puzzle)
         self._check_pids([parsed.pid])
         return GridRequest(self.task, parsed, settings, trace)

@@ -47,8 +47,11 @@ def resolve_info(kind: str, seq_len: int, vocab_size: int, box=None) -> TaskInfo
     if kind == "maze":
         return TaskInfo("maze", side)
     if kind == "arc":
-        if side != arc.MAX_SIZE:
-            raise PuzzleError(f"an ARC model needs seq_len {arc.MAX_SIZE**2}, got {seq_len}")
+        if not 1 <= side <= arc.MAX_SIZE:
+            raise PuzzleError(
+                f"an ARC model's canvas is at most {arc.MAX_SIZE}x{arc.MAX_SIZE} (seq_len {arc.MAX_SIZE**2}), "
+                f"got seq_len {seq_len}"
+            )
         return TaskInfo("arc", side)
     return TaskInfo("custom", side if side * side == seq_len else 0)
 

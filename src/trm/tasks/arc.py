@@ -3,7 +3,9 @@ identifiers, and :class:`ArcTask`.
 
 Canvas tokens: PAD 0, EOS 1, colour c → c + 2 (vocab 12, sequence 900). A grid of h×w placed at (r0, c0)
 is followed by EOS on row r0+h (over its columns) and on column c0+w (over its rows), where these lie inside
-the canvas.
+the canvas. The paper's canvas is 30×30 (every ARC grid fits); a dataset of small grids may use a smaller
+square canvas (``arc-small``: grids up to 10×10 on 11×11, 121 tokens), and its model then has seq_len side².
+A canvas's side follows from its token count.
 
 Augmentations: a dihedral transform ``t`` in 0..7 (``DIHEDRAL``; inverse ids ``INVERSE_DIHEDRAL``) and a
 permutation of colours 1..9 (0 fixed), written as a 10-digit colour map ``m`` (colour c → m[c]); an
@@ -14,6 +16,7 @@ augmented grid is ``dihedral(m[grid], t)``. An augmented task's identifier name 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,8 @@ import numpy as np
 from .base import Parsed, Task, TaskInfo, names_file
 from .errors import PuzzleError
 
-MAX_SIZE = 30
+MAX_SIZE = 30  # the largest ARC grid, and the paper's canvas
+SMALL_SIDE = 10  # arc-small (the CPU demo's subset): tasks whose grids all fit 10×10, on a (10 + 1)² canvas
 PAD, EOS, COLOUR0 = 0, 1, 2
 VOCAB_SIZE = 12
 SEP = "|||"
@@ -126,19 +130,33 @@ class ArcAugmentation:
 # ----------------------------------------------------------------------------------------------- canvas
 
 
-def encode_canvas(grid: np.ndarray, r0: int = 0, c0: int = 0) -> np.ndarray:
-    """Tokens [900] (uint8) of a grid placed at (r0, c0) in the 30×30 canvas."""
+def canvas_side(tokens: np.ndarray) -> int:
+    """The side of a square canvas of tokens (30 for the paper's 900)."""
+    n = np.asarray(tokens).size
+    side = math.isqrt(n)
+    if side * side != n or not 1 <= side <= MAX_SIZE:
+        raise PuzzleError(f"{n} tokens are not a square ARC canvas of side 1..{MAX_SIZE}")
+    return side
+
+
+def canvas_for(side: int) -> int:
+    """The canvas side for grids up to side×side: the grids and their EOS border (at most the paper's 30)."""
+    return min(side + 1, MAX_SIZE)
+
+
+def encode_canvas(grid: np.ndarray, r0: int = 0, c0: int = 0, side: int = MAX_SIZE) -> np.ndarray:
+    """Tokens [side²] (uint8) of a grid placed at (r0, c0) in the side×side canvas (default 30×30)."""
     g = np.asarray(grid)
     h, w = g.shape
-    if not (1 <= h <= MAX_SIZE and 1 <= w <= MAX_SIZE):
-        raise PuzzleError(f"grid of {h}x{w} does not fit the {MAX_SIZE}x{MAX_SIZE} canvas")
-    if r0 < 0 or c0 < 0 or r0 + h > MAX_SIZE or c0 + w > MAX_SIZE:
+    if not (1 <= h <= side and 1 <= w <= side):
+        raise PuzzleError(f"grid of {h}x{w} does not fit the {side}x{side} canvas")
+    if r0 < 0 or c0 < 0 or r0 + h > side or c0 + w > side:
         raise PuzzleError(f"grid of {h}x{w} at ({r0}, {c0}) does not fit the canvas")
-    out = np.zeros((MAX_SIZE, MAX_SIZE), np.uint8)
+    out = np.zeros((side, side), np.uint8)
     out[r0 : r0 + h, c0 : c0 + w] = g.astype(np.uint8) + COLOUR0
-    if r0 + h < MAX_SIZE:
+    if r0 + h < side:
         out[r0 + h, c0 : c0 + w] = EOS
-    if c0 + w < MAX_SIZE:
+    if c0 + w < side:
         out[r0 : r0 + h, c0 + w] = EOS
     return out.reshape(-1)
 
@@ -148,10 +166,11 @@ def crop_canvas(tokens: np.ndarray) -> np.ndarray:
 
     Row by row, the width is cut at the first non-colour token; the kept height and width are those of the
     largest area (fewest rows on ties, the official evaluator's rule). An empty rectangle gives a 0×0 grid."""
-    t = np.asarray(tokens).reshape(MAX_SIZE, MAX_SIZE)
+    side = canvas_side(tokens)
+    t = np.asarray(tokens).reshape(side, side)
     ok = (t >= COLOUR0) & (t <= COLOUR0 + 9)
-    width = np.minimum.accumulate(np.where(ok.all(1), MAX_SIZE, np.argmin(ok, axis=1)))
-    area = width * np.arange(1, MAX_SIZE + 1)
+    width = np.minimum.accumulate(np.where(ok.all(1), side, np.argmin(ok, axis=1)))
+    area = width * np.arange(1, side + 1)
     h = int(np.argmax(area)) + 1
     w = int(width[h - 1]) if area[h - 1] else 0
     return (t[: h if w else 0, :w].astype(np.int64) - COLOUR0).astype(np.uint8)
@@ -169,7 +188,8 @@ def key_grid(key: bytes) -> np.ndarray:
 
 def render_canvas(tokens: np.ndarray, colour: bool = True) -> list[str]:
     """Terminal lines of the part of a canvas that is not PAD (``$`` marks EOS)."""
-    g = np.asarray(tokens).reshape(MAX_SIZE, MAX_SIZE)
+    side = canvas_side(tokens)
+    g = np.asarray(tokens).reshape(side, side)
     cells = np.argwhere(g >= COLOUR0)
     if cells.size == 0:
         return ["(empty canvas)"]
@@ -314,7 +334,8 @@ class ArcTask(Task):
     kind = "arc"
 
     def __init__(self, info: TaskInfo):
-        self.info, self.seq_len, self.vocab = info, MAX_SIZE * MAX_SIZE, VOCAB_SIZE
+        self.info, self.side, self.vocab = info, info.side, VOCAB_SIZE  # the canvas side (30, or smaller)
+        self.seq_len = self.side * self.side
 
     def parse(self, puzzle: Any) -> Parsed:
         pid = 0
@@ -324,7 +345,8 @@ class ArcTask(Task):
                 raise PuzzleError("puzzle_identifier must be a non-negative integer")
             puzzle = puzzle.get("input")
         grid = check_grid(puzzle, "input").astype(np.int64)
-        return Parsed(encode_canvas(grid).astype(np.int64), json.dumps(grid.tolist()), {"grid": grid}, pid)
+        tokens = encode_canvas(grid, side=self.side).astype(np.int64)  # a grid larger than the canvas: error
+        return Parsed(tokens, json.dumps(grid.tolist()), {"grid": grid}, pid)
 
     def crop(self, tokens: np.ndarray) -> np.ndarray:
         return crop_canvas(tokens).astype(np.int64)

