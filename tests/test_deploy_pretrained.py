@@ -48,7 +48,11 @@ def test_round_trip_and_card(tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "model.safetensors"]
     loaded, cfg2, meta = from_pretrained(folder)
     assert cfg2.to_dict() == cfg.to_dict()
-    assert meta["card"]["seed"] == 7
+    assert meta["card"]["seed"] == 7 and "data_info" not in meta
+    # how the training puzzles were made travels with the folder when given (a run's checkpoint meta has it)
+    info = {"task": "sudoku", "size": 6, "blanks": [23, 28]}
+    _, _, meta = from_pretrained(save_pretrained(model, cfg, tmp_path / "m2", data_info=info))
+    assert meta["data_info"] == info
     for k, v in model.state_dict().items():
         assert torch.equal(v, loaded.state_dict()[k]), k
     x = {"inputs": torch.randint(1, 8, (2, 36)), "puzzle_identifiers": torch.zeros(2, dtype=torch.int32)}

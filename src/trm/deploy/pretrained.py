@@ -60,14 +60,19 @@ def save_pretrained(
     path: str | os.PathLike,
     card_info: dict[str, Any] | None = None,
     state: dict[str, torch.Tensor] | None = None,
+    data_info: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``config.json``, ``model.safetensors`` and a ``README.md`` model card into ``path`` atomically.
 
     ``state`` overrides the weights (e.g. an EMA copy). ``card_info`` is stored in ``config.json`` under
-    ``meta.card`` so the card can be regenerated from the folder alone.
+    ``meta.card`` so the card can be regenerated from the folder alone. ``data_info`` (the training dataset's
+    ``trm_task.json``, which a run's checkpoints keep as ``meta["data_info"]``) is kept the same way, so that
+    ``trm serve``'s and the web export's example puzzles are made like the training ones.
     """
     card_info = dict(card_info or {})
     meta: dict[str, Any] = {"card": card_info}
+    if data_info is not None:
+        meta["data_info"] = dict(data_info)
     folder = save_model(path, model, cfg, meta=meta, state=state)
     n_dense = model.num_dense_parameters()
     n_table = model.puzzle_emb.weight.numel() if cfg.model.puzzle_emb_ndim > 0 else 0
