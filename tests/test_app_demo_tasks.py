@@ -112,6 +112,8 @@ def test_demo_task_table_is_consistent():
             )
         if b.get("perfect"):
             assert check["perfect"] is True
+        if task.kind == "arc":  # the canvas the demo's preset is sized for
+            assert check["canvas"] ** 2 == cfg.model.seq_len
 
 
 def test_unknown_demo_task(tmp_path, capsys):

