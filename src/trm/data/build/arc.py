@@ -197,12 +197,11 @@ def build_arc(
     if not 1 <= canvas <= MAX_SIZE:
         raise DataError(f"the ARC canvas side must be in 1..{MAX_SIZE}, got {canvas}")
     for t in tasks:
-        big = max((max(g.shape) for pair in t.train + t.test for g in pair if g is not None), default=0)
+        big = max((max(g.shape) for g in t.grids()), default=0)
         if big > canvas:
             raise DataError(
                 f"task {t.name} has a grid of side {big}, larger than the {canvas}x{canvas} canvas"
             )
-    for t in tasks:
         if t.subset == test_subset and any(o is None for _, o in t.test):
             raise DataError(
                 f"task {t.name} (subset {test_subset}) has a test input without a solution; the test "
