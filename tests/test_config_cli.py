@@ -33,15 +33,18 @@ def test_demo_preset_size():
     assert count_dense_parameters(get_preset("sudoku6_mlp").model) == 154_754
 
 
-@pytest.mark.parametrize("size,steps", [(6, 500), (9, 600)])
-def test_fewer_steps_presets_are_the_measured_switches(size, steps):
-    """``sudoku{6,9}_mlp_fast_b256`` are what docs/BENCHMARKS.md measured against the faithful run: the CPU fast
-    preset with these four switches, nothing else."""
-    base = get_preset(f"sudoku{size}_mlp_fast")
+FEWER_STEPS = [("sudoku6_mlp_fast", 500), ("sudoku9_mlp_fast", 600), ("maze_cpu_fast", 800)]
+
+
+@pytest.mark.parametrize("base,steps", FEWER_STEPS)
+def test_fewer_steps_presets_are_the_measured_switches(base, steps):
+    """``sudoku{6,9}_mlp_fast_b256`` and ``maze_cpu_fast_b256`` are what docs/BENCHMARKS.md measured against the
+    faithful run: the CPU fast preset with these four switches, nothing else."""
     switches = ["train.global_batch_size=256", "train.depth_curriculum=", "train.halt_loss_weight=0.05"]
-    expected = base.override([*switches, f"train.max_steps={steps}", "train.eval_interval_steps=50"])
-    expected.name = f"sudoku{size}_mlp_fast_b256"
-    assert get_preset(expected.name) == expected != base
+    steps_and_evals = [f"train.max_steps={steps}", "train.eval_interval_steps=50"]
+    expected = get_preset(base).override([*switches, *steps_and_evals])
+    expected.name = f"{base}_b256"
+    assert get_preset(expected.name) == expected != get_preset(base)
 
 
 def test_every_preset_validates_and_round_trips():

@@ -206,6 +206,21 @@ def test_busy_server_answers_503(model_dir):
         assert 503 in codes and 200 in codes
 
 
+def test_a_runs_protocol_above_the_limits_is_served_at_the_limits(model_dir):
+    """``trm serve --max-augment`` etc. cap a run's declared default too (the maze presets vote over 8 copies), not
+    only the values a request names."""
+    loaded = load_for_serving(model_dir)
+    loaded.solver.defaults = loaded.solver.defaults.replace(augment=8, samples=4, max_steps=16)
+    app = create_app(loaded=loaded, limits=Limits(max_augment=2, max_samples=2, max_steps=3))
+    with TestClient(app) as c:
+        protocol = c.get("/v1/model").json()["protocol"]
+        assert (protocol["augment"], protocol["samples"], protocol["max_steps"]) == (2, 2, 3)
+        r = c.post("/v1/solve", json={"puzzle": _puzzle(c)})
+        assert r.status_code == 200 and r.json()["calls"] <= 2 * 2 * 3
+        r = c.post("/v1/solve", json={"puzzle": _puzzle(c), "augment": 4})
+        assert r.status_code == 400 and "limit of 2" in r.text
+
+
 def test_serves_an_onnx_export(model_dir, tmp_path):
     pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
     from trm.deploy.onnx_export import export_onnx

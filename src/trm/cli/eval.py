@@ -26,8 +26,10 @@ Prints exact and token accuracy with 95% Wilson intervals, the accuracy after ea
 bar plot, and per_step.png with pillow), halting statistics, the network calls per puzzle (supervision steps
 summed over trajectories and symmetric copies), the evaluated subset (index ranges and digest) and, in the
 official mode, what adaptive halting would give at several thresholds. --select chooses among a puzzle's
---samples trajectories (benchmarks/selectors_sweep.py draws accuracy against calls for all of them). Maze also reports "valid and shortest path"; ARC runs the voting evaluator
-(pass@1/2/5/10/100/1000, per-task results, submission.json). Everything is written to --out/report.json.
+--samples trajectories (benchmarks/selectors_sweep.py draws accuracy against calls for all of them). --augment
+votes over symmetric copies (the maze presets' protocol: 8; --augment 1 for one pass). Maze also reports "valid
+and shortest path"; ARC runs the voting evaluator (pass@1/2/5/10/100/1000, per-task results, submission.json).
+Everything is written to --out/report.json.
 
 examples:
   trm eval runs/demo --data data/sudoku6

@@ -33,9 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     for name, flag, kind, help in (
         ("max_rows", "--max-rows", int, "trajectories per forward pass"),
         ("max_jobs", "--max-jobs", int, "puzzles queued or running before 503"),
-        ("max_steps", "--max-steps", int, "largest max_steps a request may ask for"),
-        ("max_samples", "--max-samples", int, "largest samples a request may ask for"),
-        ("max_augment", "--max-augment", int, "largest augment a request may ask for"),
+        ("max_steps", "--max-steps", int, "largest max_steps a request or the model's default may use"),
+        ("max_samples", "--max-samples", int, "largest samples a request or the model's default may use"),
+        ("max_augment", "--max-augment", int, "largest augment a request or the model's default may use"),
         ("max_body_bytes", "--max-body", int, "largest request body in bytes"),
         ("timeout_s", "--timeout", float, "seconds per request (default and maximum)"),
     ):

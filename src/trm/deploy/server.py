@@ -191,6 +191,15 @@ class Service:
         ):
             if not 1 <= limit <= bound:
                 raise TRMError(f"--{name.replace('_', '-')} must be in [1, {bound}], got {limit}")
+        # a run's declared protocol above this server's limits is served at the limits (a request naming a larger
+        # value is refused; one naming none gets the capped default)
+        d = self.solver.defaults
+        steps = d.max_steps if (d.max_steps or self.solver.n_sup) <= limits.max_steps else limits.max_steps
+        self.solver.defaults = d.replace(
+            augment=min(d.augment, limits.max_augment),
+            samples=min(d.samples, limits.max_samples),
+            max_steps=steps,
+        )
 
     def info(self):
         cfg, loaded = self.loaded.cfg, self.loaded
