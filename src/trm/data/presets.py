@@ -154,11 +154,10 @@ def _arc_small(out, o: BuildOptions, preset: DatasetPreset) -> Path:
     side, count = o.size or SMALL_SIDE, o.train or 20
 
     def select(tasks: list) -> list:
-        grids = {t.name: t.grids() for t in tasks}
-        small = [t for t in tasks if all(max(g.shape) <= side for g in grids[t.name])]
+        small = [t for t in tasks if t.max_side() <= side]
         if not small:
             raise DataError(f"no ARC training task has all its grids within {side}x{side}")
-        return sorted(small, key=lambda t: (sum(g.size for g in grids[t.name]), t.name))[:count]
+        return sorted(small, key=lambda t: (sum(g.size for g in t.grids()), t.name))[:count]
 
     return build_arc(
         out,

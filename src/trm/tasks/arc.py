@@ -256,6 +256,11 @@ class ArcExamples:
         """Every grid of the task: inputs and outputs of its demonstrations and tests (unknown outputs left out)."""
         return [g for pair in self.train + self.test for g in pair if g is not None]
 
+    def max_side(self) -> int:
+        """The largest height or width among :meth:`grids` (0 for a task without grids): the smallest canvas side
+        that holds every grid is ``canvas_for(max_side())``."""
+        return max((max(g.shape) for g in self.grids()), default=0)
+
     def to_json(self) -> dict:
         def g(a):
             return None if a is None else np.asarray(a).tolist()

@@ -197,7 +197,7 @@ def build_arc(
     if not 1 <= canvas <= MAX_SIZE:
         raise DataError(f"the ARC canvas side must be in 1..{MAX_SIZE}, got {canvas}")
     for t in tasks:
-        big = max((max(g.shape) for g in t.grids()), default=0)
+        big = t.max_side()
         if big > canvas:
             raise DataError(
                 f"task {t.name} has a grid of side {big}, larger than the {canvas}x{canvas} canvas"
