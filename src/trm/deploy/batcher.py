@@ -9,27 +9,69 @@ and answers each finished request with its result JSON. Bounded by :class:`Limit
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..infer.engine import Engine, Job
+from ..infer.settings import Settings
 from ..infer.solver import Request, Solver
+from ..utils import TRMError
+
+_SETTINGS = {f.name: f.metadata["max"] for f in fields(Settings)}  # the engine's upper bounds
+
+
+def _limit(default: float, help: str, flag: str, lo: float, hi: float) -> Any:
+    return field(default=default, metadata={"help": help, "flag": flag, "min": lo, "max": hi})
 
 
 @dataclass
 class Limits:
-    """What one server accepts and how much work it takes on (each at most the engine's own bound)."""
+    """What one server accepts and how much work it takes on: each limit's default, help and bounds, declared
+    once (``trm serve`` generates its flags from these; ``max_steps``, ``samples``, ``augment`` and ``max_rows``
+    are at most the engine's own bounds in :class:`~trm.infer.settings.Settings`)."""
 
-    max_body_bytes: int = 64_000  # request body
-    max_steps: int = 64  # largest max_steps a request may ask for
-    max_samples: int = 8  # trajectories per puzzle
-    max_augment: int = 8  # symmetric copies per puzzle
-    max_rows: int = 256  # trajectories in one forward pass
-    max_jobs: int = 1024  # puzzles queued or running; beyond: 503
-    timeout_s: float = 30.0  # default and largest per-request time
+    max_body_bytes: int = _limit(64_000, "largest request body in bytes", "--max-body", 1024, 2**30)
+    max_steps: int = _limit(
+        64,
+        "largest max_steps a request or the model's default may use",
+        "--max-steps",
+        1,
+        _SETTINGS["max_steps"],
+    )
+    max_samples: int = _limit(
+        8,
+        "largest samples a request or the model's default may use",
+        "--max-samples",
+        1,
+        _SETTINGS["samples"],
+    )
+    max_augment: int = _limit(
+        8,
+        "largest augment a request or the model's default may use",
+        "--max-augment",
+        1,
+        _SETTINGS["augment"],
+    )
+    max_rows: int = _limit(256, "trajectories per forward pass", "--max-rows", 1, _SETTINGS["batch_size"])
+    max_jobs: int = _limit(1024, "puzzles queued or running before 503", "--max-jobs", 1, 10**6)
+    timeout_s: float = _limit(30.0, "seconds per request (default and maximum)", "--timeout", 0.01, 86_400.0)
+
+    def validate(self) -> Limits:
+        """Check every limit's type and bounds; raise :class:`TRMError` with one line naming its flag."""
+        for f in fields(self):
+            v, meta = getattr(self, f.name), f.metadata
+            want_int = f.type == "int"
+            if isinstance(v, bool) or not isinstance(v, int if want_int else (int, float)):
+                raise TRMError(
+                    f"{meta['flag']} must be {'an integer' if want_int else 'a number'}, got {v!r}"
+                )
+            if not (math.isfinite(v) and meta["min"] <= v <= meta["max"]):
+                raise TRMError(f"{meta['flag']} must be in [{meta['min']:g}, {meta['max']:g}], got {v}")
+        return self
 
 
 class Busy(Exception):

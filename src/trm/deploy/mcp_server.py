@@ -11,7 +11,8 @@ A solve tool returns ``{"answer", "steps", "confidence", "valid", "errors", ...}
 tool error (``isError``) with one line saying what is wrong; the server keeps serving. Puzzles go through the
 ``trm serve`` path: the model's :class:`~trm.infer.solver.Solver` (task parser and verifier) and the
 cross-client :class:`~trm.deploy.batcher.Batcher` with its limits and per-request timeout. Transports: stdio
-(default) or streamable HTTP (``--transport http``, endpoint ``/mcp``).
+(default) or streamable HTTP (``--transport http``, endpoint ``/mcp``) behind the access control of
+:mod:`trm.deploy.access` (API keys, per-client rate limit, CORS), as ``trm serve``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .. import __version__
 from ..infer.settings import Settings
 from ..infer.solver import ArcRequest
 from ..utils import TRMError
+from .access import Access, AccessMiddleware
 from .backends import load_for_serving
 from .batcher import Busy, Limits
 from .server import MAX_ARC_TESTS, Service
@@ -175,10 +177,26 @@ def create_server(
     return server
 
 
+def http_app(server, access: Access | None = None, host: str = "127.0.0.1"):
+    """The streamable-HTTP ASGI app of ``server`` (endpoint ``/mcp``) behind the access control of ``access``
+    (:class:`~trm.deploy.access.Access`: API keys, rate limit, CORS; default: none of them)."""
+    app = server.streamable_http_app(host=host)
+    return AccessMiddleware(app, (access or Access(rate=0.0)).validate())
+
+
 def serve(model_path: str | os.PathLike, transport: str = "stdio", host: str = "127.0.0.1", port: int = 8000,
-          device: str = "cpu", threads: int | None = None) -> None:  # fmt: skip
-    """Run the MCP server until the client closes stdio (``stdio``) or the process is stopped (``http``)."""
+          device: str = "cpu", threads: int | None = None, access: Access | None = None) -> None:  # fmt: skip
+    """Run the MCP server until the client closes stdio (``stdio``) or the process is stopped (``http``). Over
+    HTTP, a non-loopback ``host`` needs an API key in ``access`` (or ``access.insecure``)."""
     if transport not in ("stdio", "http"):
         raise TRMError(f"unknown MCP transport {transport!r} (stdio or http)")
+    access = (access or Access()).validate()
+    if transport == "http":
+        access.check_bind(host)
     server = create_server(model_path, device=device, threads=threads)
-    server.run("stdio") if transport == "stdio" else server.run("streamable-http", host=host, port=port)
+    if transport == "stdio":
+        server.run("stdio")
+        return
+    import uvicorn
+
+    uvicorn.run(http_app(server, access, host), host=host, port=port, log_level="warning")

@@ -3,7 +3,7 @@
     POST /v1/solve     {"task", "puzzle", one field per inference option ("mode", "samples", "select", ...),
                         "trace", "timeout"} -> {"answer", "steps", "confidence", "valid", "errors", "calls"[,
                         "trace"]} (the object ``trm solve --json`` prints; unset options: the model's protocol)
-    GET  /healthz      liveness and queue depth
+    GET  /healthz      liveness and queue depth (open: no API key needed)
     GET  /v1/model     preset, task, parameters, training data, protocol, limits
     GET  /v1/tool      a JSON tool definition an LLM can use to call /v1/solve
     GET  /v1/example   a generated puzzle for the page
@@ -15,13 +15,16 @@ Requests from all clients are batched together: a handler turns its puzzle into 
 puzzle leaves the batch when it is done and new ones join at the next step, so a request asking for many steps
 does not hold others back. Bounded: request body size, grid size (the model's), max_steps, samples, augment,
 rows per forward, requests in the system (503 beyond), and time per request (504; its rows are dropped from
-the batch at the next step). Every error body is ``{"detail": ...}`` of plain JSON values.
+the batch at the next step). Who may call is :mod:`trm.deploy.access`'s: API keys (401), a per-client rate
+limit (429), CORS origins. Every error body is ``{"detail": ...}`` of plain JSON values.
 """
 
 import asyncio
 import dataclasses
 import json
+import logging
 import os
+import re
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -32,6 +35,7 @@ from ..infer.settings import Settings
 from ..infer.solver import ArcRequest
 from ..tasks import maze, sudoku
 from ..utils import TRMError
+from .access import Access, AccessMiddleware
 from .backends import LoadedModel, load_for_serving
 from .batcher import Batcher, Busy, Limits
 from .web_export import WEB_MANIFEST
@@ -39,7 +43,7 @@ from .web_export import WEB_MANIFEST
 try:
     from contextlib import asynccontextmanager
 
-    from fastapi import FastAPI
+    from fastapi import FastAPI, Query
     from fastapi import Request as HttpRequest
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, JSONResponse
@@ -52,6 +56,10 @@ else:
 
 STATIC = Path(__file__).parent / "static"
 MAX_ARC_TESTS = 8  # test inputs of one ARC task per request
+MAX_JSON_DEPTH = (
+    32  # nesting of an ARC task sent as JSON text (a task needs 5: {"test": [{"input": [[...]]}]})
+)
+SEED_MAX = next(f.metadata["max"] for f in dataclasses.fields(Settings) if f.name == "seed")
 
 
 def _error(status: int, msg: Any) -> "JSONResponse":
@@ -183,14 +191,7 @@ class Service:
         self.loaded, self.limits, self.solver = loaded, limits, loaded.solver
         self.task = self.solver.task.kind
         self.batcher = Batcher(loaded.solver, limits)
-        bounds = {f.name: f.metadata["max"] for f in dataclasses.fields(Settings)}
-        for name, limit, bound in (
-            ("max_steps", limits.max_steps, bounds["max_steps"]),
-            ("max_samples", limits.max_samples, bounds["samples"]),
-            ("max_augment", limits.max_augment, bounds["augment"]),
-        ):
-            if not 1 <= limit <= bound:
-                raise TRMError(f"--{name.replace('_', '-')} must be in [1, {bound}], got {limit}")
+        limits.validate()
         # a run's declared protocol above this server's limits is served at the limits (a request naming a larger
         # value is refused; one naming none gets the capped default)
         d = self.solver.defaults
@@ -228,7 +229,8 @@ class Service:
             "limits": asdict(self.limits),
         }
 
-    def example(self, seed: int = 0):
+    def example(self, seed: Annotated[int, Query(ge=0, le=SEED_MAX, strict=False)] = 0):
+        """A generated puzzle; ``seed`` is an integer in [0, 2^31 - 1] (else 422, like the solve options)."""
         try:
             data_info = (self.loaded.meta or {}).get("data_info")
             return {"task": self.task, "puzzle": example_puzzle(self.solver.info, seed, data_info)}
@@ -278,7 +280,12 @@ class Service:
 
 
 async def _internal_error(request: "HttpRequest", exc: Exception) -> "JSONResponse":
-    return _error(500, f"internal error: {type(exc).__name__}: {exc}")
+    """A bug, not a client's mistake (those are validated into 4xx): the traceback goes to the server log, the
+    client gets a JSON body that reveals nothing of the server's internals."""
+    logging.getLogger("trm.serve").error(
+        "internal error on %s %s", request.method, request.url.path, exc_info=exc
+    )
+    return _error(500, "internal error (the server log has the details)")
 
 
 async def _validation_error(request: "HttpRequest", exc: "RequestValidationError") -> "JSONResponse":
@@ -303,10 +310,13 @@ def create_app(
     limits: Limits | None = None,
     device: str = "cpu",
     threads: int | None = None,
+    access: Access | None = None,
 ):
     """The FastAPI app serving ``model_path`` (model folder, checkpoint, run directory or ONNX export).
 
     The batcher thread starts and stops with the app's lifespan (uvicorn, or ``with TestClient(app)``).
+    ``access`` (:class:`~trm.deploy.access.Access`): API keys, CORS origins, rate limit; default: no key, no
+    rate limit, CORS closed (``trm serve`` applies its own defaults, a rate limit among them).
     """
     if _MISSING is not None:
         raise TRMError(f"trm serve needs the serve extras: pip install 'trm[serve]' ({_MISSING})")
@@ -333,6 +343,9 @@ def create_app(
     app.middleware("http")(service.bound_body)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _internal_error)
+    access = (access or Access(rate=0.0)).validate()
+    app.add_middleware(AccessMiddleware, access=access)  # outermost: before the body limit and every route
+    app.state.access = access
     app.get("/healthz")(
         lambda: {"status": "ok", "in_progress": service.batcher.in_system, **service.batcher.stats}
     )
@@ -367,6 +380,8 @@ def create_app(
 def _json_task(puzzle: Any, task: str) -> Any:
     """ARC JSON text is read here so that a task given as text is a task, not a file name."""
     if task == "arc" and isinstance(puzzle, str) and puzzle.lstrip().startswith("{"):
+        if json_depth(puzzle) > MAX_JSON_DEPTH:
+            raise TRMError(f"the ARC task is nested more than {MAX_JSON_DEPTH} levels deep")
         try:
             return json.loads(puzzle)
         except json.JSONDecodeError as e:
@@ -374,6 +389,20 @@ def _json_task(puzzle: Any, task: str) -> Any:
     if task == "arc" and isinstance(puzzle, str):
         raise TRMError("an ARC puzzle is a task object {'test': [{'input': grid}]} or one input grid")
     return puzzle
+
+
+def json_depth(text: str) -> int:
+    """The deepest nesting of ``[`` and ``{`` in JSON text, outside strings, counted without parsing (Python's
+    parser recurses once per level; deep enough text would exhaust the stack before a limit could be checked)."""
+    depth = deepest = 0
+    for token in re.finditer(r'"(?:[^"\\]|\\.)*"?|[\[{]|[\]}]', text):
+        c = token.group()
+        if c in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in "]}":
+            depth -= 1
+    return deepest
 
 
 def example_puzzle(info, seed: int, data_info: dict[str, Any] | None = None) -> Any:
