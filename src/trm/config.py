@@ -14,15 +14,52 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .typed import ConfigError, _check, _set_dotted, _split_override, field_help, from_dict
+from .typed import (
+    ConfigError,
+    _check,
+    _set_dotted,
+    _short,
+    _split_override,
+    check_fields,
+    field_help,
+    from_dict,
+)
 
 __all__ = ["Config", "ConfigError", "DataConfig", "EvalConfig", "ModelConfig", "TrainConfig", "field_help"]
 
 
-def _f(default: Any, help: str, **kw: Any) -> Any:
+# Caps on the recursion, for what a run can compute at all. One supervision step applies T * (n + 1) blocks
+# of num_layers layers (HRM: T * (n * num_layers + h_layers)), and the last recursion keeps the activations of
+# its (n + 1) * num_layers block calls for the backward pass: MAX_BLOCKS_PER_STEP bounds both the time of a step
+# (it is ~25x the paper's Sudoku setting of 3 * 7 * 2 = 42) and the activation memory of the batch. N_sup bounds
+# the steps of a puzzle in training and evaluation (the paper uses 16; inference's own max_steps is at most 256).
+MAX_DEPTH = 64  # T and n (also in train.depth_curriculum)
+MAX_LAYERS = 64  # num_layers, h_layers
+MAX_N_SUP = 1024
+MAX_BLOCKS_PER_STEP = 1024
+
+
+def blocks_per_step(arch: str, T: int, n: int, num_layers: int, h_layers: int) -> int:
+    """Layer applications of one supervision step (see :data:`MAX_BLOCKS_PER_STEP`)."""
+    return T * (n * num_layers + h_layers) if arch == "hrm" else T * (n + 1) * num_layers
+
+
+def _f(
+    default: Any,
+    help: str,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+) -> Any:
+    """A config field: its default, its help and its bounds (``ge`` >=, ``gt`` >, ``le`` <=, ``lt`` <; a
+    ``Literal`` type gives the allowed values), declared once: :meth:`Config.validate` checks them, ``trm train
+    --help`` lists them."""
+    bounds = {k: v for k, v in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt)) if v is not None}
     if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help}, **kw)
-    return field(default=default, metadata={"help": help}, **kw)
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help, **bounds})
+    return field(default=default, metadata={"help": help, **bounds})
 
 
 def find_multiple(a: int, b: int) -> int:
@@ -51,9 +88,12 @@ def parse_depth_curriculum(text: str) -> list[tuple[float, int, int]]:
                 "such as '0:1,2;0.3:2,3'"
             ) from None
     out.sort()
-    if out[0][0] != 0.0 or any(not 0.0 <= f < 1.0 or T < 1 or n < 1 for f, T, n in out):
+    if out[0][0] != 0.0 or any(
+        not 0.0 <= f < 1.0 or not 1 <= T <= MAX_DEPTH or not 1 <= n <= MAX_DEPTH for f, T, n in out
+    ):
         raise ConfigError(
-            "train.depth_curriculum: fractions must start at 0 and be in [0, 1); T, n must be >= 1"
+            f"train.depth_curriculum: {_short(text)}: fractions must start at 0 and be in [0, 1); T, n must be "
+            f"in [1, {MAX_DEPTH}]"
         )
     return out
 
@@ -65,28 +105,46 @@ class ModelConfig:
     arch: Literal["trm", "hrm"] = _f(
         "trm", "trm: one tiny net, deep recursion; hrm: H and L nets, 1-step grad"
     )
-    vocab_size: int = _f(11, "V: token vocabulary size including PAD (0)")
-    seq_len: int = _f(81, "number of token positions, excluding the puzzle-embedding prefix")
-    hidden_size: int = _f(512, "D: hidden width")
-    num_heads: int = _f(8, "attention heads (attention mixer only)")
-    expansion: float = _f(4.0, "SwiGLU expansion factor")
-    swiglu_multiple: int = _f(256, "SwiGLU widths are rounded up to a multiple of this (256 in the paper)")
-    num_layers: int = _f(2, "blocks in the tiny net (official L_layers; HRM: blocks in L_net)")
-    h_layers: int = _f(4, "HRM only: blocks in H_net (official H_layers)")
-    T: int = _f(3, "recursions per supervision step (official H_cycles); the first T-1 run without gradient")
-    n: int = _f(6, "latent updates per recursion (official L_cycles)")
-    N_sup: int = _f(16, "maximum supervision steps (official halt_max_steps)")
+    vocab_size: int = _f(11, "V: token vocabulary size including PAD (0)", ge=1, le=65536)
+    seq_len: int = _f(81, "number of token positions, excluding the puzzle-embedding prefix", ge=1, le=2**20)
+    hidden_size: int = _f(512, "D: hidden width", ge=1, le=16384)
+    num_heads: int = _f(8, "attention heads (attention mixer only)", ge=1, le=1024)
+    expansion: float = _f(4.0, "SwiGLU expansion factor", gt=0, le=64)
+    swiglu_multiple: int = _f(
+        256, "SwiGLU widths are rounded up to a multiple of this (256 in the paper)", ge=1, le=4096
+    )
+    num_layers: int = _f(
+        2, "blocks in the tiny net (official L_layers; HRM: blocks in L_net)", ge=1, le=MAX_LAYERS
+    )
+    h_layers: int = _f(4, "HRM only: blocks in H_net (official H_layers)", ge=0, le=MAX_LAYERS)
+    T: int = _f(
+        3,
+        "recursions per supervision step (official H_cycles); the first T-1 run without gradient",
+        ge=1,
+        le=MAX_DEPTH,
+    )
+    n: int = _f(6, "latent updates per recursion (official L_cycles)", ge=1, le=MAX_DEPTH)
+    N_sup: int = _f(16, "maximum supervision steps (official halt_max_steps)", ge=1, le=MAX_N_SUP)
     mixer: Literal["attention", "mlp_t"] = _f(
         "attention", "token mixing: self-attention or an MLP over positions"
     )
     pos_encodings: Literal["rope", "learned", "none"] = _f("rope", "positional encoding")
-    rope_theta: float = _f(10000.0, "RoPE base")
-    rms_norm_eps: float = _f(1e-5, "epsilon of the (unscaled) RMS norm")
-    puzzle_emb_ndim: int = _f(512, "width of a puzzle-embedding row (0 = no puzzle embedding, no prefix)")
-    puzzle_emb_len: int = _f(16, "prefix positions P (0 = ceil(puzzle_emb_ndim / D); HRM always uses that)")
-    num_puzzle_identifiers: int = _f(1, "rows of the puzzle-embedding table (identifier 0 is the blank id)")
+    rope_theta: float = _f(10000.0, "RoPE base", gt=0)
+    rms_norm_eps: float = _f(1e-5, "epsilon of the (unscaled) RMS norm", gt=0, le=1)
+    puzzle_emb_ndim: int = _f(
+        512, "width of a puzzle-embedding row (0 = no puzzle embedding, no prefix)", ge=0, le=65536
+    )
+    puzzle_emb_len: int = _f(
+        16, "prefix positions P (0 = ceil(puzzle_emb_ndim / D); HRM always uses that)", ge=0, le=4096
+    )
+    num_puzzle_identifiers: int = _f(
+        1, "rows of the puzzle-embedding table (identifier 0 is the blank id)", ge=1, le=2**31 - 1
+    )
     halt_exploration_prob: float = _f(
-        0.1, "probability per row of a random minimum number of steps in training"
+        0.1,
+        "probability per row of a random minimum number of steps in training",
+        ge=0,
+        le=1,
     )
     act_continue: bool = _f(
         False,
@@ -121,35 +179,17 @@ class ModelConfig:
         return self.arch == "hrm" or self.act_continue
 
     def validate(self) -> None:
-        _check(self.arch in ("trm", "hrm"), "model.arch", f"must be 'trm' or 'hrm', got {self.arch!r}")
-        _check(
-            self.mixer in ("attention", "mlp_t"),
-            "model.mixer",
-            f"must be 'attention' or 'mlp_t', got {self.mixer!r}",
-        )
-        _check(
-            self.pos_encodings in ("rope", "learned", "none"),
-            "model.pos_encodings",
-            f"must be 'rope', 'learned' or 'none', got {self.pos_encodings!r}",
-        )
-        _check(
-            self.loss in ("stablemax", "softmax"),
-            "model.loss",
-            f"must be 'stablemax' or 'softmax', got {self.loss!r}",
-        )
-        for key in ("vocab_size", "seq_len", "hidden_size", "num_heads", "num_layers", "T", "n", "N_sup"):
-            _check(getattr(self, key) >= 1, f"model.{key}", f"must be >= 1, got {getattr(self, key)}")
+        """Every field's type and declared bounds, then the rules between fields (one-line ConfigError)."""
+        check_fields(self, "model.")
         _check(self.h_layers >= 1 or self.arch == "trm", "model.h_layers", "HRM needs at least one H block")
-        _check(self.expansion > 0, "model.expansion", "must be > 0")
-        _check(self.swiglu_multiple >= 1, "model.swiglu_multiple", "must be >= 1")
-        _check(self.puzzle_emb_ndim >= 0, "model.puzzle_emb_ndim", "must be >= 0")
-        _check(self.puzzle_emb_len >= 0, "model.puzzle_emb_len", "must be >= 0")
+        blocks = blocks_per_step(self.arch, self.T, self.n, self.num_layers, self.h_layers)
         _check(
-            self.num_puzzle_identifiers >= 1,
-            "model.num_puzzle_identifiers",
-            "must be >= 1 (0 is the blank id)",
+            blocks <= MAX_BLOCKS_PER_STEP,
+            "model.T",
+            f"T={self.T}, n={self.n}, num_layers={self.num_layers}"
+            + (f", h_layers={self.h_layers}" if self.arch == "hrm" else "")
+            + f" make {blocks} block applications per supervision step; at most {MAX_BLOCKS_PER_STEP}",
         )
-        _check(0.0 <= self.halt_exploration_prob <= 1.0, "model.halt_exploration_prob", "must be in [0, 1]")
         if self.puzzle_emb_ndim > 0:
             _check(
                 self.puzzle_emb_ndim <= self.prefix_len * self.hidden_size,
@@ -174,7 +214,9 @@ class DataConfig:
     test_split: str = _f("test", "split used for evaluation")
     augment_on_the_fly: bool = _f(False, "apply random symmetry augmentation when sampling (Sudoku/Maze)")
     test_limit: int = _f(
-        0, "evaluate during training on a fixed random subset of this many test examples (0 = all)"
+        0,
+        "evaluate during training on a fixed random subset of this many test examples (0 = all)",
+        ge=0,
     )
 
 
@@ -182,63 +224,84 @@ class DataConfig:
 class TrainConfig:
     """Optimisation and the training loop (SPEC §3–5)."""
 
-    global_batch_size: int = _f(768, "examples per optimizer step, summed over all ranks")
-    epochs: int = _f(50000, "passes over the training groups")
-    max_steps: int = _f(0, "stop after this many optimizer steps (0 = derived from epochs)")
-    max_minutes: float = _f(0.0, "stop after this much wall-clock training time (0 = no limit)")
+    global_batch_size: int = _f(768, "examples per optimizer step, summed over all ranks", ge=1, le=2**20)
+    epochs: int = _f(50000, "passes over the training groups", ge=1)
+    max_steps: int = _f(0, "stop after this many optimizer steps (0 = derived from epochs)", ge=0)
+    max_minutes: float = _f(0.0, "stop after this much wall-clock training time (0 = no limit)", ge=0)
     target_accuracy: float = _f(
-        0.0, "stop at the first evaluation whose exact accuracy reaches this (0 = never)"
+        0.0,
+        "stop at the first evaluation whose exact accuracy reaches this (0 = never)",
+        ge=0,
+        le=1,
     )
-    lr: float = _f(1e-4, "peak learning rate of the dense parameters")
+    lr: float = _f(1e-4, "peak learning rate of the dense parameters", gt=0, le=10)
     lr_min_ratio: float = _f(
-        1.0, "cosine floor as a fraction of lr (1.0 = constant after warm-up, as in the paper)"
+        1.0,
+        "cosine floor as a fraction of lr (1.0 = constant after warm-up, as in the paper)",
+        ge=0,
+        le=1,
     )
-    lr_warmup_steps: int = _f(2000, "linear warm-up steps")
-    beta1: float = _f(0.9, "first-moment decay")
-    beta2: float = _f(0.95, "second-moment decay")
-    weight_decay: float = _f(1.0, "decoupled weight decay of the dense parameters")
+    lr_warmup_steps: int = _f(2000, "linear warm-up steps", ge=0)
+    beta1: float = _f(0.9, "first-moment decay", ge=0, lt=1)
+    beta2: float = _f(0.95, "second-moment decay", ge=0, lt=1)
+    weight_decay: float = _f(1.0, "decoupled weight decay of the dense parameters", ge=0)
     optimizer: Literal["adam_atan2", "adamw", "muon"] = _f(
         "adam_atan2",
         "dense optimizer; muon = Muon on the hidden weight matrices, AdamW (train.lr) on the rest",
     )
-    muon_lr: float = _f(0.02, "learning rate of the Muon parameter group (train.optimizer=muon)")
-    muon_weight_decay: float | None = _f(None, "weight decay of the Muon group (null: train.weight_decay)")
+    muon_lr: float = _f(0.02, "learning rate of the Muon parameter group (train.optimizer=muon)", gt=0, le=10)
+    muon_weight_decay: float | None = _f(
+        None, "weight decay of the Muon group (null: train.weight_decay)", ge=0
+    )
     grad_clip: float = _f(
-        0.0, "clip the dense gradients to this global norm (0 = no clipping, as in the paper)"
+        0.0,
+        "clip the dense gradients to this global norm (0 = no clipping, as in the paper)",
+        ge=0,
     )
     halt_loss_weight: float = _f(
-        0.5, "weight of the halting (and continue) BCE in the total loss (0.5 in the paper)"
+        0.5,
+        "weight of the halting (and continue) BCE in the total loss (0.5 in the paper)",
+        ge=0,
     )
     step_weight_decay: float = _f(
         1.0,
         "loss weight of supervision step s is d^(s-1), scaled to mean 1 over N_sup steps (CGAR); "
         "1 = every step weighs the same (paper)",
+        gt=0,
     )
-    label_smoothing: float = _f(0.0, "label smoothing of the answer-token cross entropy (0 in the paper)")
+    label_smoothing: float = _f(
+        0.0, "label smoothing of the answer-token cross entropy (0 in the paper)", ge=0, lt=1
+    )
     init_noise: float = _f(
-        0.0, "std of Gaussian noise added to y_init, z_init when a row starts a puzzle in training (EqR)"
+        0.0,
+        "std of Gaussian noise added to y_init, z_init when a row starts a puzzle in training (EqR)",
+        ge=0,
     )
     latent_noise: float = _f(
-        0.0, "std of Gaussian noise added to z before every supervision step in training"
+        0.0,
+        "std of Gaussian noise added to z before every supervision step in training",
+        ge=0,
     )
     depth_curriculum: str = _f(
         "",
         "training depth schedule 'F:T,n;F:T,n;...': from fraction F of the training steps on, the recursion "
         "uses T, n (CGAR); empty = the model's T, n throughout. Evaluation always uses the model's T, n",
     )
-    puzzle_emb_lr: float = _f(1e-4, "sign-SGD learning rate of the puzzle-embedding table")
-    puzzle_emb_weight_decay: float = _f(1.0, "weight decay of the puzzle-embedding table")
+    puzzle_emb_lr: float = _f(1e-4, "sign-SGD learning rate of the puzzle-embedding table", ge=0)
+    puzzle_emb_weight_decay: float = _f(1.0, "weight decay of the puzzle-embedding table", ge=0)
     ema: bool = _f(True, "keep an exponential moving average of the dense weights for evaluation and saving")
-    ema_rate: float = _f(0.999, "EMA decay per optimizer step")
+    ema_rate: float = _f(0.999, "EMA decay per optimizer step", ge=0, lt=1)
     ema_warmup: bool = _f(
         False, "ramp the EMA decay as min(ema_rate, (1 + k) / (10 + k)) over the first steps"
     )
-    eval_interval: int = _f(5000, "evaluate every this many epochs (0 = only at the end)")
+    eval_interval: int = _f(5000, "evaluate every this many epochs (0 = only at the end)", ge=0)
     eval_interval_steps: int = _f(
-        0, "evaluate every this many optimizer steps (overrides eval_interval if > 0)"
+        0,
+        "evaluate every this many optimizer steps (overrides eval_interval if > 0)",
+        ge=0,
     )
     checkpoint_every_eval: bool = _f(True, "save the last checkpoint at every evaluation")
-    seed: int = _f(0, "seed of every random choice (init, sampler, exploration)")
+    seed: int = _f(0, "seed of every random choice (init, sampler, exploration)", ge=0)
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = _f(
         "auto", "forward dtype: auto = bfloat16 on CUDA, float32 elsewhere"
     )
@@ -259,7 +322,7 @@ class TrainConfig:
         "on the CPU, choose dtype and kernels by timing the real step for each candidate "
         "(a few seconds; cached per machine in ~/.cache/trm); only with dtype and kernels 'auto'",
     )
-    log_interval: int = _f(10, "steps between console/JSONL metric lines")
+    log_interval: int = _f(10, "steps between console/JSONL metric lines", ge=1)
     tensorboard: bool = _f(False, "also log to TensorBoard (needs the tensorboard package)")
     wandb: bool = _f(False, "also log to Weights & Biases (needs the wandb package)")
     project: str = _f("trm", "W&B project name")
@@ -276,19 +339,27 @@ class EvalConfig:
         "official: every puzzle runs max_steps steps; adaptive: "
         "a puzzle stops once sigmoid(q_halt) > threshold",
     )
-    threshold: float | None = _f(None, "adaptive halting threshold on sigmoid(q_halt), in (0, 1)")
+    threshold: float | None = _f(None, "adaptive halting threshold on sigmoid(q_halt), in (0, 1)", gt=0, lt=1)
     max_steps: int | None = _f(
-        None, "supervision steps (null or 0: the model's N_sup; larger = test-time depth)"
+        None,
+        "supervision steps (null or 0: the model's N_sup; larger = test-time depth)",
+        ge=0,
+        le=256,
     )
-    batch_size: int = _f(256, "rows per forward pass at evaluation (the trainer's evaluations too)")
-    samples: int | None = _f(None, "trajectories per puzzle (K > 1: noisy latent sampling)")
-    noise: float | None = _f(None, "std of the latent noise of the extra trajectories")
+    batch_size: int = _f(
+        256, "rows per forward pass at evaluation (the trainer's evaluations too)", ge=1, le=65536
+    )
+    samples: int | None = _f(None, "trajectories per puzzle (K > 1: noisy latent sampling)", ge=1, le=256)
+    noise: float | None = _f(None, "std of the latent noise of the extra trajectories", ge=0, le=10)
     # the names of trm.infer.settings.SELECTORS (tests/test_infer_selectors.py checks that they agree)
     select: Literal["majority", "confidence", "halt-first", "converged", "q-weighted"] | None = _f(
         None, "how one answer is chosen among trajectories and symmetric copies (formerly 'vote')"
     )
     augment_votes: int | None = _f(
-        None, "symmetric copies per puzzle for augmentation voting (null, 0 or 1: off)"
+        None,
+        "symmetric copies per puzzle for augmentation voting (null, 0 or 1: off)",
+        ge=0,
+        le=64,
     )
 
     def options(self) -> dict[str, Any]:
@@ -311,37 +382,25 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def validate(self) -> Config:
+        """Every field's type and declared bounds (:func:`trm.typed.check_fields`), then the rules between
+        fields; raise :class:`ConfigError` with one line naming the key, the value and what is allowed."""
+        check_fields(self)
         self.model.validate()
-        t = self.train
-        _check(t.global_batch_size >= 1, "train.global_batch_size", "must be >= 1")
-        _check(t.lr > 0, "train.lr", "must be > 0")
-        _check(0.0 <= t.lr_min_ratio <= 1.0, "train.lr_min_ratio", "must be in [0, 1]")
-        _check(0.0 <= t.ema_rate < 1.0, "train.ema_rate", "must be in [0, 1)")
-        _check(
-            t.dtype in ("auto", "float32", "bfloat16", "float16"), "train.dtype", f"unknown dtype {t.dtype!r}"
-        )
-        _check(
-            t.optimizer in ("adam_atan2", "adamw", "muon"),
-            "train.optimizer",
-            f"unknown optimizer {t.optimizer!r}",
-        )
-        _check(t.kernels in ("auto", "eager", "fused"), "train.kernels", f"unknown kernels {t.kernels!r}")
-        _check(t.grad_clip >= 0, "train.grad_clip", "must be >= 0")
-        _check(0.0 <= t.target_accuracy <= 1.0, "train.target_accuracy", "must be in [0, 1]")
-        _check(t.halt_loss_weight >= 0, "train.halt_loss_weight", "must be >= 0")
-        _check(t.step_weight_decay > 0, "train.step_weight_decay", "must be > 0")
-        _check(0.0 <= t.label_smoothing < 1.0, "train.label_smoothing", "must be in [0, 1)")
-        _check(t.init_noise >= 0, "train.init_noise", "must be >= 0")
-        _check(t.latent_noise >= 0, "train.latent_noise", "must be >= 0")
-        _check(
-            t.muon_weight_decay is None or t.muon_weight_decay >= 0, "train.muon_weight_decay", "must be >= 0"
-        )
-        _check(t.compile in ("off", "loss", "step"), "train.compile", "must be off, loss or step")
-        parse_depth_curriculum(t.depth_curriculum)
-        e = self.eval
-        _check(e.threshold is None or 0.0 < e.threshold < 1.0, "eval.threshold", "must be in (0, 1)")
-        _check(e.samples is None or e.samples >= 1, "eval.samples", "must be >= 1")
-        _check(e.batch_size >= 1, "eval.batch_size", "must be >= 1")
+        t, m = self.train, self.model
+        if t.max_steps > 0:
+            _check(
+                t.lr_warmup_steps <= t.max_steps,
+                "train.lr_warmup_steps",
+                f"{t.lr_warmup_steps} warm-up steps exceed train.max_steps={t.max_steps} (lower the warm-up too)",
+            )
+        for _, T, n in parse_depth_curriculum(t.depth_curriculum):
+            blocks = blocks_per_step(m.arch, T, n, m.num_layers, m.h_layers)
+            _check(
+                blocks <= MAX_BLOCKS_PER_STEP,
+                "train.depth_curriculum",
+                f"T={T}, n={n} make {blocks} block applications per supervision step; at most "
+                f"{MAX_BLOCKS_PER_STEP}",
+            )
         return self
 
     def to_dict(self) -> dict[str, Any]:

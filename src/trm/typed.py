@@ -1,5 +1,9 @@
 """Strict typed dataclasses from plain dicts: unknown keys rejected, values coerced and bounded, dotted
-overrides (``train.lr=3e-4``), help text from field metadata. :mod:`trm.config` is built on it."""
+overrides (``train.lr=3e-4``), help text from field metadata. :mod:`trm.config` is built on it.
+
+A field's bounds live in its metadata next to its help (``ge``, ``gt``, ``le``, ``lt``: ``{"help": ...,
+"ge": 1}``); a ``Literal`` type gives its allowed values. :func:`check_fields` checks every field of a
+dataclass (types and bounds, nested sections too) and :func:`field_help` shows the bounds in the help."""
 
 from __future__ import annotations
 
@@ -149,15 +153,70 @@ def _set_dotted(cls: type, d: dict[str, Any], key: str, value: Any) -> None:
             node, tp = node[part], sub
 
 
+BOUNDS = ("ge", "gt", "le", "lt")  # metadata keys of a field's bounds: >=, >, <=, <
+
+
+def bounds_text(metadata: Any, tp: Any = None) -> str:
+    """A field's allowed values as people write them: ``>= 1``, ``in [0, 1)``, ``one of ['a', 'b']``; empty
+    if the field has no bounds."""
+    args = [a for a in typing.get_args(tp) if a is not type(None)] if tp is not None else []
+    inner = args[0] if len(args) == 1 and typing.get_origin(tp) in (typing.Union, types.UnionType) else tp
+    if typing.get_origin(inner) is Literal:
+        return f"one of {list(typing.get_args(inner))}"
+    lo = ("[", metadata["ge"]) if metadata.get("ge") is not None else ("(", metadata.get("gt"))
+    hi = ("]", metadata["le"]) if metadata.get("le") is not None else (")", metadata.get("lt"))
+    if lo[1] is not None and hi[1] is not None:
+        return f"in {lo[0]}{_num(lo[1])}, {_num(hi[1])}{hi[0]}"
+    if lo[1] is not None:
+        return f"{'>=' if lo[0] == '[' else '>'} {_num(lo[1])}"
+    if hi[1] is not None:
+        return f"{'<=' if hi[0] == ']' else '<'} {_num(hi[1])}"
+    return ""
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def in_bounds(metadata: Any, value: float) -> bool:
+    """Whether ``value`` lies within the bounds in ``metadata``."""
+    ge, gt, le, lt = (metadata.get(k) for k in BOUNDS)
+    return (
+        (ge is None or value >= ge)
+        and (gt is None or value > gt)
+        and (le is None or value <= le)
+        and (lt is None or value < lt)
+    )
+
+
+def check_fields(obj: Any, prefix: str = "") -> None:
+    """Check every field of dataclass ``obj`` (nested sections too) against its type and declared bounds,
+    storing the coerced value (``"4"`` -> ``4`` for an integer); raise :class:`ConfigError` with one line naming
+    the key, the value and the allowed range."""
+    hints = _field_types(type(obj))
+    for f in dataclasses.fields(obj):
+        key, tp, value = f"{prefix}{f.name}", hints[f.name], getattr(obj, f.name)
+        if dataclasses.is_dataclass(tp):
+            if not isinstance(value, tp):
+                raise ConfigError(f"{key}: expected a {tp.__name__} section, got {_short(value)}")
+            check_fields(value, f"{key}.")
+            continue
+        value = _coerce(tp, value, key)
+        setattr(obj, f.name, value)
+        if value is not None and not isinstance(value, (bool, str)) and not in_bounds(f.metadata, value):
+            raise ConfigError(f"{key}: {_short(value)} is out of range (allowed: {bounds_text(f.metadata)})")
+
+
 def field_help(cls: type) -> dict[str, str]:
-    """``{"section.key": help}`` for every field, for CLI help text."""
+    """``{"section.key": help}`` for every field, for CLI help text, with its bounds (``[allowed: >= 1]``)."""
     out: dict[str, str] = {}
-    types = _field_types(cls)
+    hints = _field_types(cls)
     for f in dataclasses.fields(cls):
-        tp = types[f.name]
+        tp = hints[f.name]
         if dataclasses.is_dataclass(tp):
             for k, v in field_help(tp).items():
                 out[f"{f.name}.{k}"] = v
         else:
-            out[f.name] = f.metadata.get("help", "")
+            allowed = bounds_text(f.metadata, tp)
+            out[f.name] = f.metadata.get("help", "") + (f" [allowed: {allowed}]" if allowed else "")
     return out

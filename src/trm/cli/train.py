@@ -20,11 +20,13 @@ a checkpoint that --resume continues exactly.
 
 
 def _field_list() -> str:
+    """Every config field with its help and its bounds, from their one declaration (:mod:`trm.config`)."""
     from ..config import Config, field_help
 
     helps = field_help(Config)
-    return "training and data fields:\n" + "\n".join(
-        f"  {k:<28} {v}" for k, v in helps.items() if k.startswith(("train.", "data."))
+    return (
+        "config fields (section.key=value; [allowed: ...] is checked before anything is written):\n"
+        + "\n".join(f"  {k:<28} {v}" for k, v in helps.items() if "." in k)
     )
 
 
