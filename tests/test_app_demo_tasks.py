@@ -17,6 +17,7 @@ TINY = [
     "train.dtype=float32",
     "train.global_batch_size=8",
     "train.max_steps=2",
+    "train.lr_warmup_steps=1",  # at most max_steps
     "train.eval_interval_steps=2",
     "model.hidden_size=16",
     "model.num_heads=2",

@@ -14,6 +14,7 @@ from ..data.format import describe, load_identifiers, load_split, load_task_info
 from ..data.presets import DATASET_PRESETS, BuildOptions
 from ..tasks import get_task
 from ..tasks.base import side_by_side
+from ..typed import bounds_text
 from ..utils import TRMError
 
 HELP = "build, inspect and show datasets (Sudoku, Maze, ARC)"
@@ -33,6 +34,30 @@ def _pair(text: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
+def add_build_options(b: argparse.ArgumentParser) -> None:
+    """One flag per :class:`BuildOptions` field, with the help and bounds declared there (checked when the
+    preset builds, before anything is written)."""
+    for f in fields(BuildOptions):
+        meta = f.metadata
+        if meta.get("cli") is False:
+            continue
+        flag, kind = "--" + f.name.replace("_", "-"), meta.get("kind")
+        allowed = bounds_text(meta)
+        text = meta["help"] + (f" [allowed: {allowed}{' each' * (kind == 'pair')}]" if allowed else "")
+        default = meta.get("cli_default", f.default)
+        if kind == "flag":
+            b.add_argument(flag, dest=f.name, action="store_true", help=text)
+        elif kind == "toggle":
+            b.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=text)
+        elif kind == "list":
+            b.add_argument(flag, dest=f.name, nargs="+", default=None, help=text)
+        elif kind == "pair":
+            b.add_argument(flag, dest=f.name, type=_pair, default=None, help=text)
+        else:
+            number = "int" in str(f.type) and "str" not in str(f.type)
+            b.add_argument(flag, dest=f.name, type=int if number else str, default=default, help=text)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="data_command", metavar="<build|info|show>")
     b = sub.add_parser(
@@ -49,58 +74,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="one of: " + ", ".join(DATASET_PRESETS),
     )
     b.add_argument("--out", required=True, help="output dataset directory (written atomically)")
-    b.add_argument(
-        "--source", default=None, help="input data (see the preset); not needed for generated data"
-    )
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
-    b.add_argument("--workers", type=int, default=2, help="processes for the long steps (default 2)")
-    b.add_argument("--train", type=int, default=None, help="number of training puzzles/mazes")
-    b.add_argument("--test", type=int, default=None, help="number of test puzzles/mazes")
-    b.add_argument(
-        "--augmentations",
-        type=int,
-        default=None,
-        help="Sudoku: shuffled copies per training puzzle; ARC: augmented versions per task",
-    )
-    b.add_argument("--size", type=int, default=None, help="Sudoku side N or maze side")
-    b.add_argument("--box", type=_pair, default=None, help="Sudoku box shape rows x cols, e.g. 2x3")
-    b.add_argument("--blanks", type=_pair, default=None, help="Sudoku blanks range lo,hi")
-    b.add_argument(
-        "--minimal",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="Sudoku: only minimal puzzles (no given removable)",
-    )
-    b.add_argument("--guesses", type=_pair, default=None, help="Sudoku difficulty: rating range lo,hi")
-    b.add_argument("--check-unique", action="store_true", help="sudoku-hard: prove every puzzle unique")
-    b.add_argument("--subsample", type=int, default=None, help="sudoku-csv: random training subsample size")
-    b.add_argument("--min-path", type=int, default=None, help="maze: shortest path must be longer than this")
-    b.add_argument(
-        "--dihedral", action="store_true", help="maze: add the 8 dihedral copies of training mazes"
-    )
-    b.add_argument(
-        "--unique-path",
-        action="store_true",
-        help="generated mazes: add walls until the labelled shortest path is the only shortest path",
-    )
-    b.add_argument(
-        "--walled",
-        action="store_true",
-        help="generated mazes: the grid's outer ring is wall, around a (size-2)x(size-2) maze",
-    )
-    b.add_argument(
-        "--perfect",
-        action="store_true",
-        help="generated mazes: perfect mazes (odd --size; cells joined by a random spanning tree, one path "
-        "between any two cells)",
-    )
-    b.add_argument(
-        "--subsets", nargs="+", default=None, help="arc-custom: subset names (folders or Kaggle files)"
-    )
-    b.add_argument(
-        "--test-subset", default=None, help="arc-custom: subset whose test pairs form the test split"
-    )
+    add_build_options(b)
     b.add_argument("--quiet", action="store_true", help="no progress bars")
 
     i = sub.add_parser("info", help="summarise a dataset directory")
@@ -127,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
 def _build(a: argparse.Namespace) -> int:
     t0 = time.time()
     options = {f.name: getattr(a, f.name) for f in fields(BuildOptions) if f.name != "progress"}
-    DATASET_PRESETS[a.preset].build(a.out, progress=not a.quiet, **options)
+    DATASET_PRESETS[a.preset].build(a.out, progress=not a.quiet, **options)  # checks every option first
     print(f"wrote {a.out} ({a.preset}) in {time.time() - t0:.1f} s")
     return 0
 

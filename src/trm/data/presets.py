@@ -17,38 +17,72 @@ from typing import Any
 
 from ..tasks.arc import SMALL_SIDE, canvas_for
 from ..tasks.sudoku import box_for_size
+from ..typed import bounds_text, in_bounds
 from .build.arc import build_arc, build_arc_preset
 from .build.maze import build_maze_csv, build_maze_generated
 from .build.sudoku import build_sudoku_csv, build_sudoku_generated, build_sudoku_hard
 from .errors import DataError
 
 
+def _opt(default: Any, help: str, **meta: Any) -> Any:
+    """A build option: default, help, bounds (``ge``, ``le``: of each number, for a pair of both; ``ordered``: a
+    pair's first number <= its second) and how its flag is read (``kind``: ``pair``, ``flag``, ``toggle``,
+    ``list``; ``cli_default``)."""
+    return field(default=default, metadata={"help": help, **meta})
+
+
+COUNT = 10**8  # largest count of puzzles, mazes or copies a build takes
+
+
 @dataclass
 class BuildOptions:
-    """Every option of ``trm data build``; ``None`` is the preset's default."""
+    """Every option of ``trm data build``, declared once with its help and bounds (``None`` is the preset's
+    default): the command line is generated from these fields and :meth:`DatasetPreset.build` checks them
+    (with the preset's own ``bounds`` where it narrows them) before anything is written."""
 
-    source: str | Path | None = None
-    seed: int = 0
-    overwrite: bool = False
-    workers: int = 1
-    progress: bool = False
-    train: int | None = None
-    test: int | None = None
-    augmentations: int | None = None
-    size: int | None = None
-    box: tuple[int, int] | None = None
-    blanks: tuple[int, int] | None = None
-    minimal: bool | None = None
-    guesses: tuple[int, int | None] | None = None
-    check_unique: bool | None = None
-    subsample: int | None = None
-    min_path: int | None = None
-    dihedral: bool | None = None
-    unique_path: bool | None = None
-    walled: bool | None = None
-    perfect: bool | None = None
-    subsets: list[str] | None = None
-    test_subset: str | None = None
+    source: str | Path | None = _opt(None, "input data (see the preset); not needed for generated data")
+    seed: int = _opt(0, "seed of every random choice", ge=0, le=2**63 - 1)
+    overwrite: bool = _opt(False, "replace an existing --out directory", kind="flag")
+    workers: int = _opt(1, "processes for the long steps (default 2)", ge=1, le=1024, cli_default=2)
+    progress: bool = _opt(
+        False, "progress bars (the command line's default; --quiet turns them off)", cli=False
+    )
+    train: int | None = _opt(None, "number of training puzzles/mazes", ge=1, le=COUNT)
+    test: int | None = _opt(None, "number of test puzzles/mazes", ge=1, le=COUNT)
+    augmentations: int | None = _opt(
+        None, "Sudoku: shuffled copies per training puzzle; ARC: augmented versions per task", ge=0, le=10**5
+    )
+    size: int | None = _opt(None, "Sudoku side N or maze side", ge=2, le=1024)
+    box: tuple[int, int] | None = _opt(
+        None, "Sudoku box shape rows x cols, e.g. 2x3", kind="pair", ge=1, le=32
+    )
+    blanks: tuple[int, int] | None = _opt(
+        None, "Sudoku blanks range lo,hi", kind="pair", ge=0, le=1024**2, ordered=True
+    )
+    minimal: bool | None = _opt(None, "Sudoku: only minimal puzzles (no given removable)", kind="toggle")
+    guesses: tuple[int, int | None] | None = _opt(
+        None, "Sudoku difficulty: rating range lo,hi", kind="pair", ge=0, le=10**9, ordered=True
+    )
+    check_unique: bool | None = _opt(None, "sudoku-hard: prove every puzzle unique", kind="flag")
+    subsample: int | None = _opt(None, "sudoku-csv: random training subsample size", ge=1, le=COUNT)
+    min_path: int | None = _opt(None, "maze: shortest path must be longer than this", ge=0, le=1024**2)
+    dihedral: bool | None = _opt(None, "maze: add the 8 dihedral copies of training mazes", kind="flag")
+    unique_path: bool | None = _opt(
+        None,
+        "generated mazes: add walls until the labelled shortest path is the only shortest path",
+        kind="flag",
+    )
+    walled: bool | None = _opt(
+        None, "generated mazes: the grid's outer ring is wall, around a (size-2)x(size-2) maze", kind="flag"
+    )
+    perfect: bool | None = _opt(
+        None,
+        "generated mazes: perfect mazes (odd --size; cells joined by a random spanning tree, one path between "
+        "any two cells)",
+        kind="flag",
+    )
+    subsets: list[str] | None = _opt(None, "arc-custom: subset names (folders or Kaggle files)", kind="list")
+    test_subset: str | None = _opt(None, "arc-custom: subset whose test pairs form the test split")
 
     @property
     def run(self) -> dict[str, Any]:
@@ -60,6 +94,43 @@ class BuildOptions:
             "overwrite": self.overwrite,
         }
 
+    def check(self, bounds: dict[str, dict[str, Any]] | None = None) -> BuildOptions:
+        """Every option's type and bounds (a preset's ``bounds`` narrow the declared ones); raise
+        :class:`DataError` with one line naming the flag, the value and the allowed range."""
+        for f in dataclasses.fields(self):
+            value, meta = getattr(self, f.name), {**f.metadata, **(bounds or {}).get(f.name, {})}
+            flag = "--" + f.name.replace("_", "-")
+            if value is None or f.name in ("source", "progress"):
+                continue
+            kind = meta.get("kind")
+            if kind in ("flag", "toggle"):
+                if not isinstance(value, bool):
+                    raise DataError(f"{flag}: expected true or false, got {value!r}")
+            elif kind == "list" or f.name == "test_subset":
+                items = value if kind == "list" else [value]
+                if not isinstance(items, (list, tuple)) or not all(isinstance(v, str) and v for v in items):
+                    raise DataError(
+                        f"{flag}: expected {'names' if kind == 'list' else 'a name'}, got {value!r}"
+                    )
+            else:
+                numbers = list(value) if kind == "pair" and isinstance(value, (list, tuple)) else [value]
+                if len(numbers) != (2 if kind == "pair" else 1) or not all(
+                    v is None and kind == "pair" and i == 1 or isinstance(v, int) and not isinstance(v, bool)
+                    for i, v in enumerate(numbers)
+                ):
+                    what = "two integers lo,hi" if kind == "pair" else "an integer"
+                    raise DataError(f"{flag}: expected {what}, got {value!r}")
+                allowed = bounds_text(meta)
+                for v in numbers:
+                    if v is not None and not in_bounds(meta, v):
+                        shown = ",".join(str(n) for n in numbers)
+                        raise DataError(
+                            f"{flag}: {shown} is out of range (allowed: {allowed}{' each' * (kind == 'pair')})"
+                        )
+                if meta.get("ordered") and numbers[1] is not None and numbers[0] > numbers[1]:
+                    raise DataError(f"{flag}: {numbers[0]},{numbers[1]} is not a range lo,hi with lo <= hi")
+        return self
+
 
 COMMON = ("source", "seed", "overwrite", "workers", "progress")
 
@@ -68,7 +139,8 @@ COMMON = ("source", "seed", "overwrite", "workers", "progress")
 class DatasetPreset:
     """A named dataset: ``build(out, **options)`` writes it. ``options`` are those it takes beyond ``COMMON``,
     ``defaults`` fill the options not given, ``source`` says what ``--source`` must be (a preset with
-    ``source_required`` refuses to build without it)."""
+    ``source_required`` refuses to build without it), ``bounds`` narrow the declared bounds of
+    :class:`BuildOptions` for this preset (every option is checked before anything is written)."""
 
     name: str
     description: str
@@ -77,6 +149,7 @@ class DatasetPreset:
     defaults: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
     source_required: bool = False
+    bounds: dict[str, dict[str, Any]] = field(default_factory=dict)  # narrower bounds of BuildOptions fields
 
     def build(self, out: str | Path, **options) -> Path:
         known = {f.name for f in dataclasses.fields(BuildOptions)}
@@ -91,7 +164,7 @@ class DatasetPreset:
         opts = BuildOptions(**{k: v for k, v in options.items() if v is not None})
         opts = dataclasses.replace(
             opts, **{k: v for k, v in self.defaults.items() if getattr(opts, k) is None}
-        )
+        ).check(self.bounds)
         if self.source_required and opts.source is None:
             raise DataError(f"{self.name} needs --source: {self.source}")
         return self.builder(out, opts, self)
@@ -180,6 +253,11 @@ def _arc_custom(out, o: BuildOptions, _: DatasetPreset) -> Path:
 
 _CSV = "a folder with train.csv and test.csv (source,question,answer,rating), e.g. a local copy of "
 _SUDOKU = ("train", "test", "augmentations", "box", "blanks", "minimal", "guesses")
+_SUDOKU_BOUNDS = {
+    "size": {"ge": 4, "le": 25},
+    "augmentations": {"le": 10**4},
+}  # N: a 2x2-box 4x4 to 5x5 boxes
+_MAZE_BOUNDS = {"size": {"ge": 5, "le": 256}}  # below 5 there is no room for a path; 256^2 tokens per maze
 _MAZE = ("train", "test", "size", "min_path", "dihedral", "unique_path", "walled", "perfect")
 _ARC_SOURCE = (
     "a Kaggle-combined folder (e.g. ../shared/data/trm-kaggle-combined) or folder of task-per-file subsets"
@@ -194,6 +272,7 @@ DATASET_PRESETS: dict[str, DatasetPreset] = {
             _sudoku_generated,
             _SUDOKU,
             {"size": 6, "train": 5000, "blanks": (23, 28), "minimal": True},
+            bounds=_SUDOKU_BOUNDS,
         ),
         DatasetPreset(
             "sudoku-hard",
@@ -211,6 +290,7 @@ DATASET_PRESETS: dict[str, DatasetPreset] = {
             "generated Sudoku of any box shape (--size, --box, --blanks, --minimal, --guesses, counts)",
             _sudoku_generated,
             ("size", *_SUDOKU),
+            bounds=_SUDOKU_BOUNDS,
         ),
         DatasetPreset(
             "sudoku-csv",
@@ -228,6 +308,7 @@ DATASET_PRESETS: dict[str, DatasetPreset] = {
             _maze_generated,
             _MAZE,
             {"size": 30, "test": 1000},
+            bounds=_MAZE_BOUNDS,
         ),
         DatasetPreset(
             "maze-small",
@@ -235,6 +316,7 @@ DATASET_PRESETS: dict[str, DatasetPreset] = {
             _maze_generated,
             _MAZE,
             {"size": 10, "test": 200},
+            bounds=_MAZE_BOUNDS,
         ),
         DatasetPreset(
             "maze-csv",
@@ -274,6 +356,7 @@ DATASET_PRESETS: dict[str, DatasetPreset] = {
             ("augmentations", "train", "size"),
             {"augmentations": 8},
             _ARC_SOURCE,
+            bounds={"size": {"ge": 1, "le": 30}},
         ),
         DatasetPreset(
             "arc-custom",
