@@ -1,6 +1,7 @@
 """Load test of ``trm serve`` on loopback: C concurrent clients for D seconds, then it stops by itself.
 
     python benchmarks/serve_load.py runs/demo --clients 50 --seconds 30 --json out.json
+    python benchmarks/serve_load.py sudoku6 --api-key --rate-limit 50/s --burst 100   # access control in force
 
 Starts ``trm serve MODEL`` on 127.0.0.1 (a free port) in a subprocess, waits for /healthz, then every client
 loops: POST /v1/solve with one of 200 generated puzzles, until the deadline. Reports requests, errors,
@@ -14,6 +15,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -28,7 +30,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-async def _load(base: str, puzzles: list, clients: int, seconds: float, body: dict) -> dict:
+async def _load(base: str, puzzles: list, clients: int, seconds: float, body: dict, headers: dict) -> dict:
     import httpx
 
     latencies: list[float] = []
@@ -50,7 +52,7 @@ async def _load(base: str, puzzles: list, clients: int, seconds: float, body: di
             k += clients
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, timeout=60.0, limits=limits) as http:
+    async with httpx.AsyncClient(base_url=base, timeout=60.0, limits=limits, headers=headers) as http:
         t0 = time.monotonic()
         await asyncio.gather(*(client(i, http) for i in range(clients)))
         elapsed = time.monotonic() - t0
@@ -77,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mode", default="official", choices=["official", "adaptive"])
     ap.add_argument("--threads", type=int, default=1, help="model threads in the server")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--api-key", action="store_true", help="serve with a random API key that the clients send")
+    ap.add_argument("--rate-limit", default="0", help="the server's --rate-limit (default 0: off)")
+    ap.add_argument("--burst", default="100", help="the server's --burst")
     args = ap.parse_args(argv)
     if not 1 <= args.clients <= 200 or not 0 < args.seconds <= 300:
         sys.exit("bounded load test: 1..200 clients, at most 300 seconds")
@@ -84,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    key = secrets.token_urlsafe(32) if args.api_key else None
+    if key:
+        env["TRM_API_KEY"] = key  # not on the command line, where ps would show it
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
     server = subprocess.Popen(
         [
             sys.executable,
@@ -99,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
             str(args.threads),
             "--log-level",
             "warning",
+            "--rate-limit",
+            args.rate_limit,
+            "--burst",
+            args.burst,
         ],
         env=env,
         stdout=subprocess.PIPE,
@@ -113,16 +126,24 @@ def main(argv: list[str] | None = None) -> int:
             if server.poll() is not None:
                 sys.exit(f"server exited: {server.stdout.read()}")
             try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:  # open without the key
                     break
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
                 sys.exit("server did not come up in 120 s")
             time.sleep(0.3)
-        model = httpx.get(base + "/v1/model").json()
-        puzzles = [httpx.get(base + f"/v1/example?seed={s}").json()["puzzle"] for s in range(200)]
-        res = asyncio.run(_load(base, puzzles, args.clients, args.seconds, {"mode": args.mode}))
+        if key:
+            assert httpx.get(base + "/v1/model").status_code == 401, "the server answers without the key"
+        model = httpx.get(base + "/v1/model", headers=headers).json()
+        puzzles = []
+        for s in range(200):  # paced under the rate limit
+            r = httpx.get(base + f"/v1/example?seed={s}", headers=headers)
+            while r.status_code == 429:
+                time.sleep(float(r.headers.get("retry-after", "1")))
+                r = httpx.get(base + f"/v1/example?seed={s}", headers=headers)
+            puzzles.append(r.json()["puzzle"])
+        res = asyncio.run(_load(base, puzzles, args.clients, args.seconds, {"mode": args.mode}, headers))
         res.update(
             {
                 "model": str(args.model),
@@ -130,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
                 "backend": model["backend"],
                 "mode": args.mode,
                 "server_threads": args.threads,
+                "api_key": bool(key),
+                "rate_limit": args.rate_limit,
+                "burst": args.burst,
+                "server_5xx": sum(n for code, n in res["errors"].items() if code.startswith("5")),
+                "rate_limited_429": res["errors"].get("429", 0),
             }
         )
     finally:
@@ -141,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(res, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
-    return 0 if not res["errors"] else 1
+    return 0 if not set(res["errors"]) - {"429"} else 1  # 429s are the rate limit doing its work
 
 
 if __name__ == "__main__":
