@@ -79,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mode", default="official", choices=["official", "adaptive"])
     ap.add_argument("--threads", type=int, default=1, help="model threads in the server")
     ap.add_argument("--json", default=None)
-    ap.add_argument("--api-key", action="store_true", help="serve with a random API key that the clients send")
+    ap.add_argument(
+        "--api-key", action="store_true", help="serve with a random API key that the clients send"
+    )
     ap.add_argument("--rate-limit", default="0", help="the server's --rate-limit (default 0: off)")
     ap.add_argument("--burst", default="100", help="the server's --burst")
     args = ap.parse_args(argv)
