@@ -239,6 +239,8 @@ def test_bad_network_options_are_one_line_exit_2(capsys, monkeypatch, argv, word
     if command == "mcp" and argv[0] in ("--max-rows", "--max-jobs", "--max-body", "--timeout", "--max-steps"):
         argv = ["--port", "65536"]  # trm mcp serves at the default limits
         words = "--port"
+    if command == "mcp":
+        argv = [*argv, "--transport", "http"]
     assert main([command, "no-such-model", *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and err.startswith("trm: error:") and words in err, err

@@ -34,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..deploy.mcp_server import serve  # the MCP SDK loads only for this command
 
-    access = check_network_arguments(args)
+    access = check_network_arguments(args, listens=args.transport == "http")
     if args.transport == "http":  # stdout belongs to the protocol on stdio
         print(f"MCP server for {args.checkpoint} at http://{args.host}:{args.port}/mcp", file=sys.stderr)
     serve(args.checkpoint, transport=args.transport, host=args.host, port=args.port, device=args.device,

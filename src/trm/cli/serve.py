@@ -33,8 +33,9 @@ def add_network_arguments(p: argparse.ArgumentParser, what: str = "") -> None:
     access_mod.add_arguments(p)
 
 
-def check_network_arguments(args: argparse.Namespace) -> access_mod.Access:
-    """Bounds of --port and --threads, and the access options (one-line :class:`TRMError`)."""
+def check_network_arguments(args: argparse.Namespace, listens: bool = True) -> access_mod.Access:
+    """Bounds of --port and --threads, and the access options (one-line :class:`TRMError`); a server that
+    ``listens`` on --host must not be reachable from other machines without a key (or --insecure)."""
     from ..utils import TRMError
 
     if not 1 <= args.port <= 65535:
@@ -44,7 +45,8 @@ def check_network_arguments(args: argparse.Namespace) -> access_mod.Access:
     if not args.host or any(c.isspace() for c in args.host):
         raise TRMError(f"--host must be an interface name or address, got {args.host!r}")
     access = access_mod.from_arguments(args)
-    access.check_bind(args.host)
+    if listens:
+        access.check_bind(args.host)
     return access
 
 

@@ -217,6 +217,10 @@ class AccessMiddleware:
         return found
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] == "websocket" and self.keys:  # no route takes one; refused unless the key is valid
+            headers = {k.lower(): v for k, v in scope.get("headers") or ()}
+            if self._key_index(headers) is None:
+                return await send({"type": "websocket.close", "code": 1008})
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = {}
