@@ -95,3 +95,31 @@ def test_any_request(served, method, path, query, body, auth):
     headers = {"content-type": "application/json", **_headers(auth)}
     r = c.request(method, path, params=query, content=json.dumps(body), headers=headers)
     _check(r, auth, path)
+
+
+MCP_BODIES = [
+    "",
+    "null",
+    "[]",
+    "{}",
+    '{"jsonrpc": "2.0"}',
+    '{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "solve_sudoku", "arguments": {}}}',
+    "[" * 5000,
+    '{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": ' + "[" * 3000 + "]" * 3000 + "}",
+]
+
+
+def test_mcp_endpoint_with_a_key_never_answers_5xx(served, tmp_path):
+    pytest.importorskip("mcp", reason="the MCP SDK is not installed")
+    from trm.deploy.mcp_server import create_server, http_app
+
+    model, cfg = make_sudoku_model()
+    save_model(tmp_path / "m", model, cfg)
+    app = http_app(create_server(tmp_path / "m"), Access(api_keys=(KEY,), rate=0.0))
+    accept = {"Accept": "application/json, text/event-stream", "content-type": "application/json"}
+    with TestClient(app, base_url="http://127.0.0.1:8001") as c:
+        for body in MCP_BODIES:
+            for method in ("POST", "GET", "DELETE", "PUT"):
+                for auth in ("x-api-key", "none", "wrong-bearer"):
+                    r = c.request(method, "/mcp", content=body, headers={**accept, **_headers(auth)})
+                    _check(r, auth, "/mcp")
