@@ -166,15 +166,15 @@ def bounds_text(metadata: Any, tp: Any = None) -> str:
     lo = ("[", metadata["ge"]) if metadata.get("ge") is not None else ("(", metadata.get("gt"))
     hi = ("]", metadata["le"]) if metadata.get("le") is not None else (")", metadata.get("lt"))
     if lo[1] is not None and hi[1] is not None:
-        return f"in {lo[0]}{_num(lo[1])}, {_num(hi[1])}{hi[0]}"
+        return f"in {lo[0]}{num_text(lo[1])}, {num_text(hi[1])}{hi[0]}"
     if lo[1] is not None:
-        return f"{'>=' if lo[0] == '[' else '>'} {_num(lo[1])}"
+        return f"{'>=' if lo[0] == '[' else '>'} {num_text(lo[1])}"
     if hi[1] is not None:
-        return f"{'<=' if hi[0] == ']' else '<'} {_num(hi[1])}"
+        return f"{'<=' if hi[0] == ']' else '<'} {num_text(hi[1])}"
     return ""
 
 
-def _num(x: float) -> str:
+def num_text(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 

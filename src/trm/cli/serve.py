@@ -7,6 +7,7 @@ import dataclasses
 
 from ..deploy import access as access_mod
 from ..deploy.batcher import Limits
+from ..typed import num_text
 
 HELP = "serve a model over HTTP (POST /v1/solve, web page at /)"
 DESCRIPTION = """Serve CHECKPOINT (model folder, checkpoint, run directory or ONNX export folder).
@@ -63,7 +64,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
             dest=f.name,
             type=int if f.type == "int" else float,
             default=f.default,
-            help=f"{meta['help']} (default {f.default:g}; {meta['min']:g} to {meta['max']:g})",
+            help=f"{meta['help']} (default {num_text(f.default)}; {num_text(meta['min'])} to {num_text(meta['max'])})",
         )
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 

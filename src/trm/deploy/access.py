@@ -30,6 +30,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..typed import num_text
 from ..utils import TRMError
 
 KEY_ENV = "TRM_API_KEY"
@@ -94,7 +95,9 @@ class Access:
                         f"{meta['flag']} must be {'an integer' if kind is int else 'a number'}, got {v!r}"
                     )
                 if not (math.isfinite(v) and meta["min"] <= v <= meta["max"]):
-                    raise TRMError(f"{meta['flag']} must be in [{meta['min']:g}, {meta['max']:g}], got {v}")
+                    raise TRMError(
+                        f"{meta['flag']} must be in [{num_text(meta['min'])}, {num_text(meta['max'])}], got {v}"
+                    )
         for key in self.api_keys:
             if (
                 not isinstance(key, str)
@@ -148,7 +151,7 @@ def add_arguments(p: Any) -> None:
     for f in dataclasses.fields(Access):
         meta = f.metadata
         text = meta["help"] + (
-            "" if f.type.startswith("tuple") or f.type == "bool" else f" (default {f.default:g})"
+            "" if f.type.startswith("tuple") or f.type == "bool" else f" (default {num_text(f.default)})"
         )
         if f.type == "bool":
             p.add_argument(meta["flag"], dest=f.name, action="store_true", help=text)

@@ -19,6 +19,7 @@ from typing import Any
 from ..infer.engine import Engine, Job
 from ..infer.settings import Settings
 from ..infer.solver import Request, Solver
+from ..typed import num_text
 from ..utils import TRMError
 
 _SETTINGS = {f.name: f.metadata["max"] for f in fields(Settings)}  # the engine's upper bounds
@@ -70,7 +71,9 @@ class Limits:
                     f"{meta['flag']} must be {'an integer' if want_int else 'a number'}, got {v!r}"
                 )
             if not (math.isfinite(v) and meta["min"] <= v <= meta["max"]):
-                raise TRMError(f"{meta['flag']} must be in [{meta['min']:g}, {meta['max']:g}], got {v}")
+                raise TRMError(
+                    f"{meta['flag']} must be in [{num_text(meta['min'])}, {num_text(meta['max'])}], got {v}"
+                )
         return self
 
 
