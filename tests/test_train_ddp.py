@@ -15,6 +15,7 @@ from .test_train_loop import make_dataset
 ARGS = [
     "tiny_att",
     "train.max_steps=2",
+    "train.lr_warmup_steps=2",  # at most max_steps
     "train.global_batch_size=16",
     "train.log_interval=1",
     "train.eval_interval_steps=0",

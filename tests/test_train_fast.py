@@ -395,7 +395,8 @@ def test_speedrun_records_the_accuracy_curve_and_compares_runs(data_dir, tmp_pat
     speedrun = load_benchmark("speedrun")
     out = tmp_path / "run"
     args = ["tiny_att", "--data", str(data_dir), "--out", str(out), "--minutes", "5", "--eval-every", "2"]
-    args += ["--test-limit", "8", "--quiet", "--set", "train.max_steps=4", "model.hidden_size=16"]
+    args += ["--test-limit", "8", "--quiet", "--set", "train.max_steps=4", "train.lr_warmup_steps=4"]
+    args += ["model.hidden_size=16"]
     args += ["model.puzzle_emb_ndim=16", "--label", "tiny"]
     assert speedrun.main(args) == 0
     record = json.loads((out / "speedrun.json").read_text())

@@ -226,6 +226,7 @@ def test_cli_train_and_resume(data_dir, tmp_path, capsys):
             "--out",
             str(run),
             "train.max_steps=3",
+            "train.lr_warmup_steps=3",  # at most max_steps
             *common,
             "data.test_limit=8",
         ]
@@ -299,6 +300,7 @@ def test_demo_end_to_end(data_dir, tmp_path, capsys):
             "train.dtype=float32",
             "train.global_batch_size=32",
             "train.max_steps=4",
+            "train.lr_warmup_steps=4",  # at most max_steps
             "train.eval_interval_steps=2",
         ]
     )
