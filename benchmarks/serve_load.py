@@ -56,7 +56,11 @@ async def _load(base: str, puzzles: list, clients: int, seconds: float, body: di
         t0 = time.monotonic()
         await asyncio.gather(*(client(i, http) for i in range(clients)))
         elapsed = time.monotonic() - t0
-        health = (await http.get("/healthz")).json()
+        health = await http.get("/healthz")
+        if health.status_code == 429:  # the clients spent this address's tokens: wait for one
+            await asyncio.sleep(float(health.headers.get("retry-after", "1")))
+            health = await http.get("/healthz")
+        health = health.json()
     latencies.sort()
     pct = lambda q: 1e3 * latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else None  # noqa: E731
     return {
