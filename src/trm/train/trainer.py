@@ -44,7 +44,7 @@ from .progress import Progress, StopRequest, check_loggers_available, enable_con
 from .resume import Checkpointing
 from .rundir import append_resume_info, prepare_run_dir, write_run_info
 from .schedule import lr_at
-from .step import METRICS, TrainStep, autotune_cpu_setup, build_training, use_fused_kernels
+from .step import METRICS, TrainStep, autotune_cpu_setup, build_training, reduce_metrics, use_fused_kernels
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +240,7 @@ class Trainer(Checkpointing):
                 if (
                     not self.dist.enabled
                     and step % check_every == 0
-                    and not bool(torch.isfinite(sums[5:]).all())
+                    and not bool(torch.isfinite(sums[METRICS.index("lm_loss") :]).all())
                 ):
                     self._nonfinite(step)
                 if step % log_every == 0 or step == self.total_steps:
@@ -334,9 +334,7 @@ class Trainer(Checkpointing):
 
     def _log_train(self, sums: torch.Tensor, steps: int, seconds: float, step: int) -> dict[str, Any]:
         D.all_reduce_sum(sums, self.dist)
-        count, acc, exact, qacc, halt_steps, lm, qh = sums.tolist()
-        G = self.global_batch
-        c = max(count, 1.0)
+        m = reduce_metrics(dict(zip(METRICS, sums.tolist(), strict=True)), self.global_batch, steps)
         lr = lr_at(
             step,
             self.cfg.train.lr,
@@ -349,16 +347,17 @@ class Trainer(Checkpointing):
             "step": step,
             "epoch": step / self.steps_per_epoch,
             "lr": lr,
-            "loss": (lm + 0.5 * qh) / (G * steps),
-            "lm_loss": lm / (G * steps),
-            "q_halt_loss": qh / (G * steps),
-            "accuracy": acc / c,
-            "exact_accuracy": exact / c,
-            "q_halt_accuracy": qacc / c,
-            "halt_steps": halt_steps / c,
-            "halted": int(count),
+            "loss": m["loss"],
+            "lm_loss": m["lm_loss"],
+            "q_halt_loss": m["q_halt_loss"],
+            **({"q_continue_loss": m["q_continue_loss"]} if self.cfg.model.uses_continue else {}),
+            "accuracy": m["accuracy"],
+            "exact_accuracy": m["exact_accuracy"],
+            "q_halt_accuracy": m["q_halt_accuracy"],
+            "halt_steps": m["steps"],
+            "halted": int(sums[METRICS.index("count")]),
             "steps_per_s": steps / max(seconds, 1e-9),
-            "examples_per_s": steps * G / max(seconds, 1e-9),
+            "examples_per_s": steps * self.global_batch / max(seconds, 1e-9),
             "train_seconds": round(self.state.train_seconds, 3),
         }
         self._write_jsonl(record)
