@@ -5,19 +5,9 @@ Usage (from the repository root; needs a checkout of the official code and its m
 
     python tests/golden_train/generate.py --official PATH/TO/TinyRecursiveModels [--out tests/golden_train]
 
-The official ``pretrain.py`` imports a CUDA extension (``adam_atan2``) and services (wandb, hydra, ...)
-at module level. This script substitutes only those imports, then drives the official modules with the
-official ``pretrain.train_batch`` itself:
-
-* ``adam_atan2.AdamATan2`` -> :class:`ReferenceAdamATan2` below: the algorithm of the reference
-  implementation in the ``adam-atan2`` package's own test file (``_adam_atan2_reference_impl``), per element in
-  float32, step counts in a float32 tensor as the package keeps them;
-* ``wandb``, ``coolname``, ``hydra``, ``omegaconf``, ``puzzle_dataset``: empty stand-ins (``train_batch`` does
-  not use them);
-* ``Tensor.cuda`` -> identity while ``train_batch`` runs (it moves each batch to CUDA);
-* the carry is created before the first call (``train_batch`` would create it under ``torch.device("cuda")``);
-* no ``torch.compile`` (``DISABLE_COMPILE``), forward dtype float32, CPU.
-
+The official code is driven by ``benchmarks/official_harness.py`` (read its doc for the exact substitutions:
+a pure-PyTorch AdamATan2 with the algorithm of the ``adam-atan2`` package's reference test implementation in
+place of the CUDA extension, empty stand-ins for wandb/hydra/..., ``Tensor.cuda`` as identity, no compile).
 Everything else is the official code: the model and its ACT wrapper (halted rows reset and refilled from the
 batch of the call), ``ACTLossHead``, ``CastedSparseEmbeddingSignSGD_Distributed``, ``EMAHelper``,
 ``pretrain.train_batch`` (1/global_batch_size scaling, the two optimizers, ``compute_lr``: warm-up + cosine)
@@ -34,13 +24,14 @@ import math
 import os
 import sys
 import tempfile
-import types
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1] / "benchmarks"))
+from official_harness import OfficialRun, import_official, model_kwargs  # noqa: E402
 
 # Shared by every case: the official pretrain keys (TRAIN.json of `python -m trm.parity`), K and the RNG seed.
 TRAIN = {
@@ -117,53 +108,6 @@ CASES = {
 LOSS = {"name": "losses@ACTLossHead", "loss_type": "stablemax_cross_entropy"}
 
 
-class ReferenceAdamATan2(torch.optim.Optimizer):
-    """Stand-in for the CUDA ``adam_atan2.AdamATan2``: the package test's reference algorithm, per step t
-    ``θ ← θ·(1 − lr·wd); m ← lerp(m, g, 1 − β1); v ← β2·v + (1 − β2)·g²;
-    θ ← θ − lr/(1 − β1ᵗ) · atan2(m, sqrt(v)/sqrt(1 − β2ᵗ))``, in float32."""
-
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), weight_decay=1e-2):
-        super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay))
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        for group in self.param_groups:
-            lr, wd = group["lr"], group["weight_decay"]
-            beta1, beta2 = group["betas"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = torch.zeros((), dtype=torch.float32)
-                    state["exp_avg"] = torch.zeros_like(p)
-                    state["exp_avg_sq"] = torch.zeros_like(p)
-                state["step"] += 1
-                t = float(state["step"])
-                step_size = lr / (1 - beta1**t)
-                bias_correction2_sqrt = math.sqrt(1 - beta2**t)
-                p.mul_(1 - lr * wd)
-                state["exp_avg"].lerp_(p.grad, 1 - beta1)
-                state["exp_avg_sq"].mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
-                denom = state["exp_avg_sq"].sqrt() / bias_correction2_sqrt
-                p.add_(torch.atan2(state["exp_avg"], denom), alpha=-step_size)
-
-
-def _install_stand_ins() -> None:
-    def module(name, **attrs):
-        m = types.ModuleType(name)
-        m.__dict__.update(attrs)
-        sys.modules[name] = m
-
-    module("adam_atan2", AdamATan2=ReferenceAdamATan2)
-    module("wandb", run=None)
-    module("coolname", generate_slug=lambda n: "fixture")
-    module("hydra", main=lambda **kw: lambda fn: fn)
-    module("omegaconf", DictConfig=dict)
-    module("puzzle_dataset", PuzzleDataset=None, PuzzleDatasetConfig=None, PuzzleDatasetMetadata=None)
-    os.environ["DISABLE_COMPILE"] = "1"
-
-
 def make_stream(seed: int, k: int, b: int, seq_len: int, vocab: int, ids: int) -> dict[str, torch.Tensor]:
     """K batches [k, b, seq_len]: random tokens; rows labelled in full, on half, on one position, and one row
     with no label at all (count 0), so that every branch of the loss and metrics is taken."""
@@ -185,13 +129,11 @@ def make_stream(seed: int, k: int, b: int, seq_len: int, vocab: int, ids: int) -
     return {"inputs": inputs, "labels": labels, "puzzle_identifiers": puzzle_identifiers}
 
 
-def initial_state(arch: dict, seed: int) -> dict[str, torch.Tensor]:
+def initial_state(off, arch: dict, seed: int) -> dict[str, torch.Tensor]:
     """The official initialisation (seeded), then the halting head and the puzzle table made non-trivial: the
     official zero Q weight / -5 bias would never halt a row early, and the zero table would hide its decay."""
-    from utils.functions import load_model_class
-
     torch.manual_seed(seed)
-    model = load_model_class(arch["name"])(_official_kwargs(arch))
+    model = off.load_model_class(arch["name"])(model_kwargs(arch | {"halt_exploration_prob": 0.0}))
     D = arch["hidden_size"]
     g = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
@@ -202,56 +144,15 @@ def initial_state(arch: dict, seed: int) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def _official_kwargs(arch: dict) -> dict:
-    return {k: v for k, v in arch.items() if k not in ("model", "name")} | {
-        "halt_exploration_prob": arch.get("halt_exploration_prob", 0.0),
-        "causal": False,
-    }
-
-
-def run_official(arch: dict, state: dict, stream: dict, explore: bool) -> dict[str, torch.Tensor]:
+def run_official(off, arch: dict, state: dict, stream: dict, explore: bool) -> dict[str, torch.Tensor]:
     """K official training steps from ``state`` on ``stream``; the recorded tensors, flat (see README)."""
-    import pretrain
-    from models.ema import EMAHelper
-    from models.losses import ACTLossHead
-    from models.sparse_embedding import CastedSparseEmbeddingSignSGD_Distributed
-    from utils.functions import load_model_class
-
     arch = dict(arch, halt_exploration_prob=EXPLORE_PROB if explore else 0.0)
-    config = pretrain.PretrainConfig(
-        arch={"name": arch["name"], "loss": LOSS},
-        data_paths=[],
-        epochs=1,
-        ema=True,
-        **{k: v for k, v in TRAIN.items() if k != "total_steps"},
-    )
-    model = load_model_class(arch["name"])(_official_kwargs(arch))
-    model = ACTLossHead(model, loss_type=LOSS["loss_type"])
-    model.model.load_state_dict(state)
-    optimizers = [
-        CastedSparseEmbeddingSignSGD_Distributed(
-            model.model.puzzle_emb.buffers(), lr=0, weight_decay=config.puzzle_emb_weight_decay, world_size=1
-        ),
-        ReferenceAdamATan2(
-            model.parameters(), lr=0, weight_decay=config.weight_decay, betas=(config.beta1, config.beta2)
-        ),
-    ]
-    train_state = pretrain.TrainState(
-        model=model,
-        optimizers=optimizers,
-        optimizer_lrs=[config.puzzle_emb_lr, config.lr],
-        carry=None,
-        step=0,
-        total_steps=TRAIN["total_steps"],
-    )
-    ema = EMAHelper(mu=config.ema_rate)
-    ema.register(model)
+    run = OfficialRun(off, arch | {"loss": LOSS}, TRAIN, state=state)
+    model = run.model
     names = {p: n.removeprefix("model.") for n, p in model.named_parameters()}
-
     rec: dict[str, list] = {"loss": [], "lr": [], "puzzle_emb_lr": []}
-    grads: dict[str, torch.Tensor] = {}
-
     raw: dict[str, list] = {}
+    grads: dict[str, torch.Tensor] = {}
 
     def keep_loss(_module, _args, _kwargs, out):
         rec["loss"].append(out[1].detach().clone())
@@ -271,41 +172,25 @@ def run_official(arch: dict, state: dict, stream: dict, explore: bool) -> dict[s
             grads["inner.puzzle_emb.local_ids"] = emb.local_ids.detach().clone()
 
     model.register_forward_hook(keep_loss, with_kwargs=True)
-    optimizers[0].register_step_pre_hook(keep_table_grad)
-    optimizers[1].register_step_pre_hook(keep_dense_grads)
-
-    model.train()
-    batch0 = {k: v[0] for k, v in stream.items()}
-    train_state.carry = model.initial_carry(batch0)
-    cuda = torch.Tensor.cuda
-    torch.Tensor.cuda = lambda self, *a, **kw: self
+    table, dense = run.optimizers
+    table.register_step_pre_hook(keep_table_grad)
+    dense.register_step_pre_hook(keep_dense_grads)
     metrics: dict[str, list] = {}
-    try:
-        for k in range(1, K + 1):
-            torch.manual_seed(SEED + k)
-            batch = {n: v[k - 1] for n, v in stream.items()}
-            out = pretrain.train_batch(
-                config, train_state, batch, TRAIN["global_batch_size"], rank=0, world_size=1
-            )
-            ema.update(model)
-            rec["lr"].append(torch.tensor(out.pop("train/lr"), dtype=torch.float64))
-            rec["puzzle_emb_lr"].append(
-                torch.tensor(
-                    pretrain.compute_lr(config.puzzle_emb_lr, config, train_state), dtype=torch.float64
-                )
-            )
-            for name, value in out.items():
-                metrics.setdefault(name.removeprefix("train/"), []).append(torch.tensor(float(value)))
-    finally:
-        torch.Tensor.cuda = cuda
+    for k in range(1, K + 1):
+        torch.manual_seed(SEED + k)
+        out = run.train_step({n: v[k - 1] for n, v in stream.items()})
+        rec["lr"].append(torch.tensor(out.pop("train/lr"), dtype=torch.float64))
+        plr = off.pretrain.compute_lr(run.config.puzzle_emb_lr, run.config, run.state)
+        rec["puzzle_emb_lr"].append(torch.tensor(plr, dtype=torch.float64))
+        for name, value in out.items():
+            metrics.setdefault(name.removeprefix("train/"), []).append(torch.tensor(float(value)))
 
     flat: dict[str, torch.Tensor] = {k: torch.stack(v) for k, v in rec.items()}
     flat.update({f"metrics/{k}": torch.stack(v) for k, v in metrics.items()})
     flat.update({f"sums/{k}": torch.stack(v) for k, v in raw.items()})
     flat.update({f"grads/{k}": v for k, v in grads.items()})
     flat.update({f"params/{k}": v.detach().clone() for k, v in model.model.state_dict().items()})
-    flat.update({f"ema/{k.removeprefix('model.')}": v.clone() for k, v in ema.shadow.items()})
-    dense = optimizers[1]
+    flat.update({f"ema/{k.removeprefix('model.')}": v.clone() for k, v in run.ema.shadow.items()})
     for p, n in names.items():
         flat[f"exp_avg/{n}"] = dense.state[p]["exp_avg"].clone()
         flat[f"exp_avg_sq/{n}"] = dense.state[p]["exp_avg_sq"].clone()
@@ -331,8 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--official", required=True, help="checkout of the official TinyRecursiveModels code")
     ap.add_argument("--out", default=str(HERE), help="where the case folders go (default: beside this file)")
     args = ap.parse_args(argv)
-    sys.path.insert(0, str(Path(args.official).resolve()))
-    _install_stand_ins()
+    off = import_official(args.official)
     torch.use_deterministic_algorithms(True)
     for i, (case, arch) in enumerate(CASES.items()):
         out = Path(args.out) / case
@@ -345,15 +229,15 @@ def main(argv: list[str] | None = None) -> int:
             arch["vocab_size"],
             arch["num_puzzle_identifiers"],
         )
-        state = initial_state(arch, seed=100 + i)
+        state = initial_state(off, arch, seed=100 + i)
         config = {k: v for k, v in arch.items()} | {"loss": LOSS, "halt_exploration_prob": EXPLORE_PROB}
         (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         (out / "train.json").write_text(json.dumps(TRAIN | {"train_steps": K, "seed": SEED}, indent=2) + "\n")
         _atomic_save(state, out / "state_dict.safetensors")
         _atomic_save(stream, out / "stream.safetensors")
-        _atomic_save(run_official(arch, state, stream, explore=False), out / "expected.safetensors")
+        _atomic_save(run_official(off, arch, state, stream, explore=False), out / "expected.safetensors")
         # with exploration: the trajectory (losses, metrics, final weights and EMA) is what exploration changes
-        explored = run_official(arch, state, stream, explore=True)
+        explored = run_official(off, arch, state, stream, explore=True)
         keep = ("loss", "lr", "puzzle_emb_lr", "metrics/", "sums/", "params/", "ema/")
         explored = {k: v for k, v in explored.items() if k.startswith(keep)}
         _atomic_save(explored, out / "expected-explore.safetensors")
