@@ -76,7 +76,7 @@ def import_official(path: str | os.PathLike) -> types.SimpleNamespace:
     stand_in("adam_atan2", AdamATan2=ReferenceAdamATan2)
     stand_in("wandb", run=None)
     stand_in("coolname", generate_slug=lambda n: "parity")
-    stand_in("hydra", main=lambda **kw: (lambda fn: fn))
+    stand_in("hydra", main=lambda **kw: lambda fn: fn)
     stand_in("omegaconf", DictConfig=dict)
     stand_in("argdantic", ArgParser=object)
     os.environ["DISABLE_COMPILE"] = "1"
@@ -129,7 +129,10 @@ class OfficialRun:
         )
         if arch.get("puzzle_emb_ndim", 0) > 0:
             table = off.SignSGD(
-                self.model.model.puzzle_emb.buffers(), lr=0, weight_decay=c.puzzle_emb_weight_decay, world_size=1
+                self.model.model.puzzle_emb.buffers(),
+                lr=0,
+                weight_decay=c.puzzle_emb_weight_decay,
+                world_size=1,
             )
             optimizers, lrs = [table, dense], [c.puzzle_emb_lr, c.lr]
         else:

@@ -126,3 +126,49 @@ def test_parity_cli_refuses_bad_training_arguments(tmp_path):
     r = subprocess.run([str(a) for a in cmd] + ["--train-steps", "2"], capture_output=True, text=True)
     assert r.returncode == 2 and "missing key" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "o.pt").exists()
+
+
+@pytest.mark.parametrize(
+    "preset", ["sudoku_mlp", "sudoku_att", "maze_att", "arc1_att", "hrm_sudoku", "sudoku6_mlp"]
+)
+def test_official_arch_config_is_the_inverse_of_the_import(preset):
+    import dataclasses
+
+    from trm.model.official import config_from_official, official_arch_config
+    from trm.presets import get_preset
+
+    cfg = get_preset(preset).model
+    back, dtype = config_from_official(official_arch_config(cfg, batch_size=8), warn=False)
+    skip = {"h_layers"} if cfg.arch == "trm" else set()  # TRM has no H net; its official H_layers is ignored
+    assert {f.name: getattr(back, f.name) for f in dataclasses.fields(cfg) if f.name not in skip} == {
+        f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name not in skip
+    }
+    assert dtype == torch.float32
+
+
+def test_curve_benchmark_refuses_unofficial_switches_and_reports_steps():
+    from .conftest import load_benchmark
+
+    bench = load_benchmark("train_parity")
+    cfg = bench.recipe("sudoku6_mlp", [])
+    assert cfg.train.optimizer == "adam_atan2" and not cfg.data.augment_on_the_fly
+    with pytest.raises(SystemExit, match="train.grad_clip"):
+        bench.recipe("sudoku6_mlp", ["train.grad_clip=1.0"])
+    with pytest.raises(SystemExit, match="depth_curriculum"):
+        bench.recipe("sudoku6_mlp_fast", [])
+
+    def curve(*acc):
+        return [{"step": 100 * (i + 1), "exact_accuracy": a} for i, a in enumerate(acc)]
+
+    record = {
+        "runs": [
+            {"code": "official", "seed": 0, "curve": curve(0.2, 0.6, 0.92, 0.96)},
+            {"code": "official", "seed": 1, "curve": curve(0.1, 0.5, 0.91, 0.97)},
+            {"code": "ours", "seed": 0, "curve": curve(0.3, 0.7, 0.8, 0.9)},
+        ]
+    }
+    text = bench.report(record)
+    assert "| official | 0 | 200 | 300 | 400 | 96.0% |" in text
+    assert "| ours | 0 | 200 | 400 | – | 90.0% |" in text
+    assert "200 ± 0 | 300 ± 0 | 400 ± 0" in text  # official: both seeds reach 50/90/95% at the same steps
+    assert "0/1 reached" in text
