@@ -220,18 +220,28 @@ def test_frontier_plot_is_written(tmp_path):
     assert plot_frontier(pts, tmp_path / "f.png").startswith("wrote") and (tmp_path / "f.png").stat().st_size
 
 
-def test_run_config_names_the_same_selectors_and_reads_the_old_vote_key():
-    import typing
+def test_the_selector_names_everywhere_come_from_the_registry_and_the_old_vote_key_still_loads():
+    import argparse
+    import dataclasses
 
     from trm.config import Config, EvalConfig
-    from trm.infer.settings import SELECTORS, Settings
+    from trm.infer import selectors
+    from trm.infer.settings import Settings, add_arguments
+    from trm.utils import TRMError
 
-    hint = typing.get_type_hints(EvalConfig)["select"]
-    (literal,) = [a for a in typing.get_args(hint) if a is not type(None)]
-    assert typing.get_args(literal) == SELECTORS
+    assert selectors.names() == ("confidence", "converged", "halt-first", "majority", "q-weighted")
+    meta = {f.name: f.metadata for f in dataclasses.fields(Settings)}["select"]
+    assert meta["choices"] == selectors.names() and all(f"{n} (" in meta["help"] for n in selectors.names())
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    (action,) = [a for a in parser._actions if a.dest == "select"]
+    assert tuple(action.choices) == selectors.names()
     d = Config().to_dict()
     d["eval"].pop("select")
     d["eval"]["vote"] = "confidence"  # a config saved before "select" replaced "vote"
     cfg = Config.from_dict(d)
     assert cfg.eval.select == "confidence"
-    assert Settings.from_eval(cfg.eval.__class__(select="halt-first")).select == "halt-first"
+    assert Settings.from_eval(EvalConfig(select="halt-first")).select == "halt-first"
+    # the config only stores the name; the registry judges it where the run is used
+    with pytest.raises(TRMError, match="select must be one of"):
+        Settings.from_eval(Config.from_dict({"eval": {"select": "best"}}).eval).validate()
