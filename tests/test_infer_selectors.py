@@ -10,6 +10,7 @@ import pytest
 
 from trm.infer import Settings
 from trm.infer.engine import Engine, NumpyOps
+from trm.infer.selectors import Selector
 from trm.infer.voting import Candidates, choose
 
 L, D, S = 3, 2, 4
@@ -245,3 +246,77 @@ def test_the_selector_names_everywhere_come_from_the_registry_and_the_old_vote_k
     # the config only stores the name; the registry judges it where the run is used
     with pytest.raises(TRMError, match="select must be one of"):
         Settings.from_eval(Config.from_dict({"eval": {"select": "best"}}).eval).validate()
+
+
+def test_each_built_in_selector_module_registers_one_selector_named_after_it():
+    import pkgutil
+
+    from trm.infer import selectors
+
+    modules = sorted(m.name for m in pkgutil.iter_modules(selectors.__path__) if m.name != "base")
+    registered: dict[str, list[str]] = {}
+    for name, sel in selectors.SELECTORS.items():
+        assert isinstance(sel, selectors.Selector) and sel.name == name and sel.help
+        registered.setdefault(type(sel).__module__.rsplit(".", 1)[-1], []).append(name)
+    assert sorted(registered) == modules
+    assert all(registered[m] == [m.replace("_", "-")] for m in modules)
+    with pytest.raises(ValueError, match="already registered"):
+        selectors.register(type(selectors.get("majority")))
+
+
+class First(Selector):
+    """A plug-in written outside trm: the first trajectory's answer (of the first symmetric copy)."""
+
+    name = "first"
+    help = "the first trajectory"
+
+    def score(self, support, mean, conf):
+        return -np.broadcast_to(np.arange(conf.shape[-1], dtype=np.float64), conf.shape)
+
+
+@pytest.fixture
+def first_selector():
+    from trm.infer import selectors
+
+    selectors.register(First)
+    yield
+    del selectors.SELECTORS["first"]
+
+
+def test_a_selector_defined_outside_trm_runs_end_to_end_after_register(first_selector, tmp_path, capsys):
+    from trm.cli import main
+    from trm.data.sudoku_generate import generate
+    from trm.infer import load_solver
+    from trm.tasks import sudoku as sd
+
+    from .test_infer_cli import _json_line
+
+    root = _tiny_run(tmp_path)
+    solver = load_solver(root / "run")
+    puzzles = [sd.format_sudoku(p) for p in generate(3, (2, 2), blanks=(6, 10), seed=4)[0]]
+    for p in puzzles:  # trajectory 0 is noise-free: "first" answers what one trajectory answers
+        first = solver.solve(p, select="first", samples=2, noise=0.5).to_json()
+        alone = solver.solve(p, samples=1).to_json()
+        assert (first["answer"], first["confidence"]) == (alone["answer"], alone["confidence"])
+        assert first["calls"] == 2 * alone["calls"]
+    assert Settings(select="first").validate().describe(6)["select"] == "first"
+    args = ["eval", str(root / "run"), "--data", str(root / "data"), "--no-progress", "--json"]
+    assert main([*args, "--select", "first", "--samples", "2"]) == 0  # --select offers it
+    first = _json_line(capsys.readouterr().out)
+    assert main([*args, "--samples", "1"]) == 0
+    alone = _json_line(capsys.readouterr().out)
+    assert first["select"] == "first" and first["exact_accuracy"] == alone["exact_accuracy"]
+    assert first["calls_per_puzzle"] == 2 * alone["calls_per_puzzle"]
+
+
+def test_the_service_and_mcp_schemas_offer_registered_selectors(first_selector):
+    pytest.importorskip("pydantic")
+    from trm.deploy.batcher import Limits
+    from trm.deploy.mcp_server import _option_parameters
+    from trm.deploy.server import request_model
+    from trm.infer import selectors
+
+    enum = request_model("sudoku", 6).model_json_schema()["properties"]["select"]["anyOf"][0]["enum"]
+    assert tuple(enum) == selectors.names() and "first" in enum
+    (param,) = [p for p in _option_parameters(Limits()) if p.name == "select"]
+    assert "first" in repr(param.annotation)
