@@ -297,7 +297,8 @@ def test_a_selector_defined_outside_trm_runs_end_to_end_after_register(first_sel
     for p in puzzles:  # trajectory 0 is noise-free: "first" answers what one trajectory answers
         first = solver.solve(p, select="first", samples=2, noise=0.5).to_json()
         alone = solver.solve(p, samples=1).to_json()
-        assert (first["answer"], first["confidence"]) == (alone["answer"], alone["confidence"])
+        assert first["answer"] == alone["answer"]  # the confidence up to the batch size's rounding
+        assert first["confidence"] == pytest.approx(alone["confidence"], abs=1e-4)
         assert first["calls"] == 2 * alone["calls"]
     assert Settings(select="first").validate().describe(6)["select"] == "first"
     args = ["eval", str(root / "run"), "--data", str(root / "data"), "--no-progress", "--json"]
