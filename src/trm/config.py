@@ -283,9 +283,12 @@ class EvalConfig:
     batch_size: int = _f(256, "rows per forward pass at evaluation (the trainer's evaluations too)")
     samples: int | None = _f(None, "trajectories per puzzle (K > 1: noisy latent sampling)")
     noise: float | None = _f(None, "std of the latent noise of the extra trajectories")
-    # the names of trm.infer.settings.SELECTORS (tests/test_infer_selectors.py checks that they agree)
-    select: Literal["majority", "confidence", "halt-first", "converged", "q-weighted"] | None = _f(
-        None, "how one answer is chosen among trajectories and symmetric copies (formerly 'vote')"
+    # a name registered in trm.infer.selectors, checked there when the run is evaluated or served: config sits
+    # below the inference layer, and a run naming a plug-in selector loads where that plug-in is not registered
+    select: str | None = _f(
+        None,
+        "how one answer is chosen among trajectories and symmetric copies: a selector's name, see --select "
+        "of trm eval (formerly 'vote')",
     )
     augment_votes: int | None = _f(
         None, "symmetric copies per puzzle for augmentation voting (null, 0 or 1: off)"
