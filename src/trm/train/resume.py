@@ -110,6 +110,8 @@ class Checkpointing:
             "train_seconds": round(self.state.train_seconds, 3),
             "dataset": self.cfg.data.path,
             "data_info": self.data.task,  # how the training puzzles were made (serve's examples follow it)
+            "selected_on": self.cfg.eval.select_on,  # the split "eval" is on and "best" was chosen by
+            "eval_split": self.data.validation["split"],
         }
         if eval_metrics is not None:
             meta["eval"] = eval_metrics
