@@ -316,6 +316,14 @@ def test_demo_end_to_end(data_dir, tmp_path, capsys):
     summary = json.loads((out / "demo_summary.json").read_text())
     assert summary["trm"]["steps"] == 4 and summary["direct"]["steps"] >= 1
     assert summary["trm"]["count"] == 40 and summary["machine"]["cpu"]
+    # the curve is on the validation set (this dataset has no val split: carved from training), the final
+    # numbers on the test split, with the checkpoint validation chose
+    trm = summary["trm"]
+    assert trm["split"] == "test" and trm["checkpoint"] == "best" and trm["selected_on"] == "val"
+    assert trm["curve_split"] == "carved" and trm["curve_count"] == 16
+    assert summary["direct"]["split"] == "test" and summary["direct"]["selected_on"] == "val"
+    report = json.loads((out / "eval" / "report.json").read_text())
+    assert report["split"] == "test" and report["checkpoint"] == "best" and report["selected_on"] == "val"
     # the baseline trained for (about) the TRM's training time, not for a fixed budget
     assert summary["direct"]["train_seconds"] <= summary["trm"]["train_seconds"] * 1.5 + 1.0
     model, cfg, _ = load_model(out)

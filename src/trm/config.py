@@ -182,7 +182,7 @@ class DataConfig:
     val_groups: int = _f(
         500,
         "datasets without a validation split: hold out this many training groups (a puzzle with all its "
-        "augmented copies; at most a tenth of them, seeded by train.seed) for validation, never trained on; "
+        "augmented copies; at most a tenth of them, at least one, seeded by train.seed) for validation, never trained on; "
         "0 = none (then the dataset needs a val split, or eval.select_on=test)",
     )
     val_limit: int = _f(

@@ -41,7 +41,7 @@ DATASET_KEYS = {
 _log = logging.getLogger(__name__)
 
 
-# carving a validation set from the training groups: at most this fraction of them
+# carving a validation set from the training groups: at most this fraction of them (but one of two or more)
 CARVE_MAX_FRACTION = 0.1
 
 
@@ -133,7 +133,8 @@ def _validation(data_dir: Path, cfg: Config, train: Any, test: Any) -> tuple[Any
         _check_same_shape(train.metadata, val.metadata, data_dir, d.val_split)
         info = {"selected_on": "val", "split": d.val_split, "source": "the dataset's validation split"}
     else:
-        n = min(d.val_groups, int(train.num_groups * CARVE_MAX_FRACTION))
+        most = max(1, int(train.num_groups * CARVE_MAX_FRACTION)) if train.num_groups > 1 else 0
+        n = min(d.val_groups, most)
         if n < 1:
             raise TRMError(
                 f"{data_dir}: has no '{d.val_split}' split and no validation set can be carved from its "
