@@ -167,3 +167,20 @@ def test_select_on_is_validated():
 
     with pytest.raises(ConfigError, match="eval.select_on"):
         cfg("eval.select_on=train")
+
+
+def test_a_run_from_before_validation_splits_resumes_selecting_on_test(with_val, tmp_path):
+    run = tmp_path / "run"
+    train(cfg("train.max_steps=2"), with_val, run, console=False)
+    path = run / "checkpoints" / "last" / "config.json"
+    raw = json.loads(path.read_text())
+    for key in ("selected_on", "eval_split"):  # what a checkpoint written before this change lacks
+        raw["meta"].pop(key)
+    path.write_text(json.dumps(raw))
+    result = train(cfg("train.max_steps=4"), with_val, run, resume=True, console=False)
+    evals = [r for r in records(run) if r["kind"] == "eval"]
+    assert evals[-1]["step"] == 4 and evals[-1]["split"] == "test" and result.selected_on == "test"
+    # a new run's checkpoint says what it selected on, so it resumes on val
+    run2 = tmp_path / "run2"
+    train(cfg("train.max_steps=2"), with_val, run2, console=False)
+    assert train(cfg("train.max_steps=4"), with_val, run2, resume=True, console=False).selected_on == "val"
