@@ -88,7 +88,7 @@ def test_trainer_evaluates_and_selects_on_val_and_scores_test_once(with_val, tmp
     assert len(tests) == 1 and tests[0]["count"] == N_TEST and tests[0]["split"] == "test"
     # best = the highest (exact, token) accuracy on val; the test score is that checkpoint's
     best = max(evals, key=lambda r: (r["exact_accuracy"], r["accuracy"]))
-    assert result.best_step == best["step"] and tests[0]["step"] == best["step"]
+    assert result.best_step == best["step"] and tests[0]["checkpoint_step"] == best["step"]
     assert tests[0]["checkpoint"] == "best" and result.test_eval == {
         k: v for k, v in tests[0].items() if k != "time"
     }
@@ -184,3 +184,20 @@ def test_a_run_from_before_validation_splits_resumes_selecting_on_test(with_val,
     run2 = tmp_path / "run2"
     train(cfg("train.max_steps=2"), with_val, run2, console=False)
     assert train(cfg("train.max_steps=4"), with_val, run2, resume=True, console=False).selected_on == "val"
+
+
+def test_best_checkpoint_is_the_best_on_val(with_val, tmp_path, monkeypatch):
+    """Validation peaks at step 4: that checkpoint is kept as best and it is the one the test split scores."""
+    import trm.train.trainer as trainer_module
+
+    real, val_scores = trainer_module.evaluate, iter([0.1, 0.5, 0.2])
+
+    def rigged(model, batches, *a, **kw):
+        out = real(model, batches, *a, **kw)
+        return {**out, "exact_accuracy": next(val_scores) if out["count"] == N_VAL else out["exact_accuracy"]}
+
+    monkeypatch.setattr(trainer_module, "evaluate", rigged)
+    result = train(cfg(), with_val, tmp_path / "run", console=False)
+    assert result.best_step == 4 and result.best_metric == 0.5
+    assert result.test_eval["checkpoint"] == "best" and result.test_eval["checkpoint_step"] == 4
+    assert read_config(tmp_path / "run" / "checkpoints" / "best")[1]["step"] == 4

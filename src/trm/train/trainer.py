@@ -469,14 +469,15 @@ class Trainer(Checkpointing):
             "split": self.cfg.data.test_split,
             "selected_on": self.cfg.eval.select_on,
             "checkpoint": slot,
-            "step": meta.get("step", self.state.step),
+            "step": self.state.step,  # the run's last step (loggers want steps in order)
+            "checkpoint_step": meta.get("step", self.state.step),
             "eval_seconds": round(time.perf_counter() - t0, 3),
             **metrics,
         }
         self._write_jsonl(record)
         self.note(
             f"test ({self.cfg.data.test_split} split, scored once with checkpoints/{slot} from step "
-            f"{record['step']:,}): exact {metrics['exact_accuracy']:.2%}, tokens {metrics['accuracy']:.2%} "
+            f"{record['checkpoint_step']:,}): exact {metrics['exact_accuracy']:.2%}, tokens {metrics['accuracy']:.2%} "
             f"on {metrics['count']:,} puzzles"
         )
         return record
