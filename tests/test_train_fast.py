@@ -121,7 +121,9 @@ def test_training_stops_at_the_target_accuracy(data_dir, tmp_path, monkeypatch):
         run,
         console=False,
     )
-    assert result.status == "target_reached" and result.step == 4 and len(calls) == 2
+    # two evaluations on validation, then the test split scored once (it stops nothing)
+    assert result.status == "target_reached" and result.step == 4 and len(calls) == 3
+    assert result.final_eval["exact_accuracy"] == 0.995 and result.test_eval["kind"] == "test"
     assert (run / "checkpoints/last/model.safetensors").is_file()
     # without a target the same run goes on to max_steps
     calls.clear()

@@ -171,10 +171,28 @@ class DataConfig:
     """Where the training data lives and how it is sampled (SPEC §6)."""
 
     path: str = _f("", "dataset directory in the official layout (train/ and test/ inside)")
-    test_split: str = _f("test", "split used for evaluation")
+    test_split: str = _f(
+        "test", "held-out split, scored once at the end of training (eval.select_on=test: also during it)"
+    )
+    val_split: str = _f(
+        "val",
+        "validation split: evaluated during training, it decides early stopping and checkpoints/best; "
+        "a dataset without it gets one carved from its training groups (data.val_groups)",
+    )
+    val_groups: int = _f(
+        500,
+        "datasets without a validation split: hold out this many training groups (a puzzle with all its "
+        "augmented copies; at most a tenth of them, at least one, seeded by train.seed) for validation, never trained on; "
+        "0 = none (then the dataset needs a val split, or eval.select_on=test)",
+    )
+    val_limit: int = _f(
+        0, "evaluate during training on a fixed random subset of this many validation examples (0 = all)"
+    )
     augment_on_the_fly: bool = _f(False, "apply random symmetry augmentation when sampling (Sudoku/Maze)")
     test_limit: int = _f(
-        0, "evaluate during training on a fixed random subset of this many test examples (0 = all)"
+        0,
+        "score the test split on a fixed random subset of this many examples (0 = all): the final score, "
+        "and with eval.select_on=test the evaluations during training",
     )
 
 
@@ -293,6 +311,12 @@ class EvalConfig:
     augment_votes: int | None = _f(
         None, "symmetric copies per puzzle for augmentation voting (null, 0 or 1: off)"
     )
+    select_on: Literal["val", "test"] = _f(
+        "val",
+        "split the trainer evaluates on during training, stops early on (train.target_accuracy) and keeps "
+        "checkpoints/best by: val (data.val_split), or test for the official protocol (paper comparisons; "
+        "the test score is then no longer an unbiased estimate)",
+    )
 
     def options(self) -> dict[str, Any]:
         """The inference options this section sets, by their :class:`trm.infer.engine.Settings` names."""
@@ -345,6 +369,12 @@ class Config:
         _check(e.threshold is None or 0.0 < e.threshold < 1.0, "eval.threshold", "must be in (0, 1)")
         _check(e.samples is None or e.samples >= 1, "eval.samples", "must be >= 1")
         _check(e.batch_size >= 1, "eval.batch_size", "must be >= 1")
+        _check(
+            e.select_on in ("val", "test"), "eval.select_on", f"must be 'val' or 'test', got {e.select_on!r}"
+        )
+        d = self.data
+        for key in ("val_groups", "val_limit", "test_limit"):
+            _check(getattr(d, key) >= 0, f"data.{key}", "must be >= 0")
         return self
 
     def to_dict(self) -> dict[str, Any]:

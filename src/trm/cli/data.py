@@ -10,8 +10,9 @@ from dataclasses import fields
 
 import numpy as np
 
-from ..data.format import describe, load_identifiers, load_split, load_task_info
+from ..data.format import SPLITS, describe, load_identifiers, load_split, load_task_info
 from ..data.presets import DATASET_PRESETS, BuildOptions
+from ..data.write import VAL_HELP
 from ..tasks import get_task
 from ..tasks.base import side_by_side
 from ..utils import TRMError
@@ -57,6 +58,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     b.add_argument("--workers", type=int, default=2, help="processes for the long steps (default 2)")
     b.add_argument("--train", type=int, default=None, help="number of training puzzles/mazes")
     b.add_argument("--test", type=int, default=None, help="number of test puzzles/mazes")
+    b.add_argument("--val", type=int, default=None, help=VAL_HELP)
     b.add_argument(
         "--augmentations",
         type=int,
@@ -139,7 +141,7 @@ def _info(a: argparse.Namespace) -> int:
         return 0
     print(f"{info['path']}: task {json.dumps(info['task'])}")
     print(f"  identifiers: {info['identifiers']}")
-    for split in ("train", "test"):
+    for split in SPLITS:
         if split in info:
             s = info[split]
             print(
