@@ -23,7 +23,8 @@ from pathlib import Path
 from trm.checkpoint import load_model
 from trm.infer import Settings, evaluate
 from trm.infer.render import plot_frontier
-from trm.infer.settings import SELECTORS, add_arguments, given_options
+from trm.infer.selectors import names
+from trm.infer.settings import add_arguments, given_options
 from trm.infer.torch_backend import TorchBackend
 from trm.utils import atomic_write_json
 
@@ -91,7 +92,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--ks", default="1,2,4,8,16", help="trajectories per puzzle (comma-separated)")
     ap.add_argument("--depths", default=None, help="max_steps values (default: N_sup and 2 N_sup)")
-    ap.add_argument("--selectors", default=",".join(SELECTORS))
+    ap.add_argument("--selectors", default=",".join(names()))
     ap.add_argument("--out", required=True)
     ap.add_argument("--threads", type=int, default=None)
     add_arguments(ap.add_argument_group("base inference settings"))

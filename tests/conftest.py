@@ -20,6 +20,22 @@ def load_golden(case: str) -> tuple[dict, dict, dict, dict]:
     return (cfg, *(load_file(d / f"{n}.safetensors") for n in ("state_dict", "batch", "expected")))
 
 
+# Training-step parity cases computed by the official code's own train_batch (tests/golden_train/README.md).
+GOLDEN_TRAIN = Path(__file__).resolve().parent / "golden_train"
+GOLDEN_TRAIN_CASES = ("trm-mlp", "trm-att", "hrm")
+
+
+def load_golden_train(case: str) -> tuple[dict, dict, dict, dict, dict, dict]:
+    """(official config, train keys, initial state dict, batch stream, expected, expected with exploration)."""
+    d = GOLDEN_TRAIN / case
+    cfg = json.loads((d / "config.json").read_text())
+    train = json.loads((d / "train.json").read_text())
+    tensors = (
+        load_file(d / f"{n}.safetensors") for n in ("state_dict", "stream", "expected", "expected-explore")
+    )
+    return (cfg, train, *tensors)
+
+
 def load_benchmark(name: str):
     """A script of ``benchmarks/`` imported as a module (the folder is not a package)."""
     import importlib.util

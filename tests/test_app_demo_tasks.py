@@ -84,7 +84,7 @@ def test_demo_task_end_to_end(task, tmp_path, capsys):
     if task == "arc":
         puzzle = tmp_path / "arc" / "training" / "flip0001.json"
     else:
-        puzzle = text.split("held-out puzzle #")[1].split("\n\n")[0].split("\n", 1)[1]
+        puzzle = text.split("test puzzle #")[1].split("\n\n")[0].split("\n", 1)[1]
     rc = main(["solve", str(out), str(puzzle), "--data", str(data), "--json"])
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["valid"] in (True, False) and rc == (0 if result["valid"] else 1)
@@ -115,6 +115,19 @@ def test_demo_task_table_is_consistent():
             assert check["perfect"] is True
         if task.kind == "arc":  # the canvas the demo's preset is sized for
             assert check["canvas"] ** 2 == cfg.model.seq_len
+        if "val" in b and task.kind == "sudoku":
+            assert check["val_puzzles"] == b["val"]
+
+
+def test_demo_rebuilds_a_dataset_without_a_val_split(tmp_path):
+    import dataclasses
+    import shutil
+
+    data = DATASET_PRESETS["sudoku-generated"].build(tmp_path / "d", size=6, train=12, test=10, val=3)
+    task = dataclasses.replace(TASKS["sudoku6"], data_check={"size": 6, "val_puzzles": 3})
+    assert task.matches(data)
+    shutil.rmtree(data / "val")  # as built before there was a val split
+    assert not task.matches(data)
 
 
 def test_unknown_demo_task(tmp_path, capsys):

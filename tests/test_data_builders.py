@@ -81,7 +81,9 @@ def test_sudoku_collections_refuse_bad_input(tmp_path):
         build_sudoku_collections(tmp_path / "out", {tmp_path / "bad.txt": 1.0}, 5, 5, 0)
     (tmp_path / "multi.txt").write_text(good + "\n" + "." * 81 + "\n")
     with pytest.raises(DataError, match="more than one solution"):
-        build_sudoku_collections(tmp_path / "out", {tmp_path / "multi.txt": 1.0}, 5, 26, 0, check_unique=True)
+        build_sudoku_collections(
+            tmp_path / "out", {tmp_path / "multi.txt": 1.0}, 5, 26, 0, check_unique=True, n_val=0
+        )
     with pytest.raises(DataError, match="only .* inequivalent"):
         build_sudoku_collections(tmp_path / "out", {tmp_path / "ok.txt": 1.0}, 20, 20, 0)
     assert not (tmp_path / "out").exists()

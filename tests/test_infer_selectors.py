@@ -10,6 +10,7 @@ import pytest
 
 from trm.infer import Settings
 from trm.infer.engine import Engine, NumpyOps
+from trm.infer.selectors import Selector
 from trm.infer.voting import Candidates, choose
 
 L, D, S = 3, 2, 4
@@ -220,18 +221,103 @@ def test_frontier_plot_is_written(tmp_path):
     assert plot_frontier(pts, tmp_path / "f.png").startswith("wrote") and (tmp_path / "f.png").stat().st_size
 
 
-def test_run_config_names_the_same_selectors_and_reads_the_old_vote_key():
-    import typing
+def test_the_selector_names_everywhere_come_from_the_registry_and_the_old_vote_key_still_loads():
+    import argparse
+    import dataclasses
 
     from trm.config import Config, EvalConfig
-    from trm.infer.settings import SELECTORS, Settings
+    from trm.infer import selectors
+    from trm.infer.settings import Settings, add_arguments
+    from trm.utils import TRMError
 
-    hint = typing.get_type_hints(EvalConfig)["select"]
-    (literal,) = [a for a in typing.get_args(hint) if a is not type(None)]
-    assert typing.get_args(literal) == SELECTORS
+    assert selectors.names() == ("confidence", "converged", "halt-first", "majority", "q-weighted")
+    meta = {f.name: f.metadata for f in dataclasses.fields(Settings)}["select"]
+    assert meta["choices"] == selectors.names() and all(f"{n} (" in meta["help"] for n in selectors.names())
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    (action,) = [a for a in parser._actions if a.dest == "select"]
+    assert tuple(action.choices) == selectors.names()
     d = Config().to_dict()
     d["eval"].pop("select")
     d["eval"]["vote"] = "confidence"  # a config saved before "select" replaced "vote"
     cfg = Config.from_dict(d)
     assert cfg.eval.select == "confidence"
-    assert Settings.from_eval(cfg.eval.__class__(select="halt-first")).select == "halt-first"
+    assert Settings.from_eval(EvalConfig(select="halt-first")).select == "halt-first"
+    # the config only stores the name; the registry judges it where the run is used
+    with pytest.raises(TRMError, match="select must be one of"):
+        Settings.from_eval(Config.from_dict({"eval": {"select": "best"}}).eval).validate()
+
+
+def test_each_built_in_selector_module_registers_one_selector_named_after_it():
+    import pkgutil
+
+    from trm.infer import selectors
+
+    modules = sorted(m.name for m in pkgutil.iter_modules(selectors.__path__) if m.name != "base")
+    registered: dict[str, list[str]] = {}
+    for name, sel in selectors.SELECTORS.items():
+        assert isinstance(sel, selectors.Selector) and sel.name == name and sel.help
+        registered.setdefault(type(sel).__module__.rsplit(".", 1)[-1], []).append(name)
+    assert sorted(registered) == modules
+    assert all(registered[m] == [m.replace("_", "-")] for m in modules)
+    with pytest.raises(ValueError, match="already registered"):
+        selectors.register(type(selectors.get("majority")))
+
+
+class First(Selector):
+    """A plug-in written outside trm: the first trajectory's answer (of the first symmetric copy)."""
+
+    name = "first"
+    help = "the first trajectory"
+
+    def score(self, support, mean, conf):
+        return -np.broadcast_to(np.arange(conf.shape[-1], dtype=np.float64), conf.shape)
+
+
+@pytest.fixture
+def first_selector():
+    from trm.infer import selectors
+
+    selectors.register(First)
+    yield
+    del selectors.SELECTORS["first"]
+
+
+def test_a_selector_defined_outside_trm_runs_end_to_end_after_register(first_selector, tmp_path, capsys):
+    from trm.cli import main
+    from trm.data.sudoku_generate import generate
+    from trm.infer import load_solver
+    from trm.tasks import sudoku as sd
+
+    from .test_infer_cli import _json_line
+
+    root = _tiny_run(tmp_path)
+    solver = load_solver(root / "run")
+    puzzles = [sd.format_sudoku(p) for p in generate(3, (2, 2), blanks=(6, 10), seed=4)[0]]
+    for p in puzzles:  # trajectory 0 is noise-free: "first" answers what one trajectory answers
+        first = solver.solve(p, select="first", samples=2, noise=0.5).to_json()
+        alone = solver.solve(p, samples=1).to_json()
+        assert first["answer"] == alone["answer"]  # the confidence up to the batch size's rounding
+        assert first["confidence"] == pytest.approx(alone["confidence"], abs=1e-4)
+        assert first["calls"] == 2 * alone["calls"]
+    assert Settings(select="first").validate().describe(6)["select"] == "first"
+    args = ["eval", str(root / "run"), "--data", str(root / "data"), "--no-progress", "--json"]
+    assert main([*args, "--select", "first", "--samples", "2"]) == 0  # --select offers it
+    first = _json_line(capsys.readouterr().out)
+    assert main([*args, "--samples", "1"]) == 0
+    alone = _json_line(capsys.readouterr().out)
+    assert first["select"] == "first" and first["exact_accuracy"] == alone["exact_accuracy"]
+    assert first["calls_per_puzzle"] == 2 * alone["calls_per_puzzle"]
+
+
+def test_the_service_and_mcp_schemas_offer_registered_selectors(first_selector):
+    pytest.importorskip("pydantic")
+    from trm.deploy.batcher import Limits
+    from trm.deploy.mcp_server import _option_parameters
+    from trm.deploy.server import request_model
+    from trm.infer import selectors
+
+    enum = request_model("sudoku", 6).model_json_schema()["properties"]["select"]["anyOf"][0]["enum"]
+    assert tuple(enum) == selectors.names() and "first" in enum
+    (param,) = [p for p in _option_parameters(Limits()) if p.name == "select"]
+    assert "first" in repr(param.annotation)

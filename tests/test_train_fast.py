@@ -121,7 +121,9 @@ def test_training_stops_at_the_target_accuracy(data_dir, tmp_path, monkeypatch):
         run,
         console=False,
     )
-    assert result.status == "target_reached" and result.step == 4 and len(calls) == 2
+    # two evaluations on validation, then the test split scored once (it stops nothing)
+    assert result.status == "target_reached" and result.step == 4 and len(calls) == 3
+    assert result.final_eval["exact_accuracy"] == 0.995 and result.test_eval["kind"] == "test"
     assert (run / "checkpoints/last/model.safetensors").is_file()
     # without a target the same run goes on to max_steps
     calls.clear()
@@ -467,3 +469,18 @@ def test_fused_kernels_not_reused_across_cpu_isas(tmp_path):
             timeout=300,
         )
         assert run.returncode == 0, f"{isa}: exit {run.returncode}\n{run.stderr[-2000:]}"
+
+
+def test_the_logged_loss_is_the_optimized_loss(data_dir, tmp_path):  # noqa: F811
+    """With a non-default halting weight (the fast presets use 0.05) the loss in metrics.jsonl is the loss
+    that was optimized, LM + 0.05 · halting, not a recomputation with the paper's 0.5."""
+    run = tmp_path / "run"
+    cfg = tiny_cfg("train.max_steps=2", "train.log_interval=1", "train.halt_loss_weight=0.05")
+    train(cfg, data_dir, run, console=False)
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    logged = [r for r in records if r["kind"] == "train"]
+    assert len(logged) == 2
+    for r in logged:
+        assert r["q_halt_loss"] > 0
+        assert r["loss"] == pytest.approx(r["lm_loss"] + 0.05 * r["q_halt_loss"], rel=1e-9)
+        assert r["loss"] != pytest.approx(r["lm_loss"] + 0.5 * r["q_halt_loss"], rel=1e-6)

@@ -141,7 +141,10 @@ def test_run_directory_layout_and_checkpoints_load(data_dir, tmp_path, caplog, c
     evals = [r for r in records if r["kind"] == "eval"]
     assert [r["step"] for r in evals] == [2, 4]
     assert {"exact_accuracy", "accuracy", "q_halt_accuracy", "exact_accuracy_step_3"} <= set(evals[0])
-    assert evals[0]["count"] == 40
+    # no val split in this dataset: a tenth of the 160 training groups is carved out for validation
+    assert evals[0]["count"] == 16 and evals[0]["split"] == "carved"
+    tests = [r for r in records if r["kind"] == "test"]
+    assert len(tests) == 1 and tests[0]["count"] == 40 and result.test_eval["count"] == 40
     train_rec = [r for r in records if r["kind"] == "train"][0]
     assert {"loss", "accuracy", "halt_steps", "examples_per_s", "lr"} <= set(train_rec)
 
@@ -229,12 +232,14 @@ def test_cli_train_and_resume(data_dir, tmp_path, capsys):
             "train.lr_warmup_steps=3",  # at most max_steps
             *common,
             "data.test_limit=8",
+            "data.val_limit=5",
         ]
     )
     assert rc == 0
     assert "done: 3 steps" in capsys.readouterr().out
-    evals = [json.loads(line) for line in open(run / "metrics.jsonl") if '"eval"' in line]
-    assert evals[-1]["count"] == 8
+    records = [json.loads(line) for line in open(run / "metrics.jsonl")]
+    assert [r["count"] for r in records if r["kind"] == "eval"][-1] == 5  # validation, subset
+    assert [r["count"] for r in records if r["kind"] == "test"] == [8]  # the test subset, once
     rc = cli_main(["train", "--resume", str(run), "train.max_steps=5"])
     assert rc == 0
     assert json.loads((run / "checkpoints/last/train_state.json").read_text())["step"] == 5
@@ -313,6 +318,14 @@ def test_demo_end_to_end(data_dir, tmp_path, capsys):
     summary = json.loads((out / "demo_summary.json").read_text())
     assert summary["trm"]["steps"] == 4 and summary["direct"]["steps"] >= 1
     assert summary["trm"]["count"] == 40 and summary["machine"]["cpu"]
+    # the curve is on the validation set (this dataset has no val split: carved from training), the final
+    # numbers on the test split, with the checkpoint validation chose
+    trm = summary["trm"]
+    assert trm["split"] == "test" and trm["checkpoint"] == "best" and trm["selected_on"] == "val"
+    assert trm["curve_split"] == "carved" and trm["curve_count"] == 16
+    assert summary["direct"]["split"] == "test" and summary["direct"]["selected_on"] == "val"
+    report = json.loads((out / "eval" / "report.json").read_text())
+    assert report["split"] == "test" and report["checkpoint"] == "best" and report["selected_on"] == "val"
     # the baseline trained for (about) the TRM's training time, not for a fixed budget
     assert summary["direct"]["train_seconds"] <= summary["trm"]["train_seconds"] * 1.5 + 1.0
     model, cfg, _ = load_model(out)

@@ -211,11 +211,32 @@ class DataConfig:
     """Where the training data lives and how it is sampled (SPEC §6)."""
 
     path: str = _f("", "dataset directory in the official layout (train/ and test/ inside)")
-    test_split: str = _f("test", "split used for evaluation")
+    test_split: str = _f(
+        "test", "held-out split, scored once at the end of training (eval.select_on=test: also during it)"
+    )
+    val_split: str = _f(
+        "val",
+        "validation split: evaluated during training, it decides early stopping and checkpoints/best; "
+        "a dataset without it gets one carved from its training groups (data.val_groups)",
+    )
+    val_groups: int = _f(
+        500,
+        "datasets without a validation split: hold out this many training groups (a puzzle with all its "
+        "augmented copies; at most a tenth of them, at least one, seeded by train.seed) for validation, never trained on; "
+        "0 = none (then the dataset needs a val split, or eval.select_on=test)",
+        ge=0,
+        le=2**31 - 1,
+    )
+    val_limit: int = _f(
+        0,
+        "evaluate during training on a fixed random subset of this many validation examples (0 = all)",
+        ge=0,
+    )
     augment_on_the_fly: bool = _f(False, "apply random symmetry augmentation when sampling (Sudoku/Maze)")
     test_limit: int = _f(
         0,
-        "evaluate during training on a fixed random subset of this many test examples (0 = all)",
+        "score the test split on a fixed random subset of this many examples (0 = all): the final score, "
+        "and with eval.select_on=test the evaluations during training",
         ge=0,
     )
 
@@ -351,15 +372,24 @@ class EvalConfig:
     )
     samples: int | None = _f(None, "trajectories per puzzle (K > 1: noisy latent sampling)", ge=1, le=256)
     noise: float | None = _f(None, "std of the latent noise of the extra trajectories", ge=0, le=10)
-    # the names of trm.infer.settings.SELECTORS (tests/test_infer_selectors.py checks that they agree)
-    select: Literal["majority", "confidence", "halt-first", "converged", "q-weighted"] | None = _f(
-        None, "how one answer is chosen among trajectories and symmetric copies (formerly 'vote')"
+    # a name registered in trm.infer.selectors, checked there when the run is evaluated or served: config sits
+    # below the inference layer, and a run naming a plug-in selector loads where that plug-in is not registered
+    select: str | None = _f(
+        None,
+        "how one answer is chosen among trajectories and symmetric copies: a selector's name, see --select "
+        "of trm eval (formerly 'vote')",
     )
     augment_votes: int | None = _f(
         None,
         "symmetric copies per puzzle for augmentation voting (null, 0 or 1: off)",
         ge=0,
         le=64,
+    )
+    select_on: Literal["val", "test"] = _f(
+        "val",
+        "split the trainer evaluates on during training, stops early on (train.target_accuracy) and keeps "
+        "checkpoints/best by: val (data.val_split), or test for the official protocol (paper comparisons; "
+        "the test score is then no longer an unbiased estimate)",
     )
 
     def options(self) -> dict[str, Any]:

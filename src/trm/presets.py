@@ -231,13 +231,9 @@ def sudoku9_mlp_fast() -> Config:
 
 def maze_cpu_fast() -> Config:
     """``trm demo --task maze``: TRM-MLP (the MLP mixes the fixed grid's positions; hidden 64, 2 layers, T=2,
-    n=3, N_sup=8) on 11x11 perfect mazes, AdamW at 2e-3 with no depth curriculum, halting-loss weight 0.05,
-    1,300 steps. Measured against attention + RoPE (the paper's maze mixer) with AdamW 1e-3 and the curriculum,
-    TRM-MLP needed ~3x fewer steps for the same accuracy here (docs/BENCHMARKS.md, "maze"); Muon at 0.02
-    collapsed attention to all-wall answers. With 500 training mazes the halting weight 0.5 let the recursion
-    collapse after 900 steps (85.6% -> 0-36%); 0.05 trained steadily to 90%. Inference votes over the 8 dihedral
-    copies of a maze (``eval.augment_votes``; ``trm eval --augment 1`` for one pass): in the AVX2 demo run it
-    lifted held-out exact accuracy from 84.6% to 96.4% (direct prediction: 44.8% to 62.0%)."""
+    n=3, N_sup=8) on 11x11 perfect mazes, AdamW at 2e-3 without depth curriculum, halting-loss weight 0.05,
+    1,300 steps; inference votes over the 8 dihedral copies of a maze (``eval.augment_votes``). Why these
+    choices, measured: docs/BENCHMARKS.md, "maze"."""
     c = sudoku6_mlp_fast()
     c.name, c.task, c.data.augment_on_the_fly = "maze_cpu_fast", "maze", False
     c.model.vocab_size, c.model.seq_len = 6, 121
@@ -251,9 +247,8 @@ def maze_cpu_fast() -> Config:
 def arc_cpu_fast() -> Config:
     """``trm demo --task arc``: attention with RoPE (hidden 64) and a puzzle embedding per augmented task on the
     ``arc-small`` canvas (grids up to 10x10 and their EOS border: 11x11 = 121 tokens, where the paper's 30x30
-    canvas has 900), T=2, n=2, N_sup=4, AdamW 1e-3 (Muon at 0.02 collapsed attention to one constant answer
-    here, as on the maze: 45.7% tokens, 0% exact after 800 steps), clipping, cosine, EMA warm-up, 2,400 steps
-    (~0.2 s each on a 2-core AVX2 CPU)."""
+    canvas has 900), T=2, n=2, N_sup=4, AdamW 1e-3, clipping, cosine, EMA warm-up, 2,400 steps. Why these
+    choices, measured: docs/BENCHMARKS.md, "arc"."""
     c = sudoku6_mlp_fast()
     c.name, c.task, c.data.augment_on_the_fly = "arc_cpu_fast", "arc", False
     m = c.model
@@ -331,10 +326,8 @@ def _fewer_steps(base: Callable[[], Config], name: str, max_steps: int) -> Calla
 
     make.__doc__ = (
         f"{base.__name__} for the fewest optimizer steps: batch 256, no depth curriculum, halting-loss weight "
-        "0.05 (SIC). Measured beside the faithful sudoku6_mlp recipe on the same data (docs/BENCHMARKS.md): its "
-        "final accuracy in 0.25 (6x6 Sudoku), 0.29 (9x9 Sudoku) and 0.19-0.21 (11x11 mazes) of the steps. Use it "
-        "where a step of 256 costs about one of 128 (a GPU); "
-        f"on a small CPU {base.__name__} is the faster one in minutes."
+        "0.05 (SIC); for where a step of 256 costs about one of 128 (a GPU). Measured beside the faithful "
+        'recipe: docs/BENCHMARKS.md, "Steps to accuracy, side by side".'
     )
     return make
 

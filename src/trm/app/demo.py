@@ -2,14 +2,18 @@
 ``--task`` chooses 6x6 Sudoku (default), 9x9 Sudoku, mazes or a small-grid ARC-AGI-1 subset; what differs
 between them is data in :mod:`trm.app.demo_tasks`. Every task runs the same path:
 
-1. builds the task's dataset (kept and reused; ARC reads ``--source``);
+1. builds the task's dataset with its train, val and test splits (kept and reused; one without a val split is
+   rebuilt; ARC reads ``--source``);
 2. times the training step for each candidate set-up (dtype x kernels) and keeps the fastest on this CPU;
-3. trains the task's fast preset until the held-out exact accuracy on a fixed subset reaches ``target`` or the
-   time budget runs out, whichever comes first; then scores it on the whole held-out split with ``trm eval``'s
-   evaluator (Sudoku: rules-valid answers; maze: some shortest path; ARC: voting, pass@k, submission.json);
+3. trains the task's fast preset until the exact accuracy on the validation split reaches ``target`` or the
+   time budget runs out, whichever comes first, keeping the best checkpoint by validation; then scores that
+   checkpoint once on the whole test split with ``trm eval``'s evaluator (Sudoku: rules-valid answers; maze:
+   some shortest path; ARC: voting, pass@k, submission.json);
 4. trains the same network as direct prediction (one call, no recursion) for the same wall-clock time on the
    same machine, and scores it the same way;
-5. solves one held-out puzzle and prints the answer after every supervision step, with the verifier's verdict.
+5. solves one test puzzle and prints the answer after every supervision step, with the verifier's verdict.
+
+The test split chooses nothing: not when to stop, not which checkpoint, not a setting.
 
 Every figure it prints was measured in this run, on this machine. The run directory (default ``runs/demo``) is
 an ordinary training run: ``trm eval runs/demo --data runs/demo/data``, ``trm solve runs/demo PUZZLE --trace``.
@@ -94,7 +98,6 @@ def demo_config(
             f"train.target_accuracy={target}",
             f"train.device={device}",
             f"train.seed={seed}",
-            f"data.test_limit={task.stop_subset}",
             "train.autotune=true",
             *overrides,
         ]
@@ -146,7 +149,6 @@ def direct_config(
             "train.autotune=false",
             "train.target_accuracy=0",
             f"train.max_minutes={minutes}",
-            "data.test_limit=0",
         ]
     )
     cfg.name = trm_cfg.name.replace("_fast", "") + "_direct"
@@ -198,7 +200,7 @@ def run_demo(
     log(
         f"[1/4] TRM: one {m.num_layers}-layer network (hidden {m.hidden_size}) applied recursively: T={m.T} "
         f"recursions of n={m.n} latent updates per supervision step{grows}, up to N_sup={m.N_sup} supervision "
-        f"steps; stops at {target:.0%} held-out exact accuracy or after {minutes:g} min"
+        f"steps; stops at {target:.0%} exact accuracy on the validation split or after {minutes:g} min"
     )
     curve: list[dict[str, Any]] = []
     trm = train(cfg, data_dir, out, overwrite=True, on_eval=curve.append)
@@ -207,7 +209,7 @@ def run_demo(
     trm_final = score(out, data_dir, dev)
     if spec.kind == "arc":
         trm_final["train_exact_accuracy"] = score_split(out, data_dir, dev, "train", TRAIN_SCORE_LIMIT)
-    log(f"  held-out: {metrics_text(spec, trm_final)}")
+    log(f"  test (best checkpoint by validation, scored once): {metrics_text(spec, trm_final)}")
 
     direct = direct_final = None
     if baseline:
@@ -225,14 +227,15 @@ def run_demo(
 
     log("")
     log(
-        "[3/4] results (held-out puzzles never seen in training; EMA weights; every puzzle runs all N_sup steps)"
+        "[3/4] results (the curve on the validation split; final scores on test puzzles never seen in training "
+        "nor used for any choice; EMA weights; every puzzle runs all N_sup steps)"
     )
     log(summary_text(spec, trm, trm_final, curve, direct, direct_final))
     if spec.kind == "arc":
         log(arc_table(out / "eval" / "arc_per_task.json"))
     log("")
     log(
-        "[4/4] solving a held-out puzzle, step by step: the answer after each supervision step (changed cells "
+        "[4/4] solving a test puzzle, step by step: the answer after each supervision step (changed cells "
         f"highlighted), p = sigmoid(q_halt), the model's confidence that it is done; it stops once "
         f"p > {DEFAULT_HALT_THRESHOLD}"
     )
@@ -256,22 +259,30 @@ def run_demo(
 ONE_PASS_KEYS = ("exact_accuracy", "valid_shortest_accuracy", "valid_accuracy")
 
 
+def chosen_checkpoint(run_dir: Path) -> str:
+    """The checkpoint a demo scores: ``best`` (chosen on the validation split), ``last`` if there is none."""
+    return "best" if (run_dir / "checkpoints" / "best").is_dir() else "last"
+
+
 def score(run_dir: Path, data_dir: Path, device: torch.device) -> dict[str, Any]:
-    """``trm eval`` of a run's saved (EMA) model on the whole held-out split, official mode; the report,
+    """``trm eval`` of a run's chosen (EMA) checkpoint on the whole test split, official mode; the report,
     ``submission.json`` and ``arc_per_task.json`` (ARC) go to ``run_dir/eval``."""
-    model, cfg, _ = load_model(run_dir / "checkpoints" / "last", device=device)
+    slot = chosen_checkpoint(run_dir)
+    model, cfg, _ = load_model(run_dir / "checkpoints" / slot, device=device)
     st = Settings.from_eval(cfg.eval).replace(mode="official").validate()
     report = evaluate_dataset(model, cfg, data_dir, st, out_dir=run_dir / "eval")
     if st.augment > 1:  # the run votes over symmetric copies: say what one pass alone reaches beside it
         one = evaluate_dataset(model, cfg, data_dir, st.replace(augment=1))
         report["one_pass"] = {k: one[k] for k in (*ONE_PASS_KEYS, "per_step") if k in one}
+    report["checkpoint"] = slot
+    report["selected_on"] = cfg.eval.select_on  # the split that chose the checkpoint; "split" is scored here
     save_report(report, run_dir / "eval")
     return report
 
 
 def score_split(run_dir: Path, data_dir: Path, device: torch.device, split: str, limit: int) -> float:
-    """Exact accuracy of a run's saved model on the first ``limit`` examples of ``split`` (official mode)."""
-    model, cfg, _ = load_model(run_dir / "checkpoints" / "last", device=device)
+    """Exact accuracy of a run's chosen checkpoint on the first ``limit`` examples of ``split`` (official mode)."""
+    model, cfg, _ = load_model(run_dir / "checkpoints" / chosen_checkpoint(run_dir), device=device)
     data = load_split(data_dir, split)
     batches = (
         {k: v[:real] for k, v in batch.items()} for batch, real in test_batches(data, cfg.eval.batch_size)
@@ -285,7 +296,7 @@ def metrics_text(task: DemoTask, report: dict[str, Any]) -> str:
     if "train_exact_accuracy" in report:
         parts.append(f"training pairs exact {report['train_exact_accuracy']:.1%}")
     voted = f", {report['augment']} symmetric copies voted" if report.get("augment", 1) > 1 else ""
-    text = "; ".join(parts) + f" ({report['count']:,} held-out puzzles{voted})"
+    text = "; ".join(parts) + f" ({report['count']:,} {report.get('split', 'test')} puzzles{voted})"
     if "one_pass" in report:
         text += f"; one pass, no voting: exact {report['one_pass']['exact_accuracy']:.1%}"
     return text
@@ -304,8 +315,12 @@ def summary_text(
     direct: TrainResult | None,
     direct_final: dict[str, Any] | None,
 ) -> str:
-    n = min(task.stop_subset or trm_final["count"], trm_final["count"])
-    subset = f"{n:,} held-out puzzles" if task.kind != "arc" else "held-out test inputs, each version"
+    n = curve[0]["count"] if curve else 0
+    subset = (
+        f"{n:,} validation puzzles"
+        if task.kind != "arc"
+        else f"{n:,} validation inputs (lent demonstration pairs), each version"
+    )
     lines = [f"  TRM during training ({subset}):  minutes  steps  exact"]
     for r in curve:
         lines.append(f"  {'':34}{r['train_seconds'] / 60:7.1f} {r['step']:6,}  {r['exact_accuracy']:6.1%}")
@@ -320,8 +335,9 @@ def summary_text(
     lines.append("  time to accuracy: " + "; ".join(reached))
     by_step = " ".join(f"{row['exact_accuracy']:.0%}" for row in trm_final.get("per_step", []))
     lines.append(
-        f"  TRM after {trm.train_seconds / 60:.1f} min of training ({trm.step:,} steps): "
-        f"{metrics_text(task, trm_final)}; exact after supervision step 1, 2, ...: {by_step}"
+        f"  TRM after {trm.train_seconds / 60:.1f} min of training ({trm.step:,} steps), its best checkpoint by "
+        f"validation (step {trm.best_step or trm.step:,}) on the test split: {metrics_text(task, trm_final)}; "
+        f"exact after supervision step 1, 2, ...: {by_step}"
     )
     if direct is not None and direct_final is not None:
         lines.append(
@@ -343,7 +359,7 @@ def summary_text(
 def arc_table(path: Path) -> str:
     """The per-task table of the ARC voting evaluator (``arc_per_task.json``)."""
     per_task = json.loads(path.read_text())
-    lines = ["  per task (held-out test inputs):", f"  {'task':<12} inputs  pass@1  pass@2  rank  top votes"]
+    lines = ["  per task (test inputs):", f"  {'task':<12} inputs  pass@1  pass@2  rank  top votes"]
     for name, r in sorted(per_task.items()):
         tests = r["test_inputs"]
         ranks = ",".join(str(t["rank"] or "-") for t in tests)
@@ -355,7 +371,7 @@ def arc_table(path: Path) -> str:
 
 
 def solve_with_trace(task: DemoTask, run_dir: Path, data_dir: Path, max_tries: int = 64) -> str:
-    """Solve held-out puzzles until one shows refinement (wrong after step 1, right at the end); render it with
+    """Solve test puzzles until one shows refinement (wrong after step 1, right at the end); render it with
     the verifier's verdict."""
     solver = load_solver(run_dir, data=data_dir)
     puzzles = held_out_puzzles(task, data_dir, max_tries)
@@ -385,7 +401,7 @@ def solve_with_trace(task: DemoTask, run_dir: Path, data_dir: Path, max_tries: i
         if result.valid
         else "WRONG: " + ("; ".join(result.errors[:3]) or "no verifier")
     )
-    return f"held-out puzzle #{pick}:\n{shown}\n\n{body}\n\nanswer: {verdict}"
+    return f"test puzzle #{pick}:\n{shown}\n\n{body}\n\nanswer: {verdict}"
 
 
 def write_summary(result: DemoResult, path: Path) -> None:
@@ -394,7 +410,13 @@ def write_summary(result: DemoResult, path: Path) -> None:
         return None if r is None else {"step": r["step"], "train_seconds": r["train_seconds"]}
 
     def metrics(report):
-        keys = [k for k, _ in result.task.metrics] + ["count", "augment", "train_exact_accuracy"]
+        keys = [k for k, _ in result.task.metrics] + [
+            "split",
+            "checkpoint",
+            "count",
+            "augment",
+            "train_exact_accuracy",
+        ]
         out = {k: report[k] for k in keys if k in report}
         if "one_pass" in report:
             out["one_pass"] = {k: v for k, v in report["one_pass"].items() if k in ONE_PASS_KEYS}
@@ -408,7 +430,12 @@ def write_summary(result: DemoResult, path: Path) -> None:
             "steps": result.trm.step,
             "train_seconds": result.trm.train_seconds,
             "status": result.trm.status,
-            **metrics(result.trm_final),
+            "selected_on": result.trm.selected_on,
+            "best_step": result.trm.best_step,
+            **metrics(result.trm_final),  # on the test split ("split"), scored once with "checkpoint"
+            # the curve and the milestones are on the validation split ("curve_split"), which chose everything
+            "curve_split": result.curve[0]["split"] if result.curve else None,
+            "curve_count": result.curve[0]["count"] if result.curve else None,
             "time_to": {f"{level:.2f}": milestone(level) for level in result.task.milestones},
             "curve": [{k: r[k] for k in ("step", "train_seconds", "exact_accuracy")} for r in result.curve],
         },
@@ -417,6 +444,7 @@ def write_summary(result: DemoResult, path: Path) -> None:
         else {
             "steps": result.direct.step,
             "train_seconds": result.direct.train_seconds,
+            "selected_on": result.direct.selected_on,
             **metrics(result.direct_final),
         },
     }

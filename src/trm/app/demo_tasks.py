@@ -11,10 +11,10 @@ from typing import Any
 
 @dataclass(frozen=True)
 class DemoTask:
-    """One ``trm demo --task``: ``dataset`` (a dataset preset) built with ``build`` options, trained with
-    ``preset`` for at most ``minutes`` or until ``target`` on ``stop_subset`` held-out puzzles; ``metrics``
-    (report key, label) are printed for TRM and direct prediction; ``reaches`` is the measured claim of the
-    first line."""
+    """One ``trm demo --task``: ``dataset`` (a dataset preset) built with ``build`` options (its ``val`` split
+    included), trained with ``preset`` for at most ``minutes`` or until ``target`` on the validation split (whose
+    best checkpoint is kept), then scored once on the test split; ``metrics`` (report key, label) are printed
+    for TRM and direct prediction; ``reaches`` is the measured claim of the first line."""
 
     name: str
     title: str
@@ -24,7 +24,6 @@ class DemoTask:
     preset: str
     minutes: float
     target: float
-    stop_subset: int
     reaches: str
     summary: str
     metrics: tuple[tuple[str, str], ...] = (("exact_accuracy", "exact"),)
@@ -33,10 +32,11 @@ class DemoTask:
     data_check: dict[str, Any] = field(default_factory=dict)
 
     def matches(self, data_dir: Path) -> bool:
-        """Whether ``data_dir`` holds a dataset built for this task (then the demo reuses it)."""
-        from ..data.format import load_task_info
+        """Whether ``data_dir`` holds a dataset built for this task (then the demo reuses it); one without a
+        val split (built before there was one) is not: the demo rebuilds it."""
+        from ..data.format import SPLITS, load_task_info
 
-        if not all((data_dir / s / "dataset.json").is_file() for s in ("train", "test")):
+        if not all((data_dir / s / "dataset.json").is_file() for s in SPLITS):
             return False
         info = load_task_info(data_dir)
         return all(info.get(k) == v for k, v in {"task": self.kind, **self.data_check}.items())
@@ -51,43 +51,40 @@ TASKS: dict[str, DemoTask] = {
             "6x6 Sudoku",
             "sudoku",
             "sudoku6",
-            {},
+            {"val": 250},
             "sudoku6_mlp_fast",
             4.0,
             0.99,
-            250,
             "98% of held-out puzzles in 4 min on a 2-core AMD EPYC (direct prediction: 28%)",
             "5,000 generated minimal puzzles with 23-28 blanks",
             _SUDOKU,
-            data_check={"size": 6, "blanks": [23, 28]},
+            data_check={"size": 6, "blanks": [23, 28], "val_puzzles": 250},
         ),
         DemoTask(
             "sudoku9",
             "9x9 Sudoku",
             "sudoku",
             "sudoku-generated",
-            {"size": 9, "train": 50000, "test": 1000, "blanks": (35, 45), "minimal": False},
+            {"size": 9, "train": 50000, "test": 1000, "val": 250, "blanks": (35, 45), "minimal": False},
             "sudoku9_mlp_fast",
             18.0,
             0.97,
-            250,
             "generated 9x9 puzzles with 35-45 blanks (lowered from 40-50, which reached 86%; far easier than the "
             "paper's Sudoku-Extreme); a 2-core AMD EPYC reached 93.3% in 18 min (direct prediction: 48.5%)",
             "50,000 generated puzzles with 35-45 blanks",
             _SUDOKU,
             (0.5, 0.9, 0.97),
-            data_check={"size": 9, "blanks": [35, 45], "train_puzzles": 50000},
+            data_check={"size": 9, "blanks": [35, 45], "train_puzzles": 50000, "val_puzzles": 250},
         ),
         DemoTask(
             "maze",
             "11x11 perfect mazes (the path S to G)",
             "maze",
             "maze-small",
-            {"size": 11, "perfect": True, "train": 500, "test": 500, "dihedral": True},
+            {"size": 11, "perfect": True, "train": 500, "test": 500, "val": 250, "dihedral": True},
             "maze_cpu_fast",
             25.0,
             0.97,
-            250,
             "11x11 perfect mazes (5x5 cells, one path between any two), 500 training mazes (the paper trains on "
             "1,000); a 2-core AMD EPYC restricted to AVX2 reached 96.4% in 21 min with its 8 symmetric copies "
             "voted, 84.6% in one pass (direct prediction: 62.0% / 44.8%)",
@@ -108,7 +105,6 @@ TASKS: dict[str, DemoTask] = {
             "arc_cpu_fast",
             8.0,
             1.0,
-            0,
             "a 2-core AMD EPYC restricted to AVX2 reached pass@2 6.7% on the held-out test inputs and 26.6% of "
             "the training pairs in 7.5 min (direct prediction: pass@2 23.3%; the subset is too small for "
             "recursion to pay)",
@@ -129,7 +125,8 @@ TASKS: dict[str, DemoTask] = {
 
 
 def held_out_puzzles(task: DemoTask, data_dir: Path, n: int) -> list[Any]:
-    """Up to ``n`` held-out puzzles of ``data_dir`` as the solver takes them (text; ARC: whole task dicts)."""
+    """Up to ``n`` test puzzles of ``data_dir`` as the solver takes them (text; ARC: whole task dicts); shown
+    after training, they choose nothing."""
     import numpy as np
 
     from ..data.format import load_split

@@ -10,7 +10,7 @@ from dataclasses import fields
 
 import numpy as np
 
-from ..data.format import describe, load_identifiers, load_split, load_task_info
+from ..data.format import SPLITS, describe, load_identifiers, load_split, load_task_info
 from ..data.presets import DATASET_PRESETS, BuildOptions
 from ..tasks import get_task
 from ..tasks.base import side_by_side
@@ -113,7 +113,7 @@ def _info(a: argparse.Namespace) -> int:
         return 0
     print(f"{info['path']}: task {json.dumps(info['task'])}")
     print(f"  identifiers: {info['identifiers']}")
-    for split in ("train", "test"):
+    for split in SPLITS:
         if split in info:
             s = info[split]
             print(

@@ -11,12 +11,14 @@ from ..app.demo_tasks import TASKS
 HELP = "train a small TRM on this CPU (6x6/9x9 Sudoku, mazes, small ARC), then solve a puzzle step by step"
 DESCRIPTION = """Train a small Tiny Recursive Model on the CPU, with no flags needed:
 
-  1. build the task's dataset (--task; generated puzzles, or ARC tasks read from --source);
+  1. build the task's dataset with train, val and test splits (--task; generated puzzles, or ARC tasks read
+     from --source);
   2. time the training step for each candidate set-up (float32 / bfloat16, plain / fused kernels) and keep
      the fastest on this CPU (cached in ~/.cache/trm);
-  3. train TRM until --target held-out exact accuracy or --minutes, whichever comes first;
+  3. train TRM until --target exact accuracy on the validation split or --minutes, whichever comes first,
+     keeping the best checkpoint by validation; score it once on the test split;
   4. train the same network as direct prediction (one call, no recursion) for the same wall time;
-  5. solve one held-out puzzle, printing the answer after every supervision step and the verifier's verdict.
+  5. solve one test puzzle, printing the answer after every supervision step and the verifier's verdict.
 
 tasks (default TRM training budget; the whole demo takes about twice that):
 {tasks}
@@ -55,7 +57,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--target",
         type=float,
         default=None,
-        help="stop training once the held-out exact accuracy reaches this (default: the task's, 0.99 for sudoku6)",
+        help="stop training once the exact accuracy on the validation split reaches this (default: the task's, "
+        "0.99 for sudoku6)",
     )
     p.add_argument("--no-baseline", action="store_true", help="skip the direct-prediction baseline")
     p.add_argument(

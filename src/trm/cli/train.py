@@ -107,8 +107,14 @@ def run(args: argparse.Namespace) -> int:
     best = (
         f"{result.best_metric:.2%} at step {result.best_step:,}" if result.best_metric is not None else "none"
     )
+    test = (
+        f"; test exact accuracy {result.test_eval['exact_accuracy']:.2%} (scored once, "
+        f"{result.test_eval['count']:,} puzzles)"
+        if result.test_eval
+        else ""
+    )
     print(
         f"done: {result.step:,} steps in {result.train_seconds / 60:.1f} min ({result.status}); best exact accuracy "
-        f"{best}; run directory {result.run_dir}"
+        f"{best} on {result.selected_on}{test}; run directory {result.run_dir}"
     )
     return 0

@@ -3,7 +3,7 @@
 Layout::
 
     DIR/identifiers.json                      list: identifier -> name, index 0 is "<blank>"
-    DIR/<split>/dataset.json                  DatasetMetadata
+    DIR/<split>/dataset.json                  DatasetMetadata (splits: train, test, and ours: val)
     DIR/<split>/<set>__inputs.npy             [E, seq_len] integer tokens
     DIR/<split>/<set>__labels.npy             [E, seq_len] integer targets (ignore_label_id = ignored)
     DIR/<split>/<set>__puzzle_identifiers.npy [P] int32
@@ -31,6 +31,8 @@ from ..tasks import IGNORE
 from ..utils import read_json_file
 from .errors import DataError
 
+# the splits builders write (val: the validation split, docs/DATA.md; the official loader ignores it)
+SPLITS = ("train", "val", "test")
 FIELDS = ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")
 TASK_FILE = "trm_task.json"
 # bounds of dataset.json (docs/RELIABILITY.md): counts and ids are int32 like the official arrays
@@ -336,7 +338,7 @@ def describe(root: str | os.PathLike) -> dict:
         info["identifiers"] = len(load_identifiers(root))
     except DataError:
         info["identifiers"] = None
-    for split in ("train", "test"):
+    for split in SPLITS:
         if not (root / split).is_dir():
             continue
         sd = load_split(root, split)

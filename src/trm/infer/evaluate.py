@@ -18,6 +18,7 @@ from ..tasks.arc import ArcAugmentation, crop_canvas, grid_key
 from ..tasks.maze import check_maze
 from ..tasks.sudoku import check_sudoku
 from ..utils import TRMError, atomic_write_json, atomic_write_text
+from . import selectors
 from .engine import run
 from .metrics import Accumulator
 from .render import plot_per_step
@@ -66,10 +67,11 @@ def evaluate(
     lines: list[str] | None = [] if per_puzzle is not None else None
     try:
         if info.kind == "arc":
-            if settings.select not in ("majority", "confidence") or per_puzzle is not None:
+            if settings.selector.acts_while_running or per_puzzle is not None:
+                running = ", ".join(n for n in selectors.names() if selectors.get(n).acts_while_running)
                 raise TRMError(
-                    "ARC evaluation counts every trajectory as a vote of its own: --select halt-first, "
-                    "converged, q-weighted and --per-puzzle apply to Sudoku, maze and custom tasks"
+                    f"ARC evaluation counts every trajectory as a vote of its own: --select {running} and "
+                    "--per-puzzle apply to Sudoku, maze and custom tasks"
                 )
             report = _evaluate_arc(
                 backend, n_sup, data, load_identifiers(data_dir), settings, n_total, bar, data_dir, out_dir

@@ -1,5 +1,5 @@
-"""The one settings object of inference: every option, its default and its bounds, declared once (numpy-free,
-torch-free; copied into ONNX export folders with the engine).
+"""The one settings object of inference: every option, its default and its bounds, declared once (torch-free;
+copied into ONNX export folders with the engine).
 
 The command-line flags (:func:`add_arguments`: ``trm solve``, ``trm eval``, the exported runner), the HTTP
 schema of ``trm serve``, a run's ``eval`` config section (:meth:`Settings.from_eval`) and the model card are
@@ -9,8 +9,11 @@ all derived from :class:`Settings`.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from . import selectors
 
 try:
     from ..tasks import PuzzleError
@@ -18,24 +21,42 @@ except ImportError:  # the copy in an ONNX export folder, next to its copy of th
     from trm_tasks import PuzzleError
 
 MODES = ("official", "adaptive")
-# How one answer is chosen among a puzzle's trajectories (docs/BENCHMARKS.md compares them). majority and
-# confidence vote once every trajectory is done; the others act while the engine runs: halt-first stops a
-# puzzle's trajectories when the first crosses the threshold, converged stops a trajectory once its answer
-# stopped changing, q-weighted resamples the trajectories by the halting head after every step (SMC).
-SELECTORS = ("majority", "confidence", "halt-first", "converged", "q-weighted")
 # Adaptive halting stops a row once sigmoid(q_halt) exceeds this. The training rule (q_halt > 0) is 0.5, but at
 # inference 0.9 keeps nearly all of the official mode's accuracy for most of the savings (docs/BENCHMARKS.md).
 DEFAULT_HALT_THRESHOLD = 0.9
 
 
+class _Declared(Mapping):
+    """An option's metadata. A callable entry is called on every read: the selectors' names and help come from
+    the registry as it is when a parser, a schema or a check reads them, plug-ins registered later included."""
+
+    def __init__(self, **entries: Any):
+        self._entries = entries
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._entries[key]
+        return value() if callable(value) else value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 def _opt(
     default: Any,
-    help: str,
+    help: str | Callable[[], str],
     lo: float | None = None,
     hi: float | None = None,
-    choices: tuple[str, ...] | None = None,
+    choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None,
 ) -> Any:
-    return field(default=default, metadata={"help": help, "min": lo, "max": hi, "choices": choices})
+    return field(default=default, metadata=_Declared(help=help, min=lo, max=hi, choices=choices))
+
+
+def _select_help() -> str:
+    described = ", ".join(f"{name} ({selectors.get(name).help})" for name in selectors.names())
+    return f"how one answer is chosen among a puzzle's trajectories: {described}; symmetric copies then vote"
 
 
 @dataclass
@@ -72,14 +93,7 @@ class Settings:
         0.0, "std of the noise added once to the initial y and z of the extra trajectories", lo=0.0, hi=10.0
     )
     seed: int = _opt(0, "seed of the noise, the resampling and the symmetries", lo=0, hi=2**31 - 1)
-    select: str = _opt(
-        "majority",
-        "how one answer is chosen among a puzzle's trajectories: majority (ties by mean confidence), "
-        "confidence (the most confident), halt-first (the first to cross the threshold; the others stop), "
-        "converged (a trajectory stops once its answer stopped changing; majority of those), q-weighted "
-        "(resampled by the halting head after every step; majority); symmetric copies then vote",
-        choices=SELECTORS,
-    )
+    select: str = _opt("majority", _select_help, choices=selectors.names)  # docs/BENCHMARKS.md compares them
     tolerance: float = _opt(
         0.0, "converged: fraction of answer tokens that may still change between steps", lo=0.0, hi=1.0
     )
@@ -107,17 +121,30 @@ class Settings:
             if isinstance(v, bool) or not isinstance(v, int if want_int else (int, float)) or v != v:
                 raise PuzzleError(f"{f.name} must be {'an integer' if want_int else 'a number'}, got {v!r}")
             lo, hi = meta["min"], meta["max"]
-            if f.name == "threshold":
-                if (self.mode == "adaptive" or self.select == "halt-first") and not lo < v < hi:
-                    raise PuzzleError(f"the halting threshold must be in (0, 1), got {v}")
+            if f.name == "threshold":  # bounded (open) only where it halts rows: checked once select is known
+                open_bounds = lo, hi
             elif not lo <= v <= hi:
                 raise PuzzleError(f"{f.name} must be in [{_num(lo)}, {_num(hi)}], got {v}")
-        if self.samples > 1 and self.noise <= 0 and (self.init_noise <= 0 or self.select == "q-weighted"):
+        if self.halts and not open_bounds[0] < self.threshold < open_bounds[1]:
+            raise PuzzleError(f"the halting threshold must be in (0, 1), got {self.threshold}")
+        if self.samples > 1 and self.noise <= 0 and self.init_noise <= 0:
             raise PuzzleError(
-                "several samples need noise > 0 (q-weighted), or init_noise > 0 (otherwise every trajectory "
-                "is the same)"
+                "several samples need noise > 0 or init_noise > 0 (otherwise every trajectory is the same)"
             )
+        problem = self.selector.check(self)
+        if problem:
+            raise PuzzleError(problem)
         return self
+
+    @property
+    def selector(self) -> selectors.Selector:
+        """The registered selector named by ``select``."""
+        return selectors.get(self.select)
+
+    @property
+    def halts(self) -> bool:
+        """Whether rows stop once sigmoid(q_halt) > threshold (adaptive mode, or a selector that halts)."""
+        return self.mode == "adaptive" or self.selector.halts
 
     def replace(self, **options: Any) -> Settings:
         """A copy with ``options`` set (unknown names are an error; ``vote``, the former name of ``select``,
@@ -136,17 +163,22 @@ class Settings:
 
     def describe(self, n_sup: int) -> dict[str, Any]:
         """What a report or a model card states about the protocol (options that do not apply are None)."""
+        sel = self.selector
+        only_some = {name for other in selectors.SELECTORS.values() for name in other.options}
         return {
             "mode": self.mode,
-            "threshold": self.threshold if self.mode == "adaptive" or self.select == "halt-first" else None,
+            "threshold": self.threshold if self.halts else None,
             "max_steps": self.max_steps or n_sup,
             "samples": self.samples,
             "noise": self.noise if self.samples > 1 else 0.0,
             "init_noise": self.init_noise if self.samples > 1 else 0.0,
             "augment": self.augment,
             "select": self.select,
-            "tolerance": self.tolerance if self.select == "converged" else None,
-            "patience": self.patience if self.select == "converged" else None,
+            **{
+                f.name: getattr(self, f.name) if f.name in sel.options else None
+                for f in dataclasses.fields(self)
+                if f.name in only_some  # the options of other selectors do not apply
+            },
         }
 
 

@@ -2,10 +2,10 @@
 
 A puzzle is solved as ``A`` symmetric copies (augmentation voting, symmetries from the task layer) times ``K``
 trajectories (:class:`~trm.infer.engine.Engine` adds seeded noise to trajectories k > 0); the answers are
-mapped back and one is chosen per puzzle by :func:`choose`: majority vote (ties by mean confidence, SPEC §7
-ranking) or the halting head's confidence alone, over the candidates the selector leaves eligible
-(:meth:`Candidates.finish`: halt-first, the rows that crossed the threshold first; converged, the rows that
-converged; each symmetric copy's eligible rows share one vote). ARC votes over the task's augmented versions
+mapped back and one is chosen per puzzle by :func:`choose`, ranked by the selector's score (:mod:`.selectors`:
+majority vote with ties by mean confidence, SPEC §7 ranking, or the halting head's confidence alone) over the
+candidates the selector leaves eligible (:meth:`Candidates.finish`; each symmetric copy's eligible rows share
+one vote). ARC votes over the task's augmented versions
 instead (:class:`ArcVoter`): every prediction is cropped, mapped back to the original frame and colours and counted
 for its test input; pass@k asks whether the true output is among the top k.
 """
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import selectors
 from .engine import Backend, Engine, Job, sigmoid
 from .settings import Settings
 
@@ -32,11 +33,11 @@ def choose(
     preds: np.ndarray, conf: np.ndarray, vote: str, weight: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pick one of C candidate answers per puzzle: ``preds`` [B, C, S], ``conf`` [B, C] in [0, 1], ``weight``
-    [B, C] each candidate's vote (0: not eligible; default 1).
-
-    ``majority``: the answer with the most weight, ties broken by the mean confidence of its eligible
-    candidates; ``confidence``: the single most confident eligible candidate. Returns (index [B], votes [B] =
-    eligible candidates agreeing, confidence [B] = their mean confidence)."""
+    [B, C] each candidate's vote (0: not eligible; default 1), ``vote`` the selector whose
+    :meth:`~.selectors.Selector.score` ranks the eligible candidates (``majority``: the answer with the most
+    weight, ties broken by the mean confidence of its eligible candidates; ``confidence``: the single most
+    confident eligible candidate). Returns (index [B], votes [B] = eligible candidates agreeing,
+    confidence [B] = their mean confidence)."""
     preds, conf = np.asarray(preds), np.asarray(conf, np.float64)
     B, C, S = preds.shape
     if C == 1:
@@ -48,11 +49,8 @@ def choose(
     ok = (w > 0).reshape(-1)
     votes = np.bincount(group, weights=ok)[group].reshape(B, C)
     mean = np.bincount(group, weights=conf.reshape(-1) * ok)[group].reshape(B, C) / np.maximum(votes, 1)
-    if vote == "majority":  # weight first (rounded: sums of 1/n), then the mean confidence
-        score = np.round(np.bincount(group, weights=w.reshape(-1))[group].reshape(B, C), 9) + 1e-7 * mean
-    else:
-        score = conf.copy()
-    idx = np.where(w > 0, score, -np.inf).argmax(-1)
+    support = np.bincount(group, weights=w.reshape(-1))[group].reshape(B, C)
+    idx = np.where(w > 0, selectors.get(vote).score(support, mean, conf), -np.inf).argmax(-1)
     b = np.arange(B)
     return idx, votes[b, idx].astype(np.int64), mean[b, idx]
 
@@ -100,17 +98,13 @@ class Candidates:
 
     def finish(self, job: Job, select: str) -> Prediction:
         """Map the job's answers back and choose one per puzzle (per step too, where the job recorded) as
-        ``select`` says: halt-first and converged let only the rows that settled vote (a copy where none
-        did: all its rows); the eligible rows of each symmetric copy share one vote."""
+        the selector ``select`` says: its :meth:`~.selectors.Selector.eligible` rows vote (those of each
+        symmetric copy share one vote) and its score ranks them."""
         B, C = self.B, self.C
         preds, conf, steps = self.undo(job.preds), job.confidence.reshape(B, C), job.steps.reshape(B, C)
-        ok = np.ones((B, self.A, self.K), bool)
-        if select in ("halt-first", "converged"):
-            ok = job.settled.reshape(B, self.A, self.K)
-            ok = ok | ~ok.any(-1, keepdims=True)
-        vote = "confidence" if select == "confidence" else "majority"
+        ok = selectors.get(select).eligible(job.settled.reshape(B, self.A, self.K))
         weight = (ok / ok.sum(-1, keepdims=True)).reshape(B, C)
-        idx, votes, confidence = choose(preds, conf, vote, weight)
+        idx, votes, confidence = choose(preds, conf, select, weight)
         b = np.arange(B)
         out = Prediction(
             preds=preds[b, idx],
@@ -122,7 +116,7 @@ class Candidates:
         )
         if job.record:
             sp, sc = self.undo(job.step_preds), sigmoid(job.step_q).reshape(-1, B, C)
-            picks = [choose(sp[k], sc[k], vote) for k in range(len(sp))]  # every row eligible
+            picks = [choose(sp[k], sc[k], select) for k in range(len(sp))]  # every row eligible
             out.step_preds = np.stack([sp[k][b, i] for k, (i, _, _) in enumerate(picks)])
             out.step_conf = np.stack([c for _, _, c in picks])
             if C == 1:

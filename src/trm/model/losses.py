@@ -88,7 +88,9 @@ def act_loss(
         divisor = count.clamp_min(1).unsqueeze(-1)
         preds = logits.argmax(-1)
         correct = mask & (preds == labels)
-        seq_correct = (correct.sum(-1) == count) & (count > 0)
+        # as the official code: a row with no labelled position counts as correct for the halting target (such
+        # rows only pad evaluation batches); the metrics count only rows with labels
+        seq_correct = correct.sum(-1) == count
         valid = carry.halted & (count > 0)
         metrics = {
             "count": valid.sum(),

@@ -91,6 +91,36 @@ def config_from_official(off: dict[str, Any], warn: bool = True) -> tuple[ModelC
     return cfg, dtype
 
 
+_CLASSES = {
+    "trm": "recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1",
+    "hrm": "recursive_reasoning.hrm@HierarchicalReasoningModel_ACTV1",
+}
+
+
+def official_arch_config(
+    cfg: ModelConfig, batch_size: int, dtype: torch.dtype = torch.float32
+) -> dict[str, Any]:
+    """The official arch config of ``cfg`` (the inverse of :func:`config_from_official`), with ``name`` the
+    official model class and ``model`` trm/hrm. Our extensions without an official counterpart must be off."""
+    if cfg.swiglu_multiple != 256 or cfg.swiglu_norm:
+        raise ConfigError("the official code has no model.swiglu_multiple != 256 or model.swiglu_norm")
+    off: dict[str, Any] = {"name": _CLASSES[cfg.arch], "model": cfg.arch, "batch_size": batch_size}
+    for theirs, ours in _CONFIG_MAP.items():
+        off[theirs] = getattr(cfg, ours)
+    if cfg.arch == "trm":
+        off["H_layers"] = 0
+        off["mlp_t"] = cfg.mixer == "mlp_t"
+        off["no_ACT_continue"] = not cfg.act_continue
+    elif cfg.mixer != "attention":
+        raise ConfigError("the official HRM has no MLP mixer (model.mixer=mlp_t)")
+    off["forward_dtype"] = str(dtype).replace("torch.", "")
+    off["loss"] = {
+        "name": "losses@ACTLossHead",
+        "loss_type": {v: k for k, v in _LOSS_TYPES.items()}[cfg.loss],
+    }
+    return off
+
+
 def complete_official_config(off: dict[str, Any], state_dict: dict[str, torch.Tensor]) -> dict[str, Any]:
     """Fill fields that an official ``arch`` config leaves to the dataset (vocab, seq_len, identifiers) or that
     the weights determine, from the tensor shapes. Fields already present are kept (and checked on load)."""

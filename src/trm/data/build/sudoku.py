@@ -14,7 +14,7 @@ from ...tasks.sudoku import Box, augment_batch, box_for_size, check_box, encode,
 from ..errors import DataError
 from ..readers import read_collection, read_sudoku_csv
 from ..sudoku_generate import generate, invariant_keys, solve_many
-from ..write import write_dataset
+from ..write import val_count, write_dataset
 
 
 def _sudoku_split(
@@ -48,8 +48,10 @@ def write_sudoku(
     seed: int = 0,
     info: dict | None = None,
     overwrite: bool = False,
+    val: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Path:
-    """Write Sudoku puzzles and solutions [M, N, N] in the official layout (the test split is not augmented)."""
+    """Write Sudoku puzzles and solutions [M, N, N] in the official layout (the test and val splits are not
+    augmented; ``val`` None or empty: no val split)."""
     box = check_box(box)
     n = side(box)
     rng = np.random.default_rng([seed, 1])
@@ -57,6 +59,8 @@ def write_sudoku(
         "train": _sudoku_split(train[0], train[1], box, augmentations, rng),
         "test": _sudoku_split(test[0], test[1], box, 0, rng),
     }
+    if val is not None and len(val[0]):
+        splits["val"] = _sudoku_split(val[0], val[1], box, 0, rng)
     task = {
         "task": "sudoku",
         "size": n,
@@ -65,6 +69,7 @@ def write_sudoku(
         "seed": seed,
         "train_puzzles": int(len(train[0])),
         "test_puzzles": int(len(test[0])),
+        "val_puzzles": int(len(val[0])) if val is not None else 0,
         **(info or {}),
     }
     return write_dataset(
@@ -93,8 +98,11 @@ def build_sudoku_generated(
     workers: int = 1,
     progress: bool = False,
     overwrite: bool = False,
+    n_val: int | None = None,
 ) -> Path:
-    """Generated puzzles with unique solutions (train and test disjoint, inequivalent under symmetry)."""
+    """Generated puzzles with unique solutions (train and test disjoint, inequivalent under symmetry); the val
+    split (``n_val``, default :func:`~trm.data.write.val_count`) holds further generated puzzles, inequivalent
+    to every train and test puzzle and to each other (train and test are the same with or without it)."""
     box = check_box(box or box_for_size(size))
     if side(box) != size:
         raise DataError(f"box {box[0]}x{box[1]} does not tile a {size}x{size} Sudoku")
@@ -122,7 +130,34 @@ def build_sudoku_generated(
         )
     keep = np.array(keep[:total])
     p, s = p[keep], s[keep]
-    info = {"source": "generated", "blanks": list(blanks), "minimal": minimal, "guesses": list(guesses)}
+    # validation: further puzzles from their own seeds, inequivalent to everything kept before
+    seen = set(invariant_keys(p, box))
+    n_val = val_count(n_val, n_test)
+    vp, vs, val_seed = [], [], seed + 104729
+    for attempt in range(3):
+        if len(vp) >= n_val:
+            break
+        more_p, more_s = generate(
+            int(n_val * 1.2) + 8, box, blanks, val_seed + attempt, minimal, guesses, workers, progress
+        )
+        for i, k in enumerate(invariant_keys(more_p, box)):
+            if k not in seen and len(vp) < n_val:
+                seen.add(k)
+                vp.append(more_p[i])
+                vs.append(more_s[i])
+    if len(vp) < n_val:
+        raise DataError(
+            f"only {len(vp)} further inequivalent {size}x{size} puzzles found for the {n_val} validation "
+            "puzzles; ask for fewer (--val)"
+        )
+    val = (np.array(vp).reshape(-1, *p.shape[1:]), np.array(vs).reshape(-1, *s.shape[1:]))
+    info = {
+        "source": "generated",
+        "blanks": list(blanks),
+        "minimal": minimal,
+        "guesses": list(guesses),
+        "val_seed": val_seed,
+    }
     return write_sudoku(
         out_dir,
         (p[:n_train], s[:n_train]),
@@ -132,6 +167,7 @@ def build_sudoku_generated(
         seed,
         info,
         overwrite,
+        val,
     )
 
 
@@ -179,8 +215,10 @@ def build_sudoku_collections(
     progress: bool = False,
     overwrite: bool = False,
     info: dict | None = None,
+    n_val: int | None = None,
 ) -> Path:
-    """Train/test sets drawn from puzzle collections in given proportions.
+    """Train/test (and val: ``n_val``, default :func:`~trm.data.write.val_count`) sets drawn from puzzle
+    collections in given proportions.
 
     ``sources`` maps a file (or a list of files joined with ``os.pathsep``) to its share of both splits.
     Each puzzle is randomly permuted (a random symmetry) before use; puzzles equivalent under the symmetry
@@ -215,10 +253,18 @@ def build_sudoku_collections(
     test_p, test_n = _pick_inequivalent(pools, split_counts(n_test), box, rng, seen)
     train_p = augment_batch([train_p], box, rng)[0]
     test_p = augment_batch([test_p], box, rng)[0]
-    all_p = np.concatenate([train_p, test_p])
-    sols, ratings = solve_many(all_p, box, check_unique, workers, progress, train_n + test_n)
+    # validation: drawn after train and test (which stay as without it), from its own generator
+    n_val = val_count(n_val, n_test)
+    val_rng = np.random.default_rng([seed, 3])
+    val_p, val_n = (
+        _pick_inequivalent(pools, split_counts(n_val), box, val_rng, seen) if n_val else (test_p[:0], [])
+    )
+    val_p = augment_batch([val_p], box, val_rng)[0] if n_val else val_p
+    all_p = np.concatenate([train_p, test_p, val_p])
+    sols, ratings = solve_many(all_p, box, check_unique, workers, progress, train_n + test_n + val_n)
     perm_tr = rng.permutation(len(train_p))
     perm_te = rng.permutation(len(test_p)) + len(train_p)
+    va = np.arange(len(val_p)) + len(train_p) + len(test_p)
     meta = {
         "source": "collections",
         "sources": {str(k): v for k, v in sources.items()},
@@ -235,6 +281,7 @@ def build_sudoku_collections(
         seed,
         meta,
         overwrite,
+        (all_p[va], sols[va]),
     )
 
 
@@ -291,14 +338,32 @@ def build_sudoku_csv(
     min_rating: int | None = None,
     seed: int = 0,
     overwrite: bool = False,
+    n_val: int | None = None,
 ) -> Path:
     """From the official CSV files (e.g. Sudoku-Extreme's train.csv/test.csv), like the official builder:
-    an optional random training subsample, shuffled copies of each training puzzle, the test set as is."""
+    an optional random training subsample, shuffled copies of each training puzzle, the test set as is.
+
+    The val split (``n_val``, default :func:`~trm.data.write.val_count`) is a seeded choice of train.csv rows
+    left out of the subsample (not equal to any train or test puzzle); without a subsample every row is
+    trained on and no val split is written (the trainer then carves one from the training groups)."""
     rng = np.random.default_rng([seed, 2])
     tr = read_sudoku_csv(train_csv, (3, 3), min_rating)
     te = read_sudoku_csv(test_csv, (3, 3))
+    val = None
     if subsample is not None and subsample < len(tr[0]):
         idx = np.sort(rng.choice(len(tr[0]), subsample, replace=False))
+        rest = np.setdiff1d(np.arange(len(tr[0])), idx)
+        taken = {p.tobytes() for p in tr[0][idx]} | {p.tobytes() for p in te[0]}
+        order = np.random.default_rng([seed, 3]).permutation(rest)
+        want, pick = val_count(n_val, len(te[0])), []
+        for i in order.tolist():
+            if len(pick) >= want:
+                break
+            key = tr[0][i].tobytes()
+            if key not in taken:
+                taken.add(key)
+                pick.append(i)
+        val = (tr[0][pick], tr[1][pick])
         tr = (tr[0][idx], tr[1][idx])
     return write_sudoku(
         out_dir,
@@ -309,4 +374,5 @@ def build_sudoku_csv(
         seed,
         {"source": "csv", "train_csv": str(train_csv), "test_csv": str(test_csv)},
         overwrite,
+        val,
     )

@@ -1,0 +1,316 @@
+"""Learning curves of the official code and of ours, side by side, on one dataset with one recipe.
+
+    python benchmarks/train_parity.py --official PATH/TO/TinyRecursiveModels --data DIR --out OUT.json \
+        [--preset sudoku6_mlp] [--set KEY=VALUE ...] [--seeds 0 1 2] [--steps 1500] [--eval-every 100] \
+        [--eval-limit 500] [--codes official ours]
+    python benchmarks/train_parity.py --report OUT.json [--png OUT.png]
+
+Each code trains with its own pipeline from its own seeded initialisation: the official side is its model,
+``ACTLossHead``, optimizers, ``EMAHelper``, ``pretrain.train_batch`` and its ``PuzzleDataset`` sampler
+(driven by ``benchmarks/official_harness.py``, which says what is substituted to run it on a CPU); ours is
+:func:`trm.train.step.build_training`'s step and :class:`trm.data.sampler.TrainSampler`. The recipe is the
+preset's, with the switches the official code does not have forced to their official values (AdamATan2, no
+on-the-fly augmentation, float32; any other non-official switch is refused). Every ``--eval-every`` steps
+both score their EMA weights with every row running all N_sup steps on the same first ``--eval-limit``
+examples of the dataset's test split (a measurement: nothing is chosen on it). ``--report`` prints steps to
+50/90/95% exact accuracy per run and mean ± sd per code, and plots mean ± sd bands against steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from trm.config import Config
+from trm.data.format import load_split
+from trm.data.sampler import test_batches
+from trm.hardware import machine_info
+from trm.model.official import official_arch_config
+from trm.presets import get_preset
+from trm.train.data import open_data
+from trm.train.evaluate import evaluate
+from trm.train.step import build_training
+from trm.utils import atomic_write_json
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from official_harness import OfficialRun, import_official  # noqa: E402
+
+# switches the official code lacks, forced to the official behaviour
+FORCED = {
+    "train.optimizer": "adam_atan2",
+    "train.dtype": "float32",
+    "train.kernels": "eager",
+    "train.compile": "off",
+    "train.autotune": False,
+    "train.ema": True,
+    "data.augment_on_the_fly": False,
+}
+# switches that must already hold their official value (refused otherwise: the comparison would be unfair)
+OFFICIAL = {
+    "train.grad_clip": 0.0,
+    "train.halt_loss_weight": 0.5,
+    "train.step_weight_decay": 1.0,
+    "train.label_smoothing": 0.0,
+    "train.init_noise": 0.0,
+    "train.latent_noise": 0.0,
+    "train.depth_curriculum": "",
+    "train.ema_warmup": False,
+    "model.swiglu_norm": False,
+    "model.swiglu_multiple": 256,
+}
+LEVELS = (0.5, 0.9, 0.95)
+COLOURS = {"official": (200, 60, 40), "ours": (40, 90, 200)}
+
+
+def recipe(preset: str, sets: list[str]) -> Config:
+    cfg = get_preset(preset).override(sets).override(FORCED)
+    d = cfg.to_dict()
+    bad = [f"{k}={_get(d, k)!r}" for k, v in OFFICIAL.items() if _get(d, k) != v]
+    if bad:
+        raise SystemExit(
+            f"error: not an official recipe ({', '.join(bad)}); the official code has no such switch"
+        )
+    return cfg
+
+
+def _get(d: dict, dotted: str):
+    for part in dotted.split("."):
+        d = d[part]
+    return d
+
+
+def eval_set(data_dir: Path, limit: int, batch: int) -> list[dict[str, torch.Tensor]]:
+    """The first ``limit`` examples of the test split, in batches (padding rows cut off)."""
+    test = load_split(data_dir, "test")
+    out, seen = [], 0
+    for b, real in test_batches(test, batch):
+        take = min(real, limit - seen)
+        if take <= 0:
+            break
+        out.append({k: v[:take] for k, v in b.items()})
+        seen += take
+    return out
+
+
+def run_ours(cfg: Config, data_dir: Path, seed: int, args, batches, log) -> list[dict]:
+    cfg = cfg.override({"train.seed": seed, "train.max_steps": args.steps})
+    data = open_data(data_dir, cfg, note=lambda _: None)
+    cpu = torch.device("cpu")
+    model, _, _, ema, step = build_training(data.cfg, cpu, torch.float32, args.steps, note=lambda _: None)
+    torch.manual_seed(seed + 1)  # the trainer's exploration stream
+    sampler = iter(data.sampler)
+    carry, curve, t0 = None, [], time.perf_counter()
+    for k in range(1, args.steps + 1):
+        batch = next(sampler)
+        carry = model.initial_carry(batch) if carry is None else carry
+        carry, _, _ = step(carry, batch, k)
+        if k % args.eval_every == 0:
+            with ema.swapped_in(model):
+                m = evaluate(model, batches, cpu, loss=data.cfg.model.loss)
+            model.train()
+            curve.append(_point(k, m, t0))
+            log(curve)
+    return curve
+
+
+def run_official(cfg: Config, data_dir: Path, seed: int, args, batches, log) -> list[dict]:
+    off = import_official(args.official)
+    from puzzle_dataset import PuzzleDataset, PuzzleDatasetConfig
+
+    t = cfg.train
+    arch = official_arch_config(open_data(data_dir, cfg, note=lambda _: None).cfg.model, t.global_batch_size)
+    keys = ("lr", "lr_min_ratio", "lr_warmup_steps", "weight_decay", "beta1", "beta2", "puzzle_emb_lr")
+    train = {k: getattr(t, k) for k in keys} | {
+        "puzzle_emb_weight_decay": t.puzzle_emb_weight_decay,
+        "global_batch_size": t.global_batch_size,
+        "ema_rate": t.ema_rate,
+        "total_steps": args.steps,
+    }
+    run = OfficialRun(off, arch, train, seed=seed)
+    dataset = PuzzleDataset(
+        PuzzleDatasetConfig(
+            seed=seed,
+            dataset_paths=[str(data_dir)],
+            global_batch_size=t.global_batch_size,
+            test_set_mode=False,
+            epochs_per_iter=1,
+            rank=0,
+            num_replicas=1,
+        ),
+        split="train",
+    )
+    curve, t0, k = [], time.perf_counter(), 0
+    while k < args.steps:
+        for _, batch, _ in dataset:  # one pass over the groups per iteration, as pretrain.launch's loop
+            k += 1
+            run.train_step(batch)
+            if k % args.eval_every == 0:
+                m = run.evaluate(batches)
+                curve.append(_point(k, m, t0))
+                log(curve)
+            if k >= args.steps:
+                break
+    return curve
+
+
+def _point(step: int, m: dict, t0: float) -> dict:
+    return {
+        "step": step,
+        "exact_accuracy": float(m["exact_accuracy"]),
+        "accuracy": float(m["accuracy"]),
+        "minutes": round((time.perf_counter() - t0) / 60, 3),
+    }
+
+
+def first_reaching(curve: list[dict], level: float) -> int | None:
+    return next((p["step"] for p in curve if p["exact_accuracy"] >= level), None)
+
+
+def _mean_sd(values: list[float]) -> tuple[float, float]:
+    m = sum(values) / len(values)
+    sd = math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
+    return m, sd
+
+
+def report(record: dict) -> str:
+    lines = ["| code | seed | " + " | ".join(f"steps to {p:.0%}" for p in LEVELS) + " | final exact |"]
+    lines.append("|---" * (len(LEVELS) + 3) + "|")
+    for r in record["runs"]:
+        steps = [first_reaching(r["curve"], p) for p in LEVELS]
+        final = r["curve"][-1]["exact_accuracy"] if r["curve"] else float("nan")
+        cells = " | ".join("–" if s is None else f"{s:,}" for s in steps)
+        lines.append(f"| {r['code']} | {r['seed']} | {cells} | {final:.1%} |")
+    for code in sorted({r["code"] for r in record["runs"]}):
+        runs = [r for r in record["runs"] if r["code"] == code]
+        cells = []
+        for p in LEVELS:
+            s = [first_reaching(r["curve"], p) for r in runs]
+            if any(v is None for v in s):
+                cells.append(f"{sum(v is not None for v in s)}/{len(s)} reached")
+            else:
+                m, sd = _mean_sd([float(v) for v in s])
+                cells.append(f"{m:,.0f} ± {sd:,.0f}")
+        finals = [r["curve"][-1]["exact_accuracy"] for r in runs if r["curve"]]
+        m, sd = _mean_sd(finals) if finals else (float("nan"), 0.0)
+        lines.append(
+            f"| **{code}**, mean ± sd ({len(runs)} seeds) | | "
+            + " | ".join(cells)
+            + f" | {m:.1%} ± {sd:.1%} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(record: dict, path: str) -> str:
+    """Exact accuracy against steps: mean ± sd band and mean line per code."""
+    try:
+        from PIL import Image, ImageDraw
+    except ImportError:
+        return f"skipped {path}: pillow is not installed (pip install 'trm[plot]')"
+    W, H, m = 640, 380, 50
+    img = Image.new("RGB", (W, H + 40), (255, 255, 255))
+    d = ImageDraw.Draw(img, "RGBA")
+    xmax = max((p["step"] for r in record["runs"] for p in r["curve"]), default=1)
+    X = lambda s: m + (W - 20 - m) * s / xmax  # noqa: E731
+    Y = lambda a: H - m - (H - m - 20) * a  # noqa: E731
+    d.rectangle([m, 20, W - 20, H - m], outline=(0, 0, 0))
+    for i in range(0, 11, 2):
+        d.text((12, Y(i / 10) - 6), f"{i / 10:.1f}", fill=(0, 0, 0))
+    for i in range(5):
+        label = f"{round(xmax * i / 4):,}"
+        d.text((X(xmax * i / 4) - d.textlength(label) / 2, H - m + 6), label, fill=(0, 0, 0))
+    d.text((W // 2 - 50, H - 24), "optimizer steps", fill=(0, 0, 0))
+    d.text((m + 6, 4), "held-out exact accuracy (mean ± sd over seeds)", fill=(0, 0, 0))
+    for j, code in enumerate(sorted({r["code"] for r in record["runs"]})):
+        runs = [r["curve"] for r in record["runs"] if r["code"] == code]
+        steps = sorted(set.intersection(*({p["step"] for p in c} for c in runs)))
+        stats = [
+            _mean_sd([next(p["exact_accuracy"] for p in c if p["step"] == s) for c in runs]) for s in steps
+        ]
+        colour = COLOURS.get(code, (0, 0, 0))
+        if len(steps) > 1:
+            upper = [(X(s), Y(min(1.0, mu + sd))) for s, (mu, sd) in zip(steps, stats, strict=True)]
+            lower = [(X(s), Y(max(0.0, mu - sd))) for s, (mu, sd) in zip(steps, stats, strict=True)]
+            d.polygon(upper + lower[::-1], fill=colour + (60,))
+            d.line([(X(s), Y(mu)) for s, (mu, _) in zip(steps, stats, strict=True)], fill=colour, width=2)
+        y = H + 8 + 16 * j
+        d.line([m, y + 6, m + 20, y + 6], fill=colour, width=3)
+        d.text((m + 26, y), f"{code} ({len(runs)} seeds)", fill=(0, 0, 0))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+    return f"wrote {path}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--official", help="checkout of the official TinyRecursiveModels code")
+    ap.add_argument("--data", help="dataset directory (official layout) both codes train on")
+    ap.add_argument("--out", help="JSON written after every evaluation")
+    ap.add_argument("--preset", default="sudoku6_mlp")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--codes", nargs="+", default=["official", "ours"], choices=["official", "ours"])
+    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--eval-every", type=int, default=100)
+    ap.add_argument("--eval-limit", type=int, default=500)
+    ap.add_argument("--report", help="print the table of a written JSON (and --png its plot)")
+    ap.add_argument("--png")
+    args = ap.parse_args(argv)
+    if args.report:
+        record = json.loads(Path(args.report).read_text())
+        print(report(record))
+        if args.png:
+            print(plot(record, args.png))
+        return 0
+    if not (args.official and args.data and args.out):
+        ap.error("training needs --official, --data and --out (or --report FILE)")
+    cfg = recipe(args.preset, args.set)
+    data_dir = Path(args.data)
+    batches = eval_set(data_dir, args.eval_limit, cfg.eval.batch_size)
+    out = Path(args.out)
+    record = json.loads(out.read_text()) if out.is_file() else None
+    if record is None:
+        record = {
+            "command": " ".join(sys.argv),
+            "machine": machine_info(),
+            "config": cfg.to_dict(),
+            "data": str(data_dir.resolve()),
+            "eval_examples": sum(len(b["inputs"]) for b in batches),
+            "runs": [],
+        }
+    done = {(r["code"], r["seed"]) for r in record["runs"] if r.get("finished")}
+    for seed in args.seeds:
+        for code in args.codes:
+            if (code, seed) in done:
+                continue
+            record["runs"] = [r for r in record["runs"] if (r["code"], r["seed"]) != (code, seed)]
+            entry = {"code": code, "seed": seed, "curve": [], "finished": False}
+            record["runs"].append(entry)
+
+            def log(curve, entry=entry):
+                entry["curve"] = curve
+                atomic_write_json(out, record)
+                p = curve[-1]
+                print(
+                    f"{entry['code']} seed {entry['seed']} step {p['step']}: exact {p['exact_accuracy']:.1%} "
+                    f"({p['minutes']:.1f} min)",
+                    flush=True,
+                )
+
+            runner = run_official if code == "official" else run_ours
+            entry["curve"] = runner(cfg, data_dir, seed, args, batches, log)
+            entry["finished"] = True
+            atomic_write_json(out, record)
+    print(report(record))
+    if args.png:
+        print(plot(record, args.png))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
