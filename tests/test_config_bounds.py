@@ -141,6 +141,12 @@ def test_every_preset_validates(paper):
         ("model.N_sup=1000000000", "model.N_sup: 1000000000 is out of range (allowed: in [1, 1024])"),
         ("eval.threshold=1", "eval.threshold: 1.0 is out of range (allowed: in (0, 1))"),
         ("train.beta2=1", "train.beta2: 1.0 is out of range (allowed: in [0, 1))"),
+        # the inference protocol a run records is checked by the inference layer's declarations, before training
+        (
+            "eval.select=bogus",
+            "eval: select must be one of ['confidence', 'converged', 'halt-first', 'majority', "
+            "'q-weighted'], got 'bogus'",
+        ),
     ],
 )
 def test_the_issue_cases_exit_2_with_one_line_and_write_nothing(tmp_path, capsys, override, words):

@@ -98,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
             raise TRMError("--out RUN_DIR is required")
         cfg = get_preset(preset, paper=args.paper).override(overrides)
         out = args.out
+    _check_inference_protocol(cfg)
     explicit = {o.split("=", 1)[0].strip() for o in overrides}
     result = train(cfg, args.data, out, resume=bool(args.resume), explicit=explicit, overwrite=args.overwrite)
     if result.status == "interrupted":
@@ -118,3 +119,17 @@ def run(args: argparse.Namespace) -> int:
         f"{best} on {result.selected_on}{test}; run directory {result.run_dir}"
     )
     return 0
+
+
+def _check_inference_protocol(cfg) -> None:
+    """The run's ``eval`` section names an inference protocol (selector, threshold, ...) that the inference layer
+    checks; the config layer cannot (it sits below it), so ``trm train`` checks it here, before any compute
+    or file, rather than at the first ``trm eval`` of the finished run."""
+    from ..config import ConfigError
+    from ..infer.settings import Settings
+    from ..tasks import PuzzleError
+
+    try:
+        Settings.from_eval(cfg.eval).validate()
+    except PuzzleError as e:
+        raise ConfigError(f"eval: {e}") from None
