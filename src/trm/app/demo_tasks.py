@@ -55,7 +55,7 @@ TASKS: dict[str, DemoTask] = {
             "sudoku6_mlp_fast",
             4.0,
             0.99,
-            "98% of held-out puzzles in 4 min on a 2-core AMD EPYC (direct prediction: 28%)",
+            "93% of test puzzles in 4 min on a 2-core first-generation AMD EPYC (direct prediction: 26-40%)",
             "5,000 generated minimal puzzles with 23-28 blanks",
             _SUDOKU,
             data_check={"size": 6, "blanks": [23, 28], "val_puzzles": 250},
