@@ -9,6 +9,7 @@ from trm.data import DataError
 from trm.data import sudoku_batch as SB
 from trm.data import sudoku_generate as G
 from trm.data.readers import read_collection
+from trm.tasks import get_task
 from trm.tasks import sudoku as S
 from trm.tasks.sudoku_solver import random_solution
 
@@ -122,7 +123,7 @@ def test_augment_keeps_validity_and_counts(box):
 def test_token_augmenter_matches_grid_transform():
     box = (2, 3)
     puzzles, sols = G.generate(8, box, (15, 20), seed=3)
-    aug = S.make_token_augmenter(box)
+    aug = get_task({"task": "sudoku", "box": box}, 36, 8).augmenter()
     rng = np.random.default_rng(5)
     for p, s in zip(puzzles, sols, strict=False):
         ti, tl = aug(S.encode(p), S.encode(s), rng)

@@ -136,7 +136,7 @@ def test_symmetry_keeps_the_ignore_label():
     labels[:, 3] = 4
     out = sym.apply(labels)
     assert (out == IGNORE).sum() == 30 and out.dtype == labels.dtype
-    aug = sudoku.make_token_augmenter((2, 2))
+    aug = get_task("sudoku", 16, 6).augmenter()
     (p,), (s,) = generate_sudoku(1, (2, 2), blanks=(6, 8), seed=0)
     ti, tl = aug(sudoku.encode(p), sudoku.encode(s), np.random.default_rng(1))
     t = sudoku.random_transform((2, 2), np.random.default_rng(1))

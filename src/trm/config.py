@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .tasks import TASKS, TokensTask
 from .typed import (
     ConfigError,
     _check,
@@ -405,7 +406,7 @@ class Config:
     """Everything a run needs; saved as ``config.json``."""
 
     name: str = _f("custom", "preset or run name")
-    task: str = _f("custom", "sudoku, maze, arc or custom")
+    task: str = _f(TokensTask.kind, "the puzzle family: " + ", ".join(TASKS))
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)

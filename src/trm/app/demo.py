@@ -43,6 +43,7 @@ from ..infer import evaluate as evaluate_dataset
 from ..infer.evaluate import save_report
 from ..infer.render import trace_text, use_colour
 from ..presets import get_preset
+from ..tasks import TokensTask, task_class
 from ..train.evaluate import evaluate
 from ..train.step import autotune_cpu_setup, time_train_step
 from ..train.trainer import TrainResult, train
@@ -189,7 +190,8 @@ def run_demo(
     log(f"run directory: {out.resolve()}")
     data_dir = Path(data) if data else build_demo_data(spec, out / "data", seed, source, log)
     kind = load_task_info(data_dir).get("task") if data else spec.kind
-    if kind not in (spec.kind, "custom"):  # custom: an official-layout dataset without trm_task.json
+    # a dataset of no family (custom) is an official-layout one without trm_task.json: it may be of any kind
+    if kind != spec.kind and task_class(kind) is not TokensTask:
         raise TRMError(f"{data_dir} is a {kind} dataset; --task {task} needs a {spec.kind} dataset")
 
     dev = resolve_device(device)
@@ -207,7 +209,7 @@ def run_demo(
     if trm.status == "interrupted":
         raise KeyboardInterrupt
     trm_final = score(out, data_dir, dev)
-    if spec.kind == "arc":
+    if spec.family.per_task:  # a model of per-task embeddings: how well it fits its training pairs tells
         trm_final["train_exact_accuracy"] = score_split(out, data_dir, dev, "train", TRAIN_SCORE_LIMIT)
     log(f"  test (best checkpoint by validation, scored once): {metrics_text(spec, trm_final)}")
 
@@ -231,7 +233,7 @@ def run_demo(
         "nor used for any choice; EMA weights; every puzzle runs all N_sup steps)"
     )
     log(summary_text(spec, trm, trm_final, curve, direct, direct_final))
-    if spec.kind == "arc":
+    if spec.family.per_task:
         log(arc_table(out / "eval" / "arc_per_task.json"))
     log("")
     log(
@@ -245,9 +247,7 @@ def run_demo(
     log("")
     log(f"demo finished in {wall / 60:.1f} min. Next:")
     log(f"  trm eval {out} --data {data_dir}          # score the saved model again")
-    log(
-        f"  trm solve {out} PUZZLE --trace             # {'a task file' if spec.kind == 'arc' else 'a puzzle'}"
-    )
+    log(f"  trm solve {out} PUZZLE --trace             # {spec.family.puzzle_noun}")
     log(
         f"  metrics: {out / 'metrics.jsonl'}; checkpoints: {out / 'checkpoints'}; evaluation: {out / 'eval'}; "
         f"summary: {out / 'demo_summary.json'}"
@@ -318,7 +318,7 @@ def summary_text(
     n = curve[0]["count"] if curve else 0
     subset = (
         f"{n:,} validation puzzles"
-        if task.kind != "arc"
+        if not task.family.per_task
         else f"{n:,} validation inputs (lent demonstration pairs), each version"
     )
     lines = [f"  TRM during training ({subset}):  minutes  steps  exact"]
@@ -344,7 +344,7 @@ def summary_text(
             f"  direct prediction after {direct.train_seconds / 60:.1f} min ({direct.step:,} steps, same "
             f"machine, same wall time): {metrics_text(task, direct_final)}"
         )
-        key = "pass@2" if task.kind == "arc" else "exact_accuracy"
+        key = task.family.headline
         gap = trm_final[key] - direct_final[key]
         line = (
             f"  recursion gains {100 * gap:+.1f} points ({key}) over direct prediction at equal training time"
@@ -387,17 +387,17 @@ def solve_with_trace(task: DemoTask, run_dir: Path, data_dir: Path, max_tries: i
     if pick is None:
         pick = next((i for i, r in enumerate(results) if r.valid), 0)
     result, puzzle = results[pick], puzzles[pick]
-    if task.kind == "arc":
-        frames = [solver.codec.cells(np.asarray(t.tokens), None) for t in result.trace]
+    codec = solver.codec
+    if codec.per_task:  # a task has several inputs: its trace is drawn without one parsed input
+        frames = [codec.cells(np.asarray(t.tokens), None) for t in result.trace]
         givens, shown = None, f"task {puzzle['name']}, test input {json.dumps(puzzle['test'][0]['input'])}"
     else:
         p = solver.parse(puzzle)
-        frames = [solver.codec.cells(np.asarray(t.tokens), p) for t in result.trace]
-        givens, shown = (p.layout["givens"] != 0 if task.kind == "sudoku" else None), puzzle
-    body = trace_text(frames, [t.confidence for t in result.trace], task.kind, givens, use_colour())
-    checker = {"sudoku": "the Sudoku verifier", "maze": "the maze verifier", "arc": "the task's solution"}
+        frames = [codec.cells(np.asarray(t.tokens), p) for t in result.trace]
+        givens, shown = codec.givens(p), puzzle
+    body = trace_text(frames, [t.confidence for t in result.trace], codec, givens, use_colour())
     verdict = (
-        f"correct (checked by {checker[task.kind]})"
+        f"correct (checked by {codec.checked_by})"
         if result.valid
         else "WRONG: " + ("; ".join(result.errors[:3]) or "no verifier")
     )

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..tasks import Task, get_task, task_class
+
 
 @dataclass(frozen=True)
 class DemoTask:
@@ -30,6 +32,11 @@ class DemoTask:
     milestones: tuple[float, ...] = (0.90, 0.97, 0.99)
     source_help: str | None = None
     data_check: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def family(self) -> type[Task]:
+        """The puzzle family of the dataset (what the demo asks how to score, show and name its puzzles)."""
+        return task_class(self.kind)
 
     def matches(self, data_dir: Path) -> bool:
         """Whether ``data_dir`` holds a dataset built for this task (then the demo reuses it); one without a
@@ -129,14 +136,11 @@ def held_out_puzzles(task: DemoTask, data_dir: Path, n: int) -> list[Any]:
     after training, they choose nothing."""
     import numpy as np
 
-    from ..data.format import load_split
-    from ..tasks import maze, sudoku
+    from ..data.format import load_split, load_task_info
 
-    if task.kind == "arc":
+    if task.family.per_task:  # whole tasks, kept by the builder beside the canvases of their versions
         raw = json.loads((data_dir / "test_puzzles.json").read_text())
         return [{**t, "name": name} for name, t in list(raw.items())[:n]]
     test = load_split(data_dir, "test")
-    rows = test.batch_inputs(np.arange(min(n, test.num_examples)))
-    if task.kind == "maze":
-        return [maze.format_maze(maze.decode(r)) for r in rows]
-    return [sudoku.format_sudoku(sudoku.decode(r)) for r in rows]
+    codec = get_task(load_task_info(data_dir), test.metadata.seq_len, test.metadata.vocab_size)
+    return [codec.example_text(r) for r in test.batch_inputs(np.arange(min(n, test.num_examples)))]

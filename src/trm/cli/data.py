@@ -13,7 +13,6 @@ import numpy as np
 from ..data.format import SPLITS, describe, load_identifiers, load_split, load_task_info
 from ..data.presets import DATASET_PRESETS, BuildOptions
 from ..tasks import get_task
-from ..tasks.base import side_by_side
 from ..typed import bounds_text
 from ..utils import TRMError
 
@@ -138,9 +137,5 @@ def _show(a: argparse.Namespace) -> int:
         name = str(pid)
     print(f"{a.split} example {a.index} (identifier {pid}: {name})")
     task = get_task(info, sd.metadata.seq_len, sd.metadata.vocab_size)
-    if task.kind == "custom":
-        print(f"inputs: {np.asarray(inp).tolist()}\nlabels: {np.asarray(lab).tolist()}")
-        return 0
-    colour = sys.stdout.isatty()
-    print(side_by_side(task.render(inp, colour), task.render(np.where(lab < 0, 0, lab), colour)))
+    print(task.show_example(inp, lab, sys.stdout.isatty()))
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..tasks import TASKS, TokensTask
+
 HELP = "convert an official TRM/HRM checkpoint (config + state dict) into a trm model folder"
 DESCRIPTION = """Convert a checkpoint of the official TRM/HRM code into a model folder (config.json +
 model.safetensors) usable by `trm eval`, `trm solve`, `trm export` and `trm serve`.
@@ -21,8 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="model folder to write")
     p.add_argument(
         "--task",
-        default="custom",
-        choices=["sudoku", "maze", "arc", "custom"],
+        default=TokensTask.kind,
+        choices=list(TASKS),
         help="task the model solves (used by solve/serve)",
     )
     p.add_argument("--seq-len", type=int, default=None, help="token positions, when the config lacks seq_len")

@@ -110,9 +110,8 @@ def run(args: argparse.Namespace) -> int:
         solver = load_solver(
             args.checkpoint, device=args.device, dtype=args.dtype, data=args.data, threads=args.threads
         )
-    kind = solver.info.kind
-    # an ARC task file is passed by path: its name identifies the task's trained puzzle embeddings
-    puzzle = args.puzzle if kind == "arc" and args.puzzle != "-" and text != args.puzzle else text
+    # a task file (ARC) is passed by path: its name identifies the task's trained puzzle embeddings
+    puzzle = args.puzzle if solver.task.per_task and args.puzzle != "-" and text != args.puzzle else text
     for path in (args.gif, args.png):  # refuse an unwritable image path before any compute
         if path:
             _check_output_path(path)
@@ -120,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     result = solver.solve(puzzle, solver.settings(**given_options(args)), trace=want_trace)
     notes = []
     if args.gif or args.png:
-        notes += _draw(solver, text if kind != "arc" else None, result, args)
+        notes += _draw(solver, text, result, args)
     if args.json:
         for n in notes:
             print(n, file=sys.stderr)
@@ -137,18 +136,17 @@ def run(args: argparse.Namespace) -> int:
 
 def _frames(solver, text, result):
 
-    if solver.info.kind == "arc":
-        return [solver.task.cells(np.asarray(t.tokens), None) for t in result.trace], None
+    task = solver.task
+    if task.per_task:  # a task has several inputs: its trace is drawn without one parsed input
+        return [task.cells(np.asarray(t.tokens), None) for t in result.trace], None
     p = solver.parse(text)
-    frames = [solver.task.cells(np.asarray(t.tokens), p) for t in result.trace]
-    givens = p.layout["givens"] != 0 if solver.info.kind == "sudoku" else None
-    return frames, givens
+    return [task.cells(np.asarray(t.tokens), p) for t in result.trace], task.givens(p)
 
 
 def _trace(solver, text, result) -> str:
 
     frames, givens = _frames(solver, text, result)
-    return trace_text(frames, [t.confidence for t in result.trace], solver.info.kind, givens, use_colour())
+    return trace_text(frames, [t.confidence for t in result.trace], solver.task, givens, use_colour())
 
 
 def _check_output_path(path: str) -> None:
@@ -170,7 +168,7 @@ def _draw(solver, text, result, args) -> list[str]:
                 + save_trace_images(
                     frames,
                     [t.confidence for t in result.trace],
-                    solver.info.kind,
+                    solver.task,
                     path,
                     solver.info.box,
                     givens,

@@ -54,7 +54,7 @@ class TrainSampler:
 
     ``augment(inputs_row, labels_row, rng) -> (inputs_row, labels_row)`` is applied to every example of the
     global batch, in order, with the sampler's own generator (for example
-    :func:`trm.tasks.sudoku.make_token_augmenter`); labels reach it with -100 for ignored positions.
+    :meth:`trm.tasks.Task.augmenter`); labels reach it with -100 for ignored positions.
     """
 
     def __init__(

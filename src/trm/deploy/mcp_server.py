@@ -34,21 +34,6 @@ from .backends import load_for_serving
 from .batcher import Busy, Limits
 from .server import MAX_ARC_TESTS, Service
 
-TOOL_NAMES = {"sudoku": "solve_sudoku", "maze": "solve_maze", "arc": "solve_arc_task"}
-PUZZLES: dict[str, tuple[Any, str]] = {  # the puzzle argument of each task's tool: its type and description
-    "sudoku": (
-        str | list[list[int]],
-        "the Sudoku: N*N characters row by row ('.' or '0' blank; spaces and line breaks ignored), or a grid "
-        "of integers (0 blank)",
-    ),
-    "maze": (str, "the maze as text: rows of '#' (wall), ' ' (open), 'S' (start), 'G' (goal)"),
-    "arc": (
-        dict[str, Any] | list[list[int]],
-        "an ARC task {'train': [{'input', 'output'}...], 'test': [{'input': grid}...]} (every test input is "
-        "answered) or one input grid; grids are lists of rows of colours 0-9",
-    ),
-}
-
 
 class SolveOutput(TypedDict):
     answer: Any  # text in the puzzle's format; ARC: one grid per test input
@@ -112,10 +97,10 @@ def create_server(
     """The MCP server (an ``mcp`` ``MCPServer``) of a model folder, run directory, ONNX export or shipped name."""
     MCPServer, ToolError = _require_mcp()
     service = Service(load_for_serving(model_path, device=device, threads=threads), limits or Limits())
-    solver, task, lim = service.solver, service.task, service.limits
+    solver, lim = service.solver, service.limits
     info = service.info()
-    side = (info.get("grid") or {}).get("side")
-    what = f"{side}x{side} {task}" if side and task != "arc" else task
+    family = solver.task
+    what = family.label()
 
     class Server(MCPServer):
         async def call_tool(self, name, arguments, context=None):
@@ -129,7 +114,7 @@ def create_server(
         version=__version__,
         instructions=f"Tiny Recursive Model `{info['preset']}` ({info['parameters']['dense']:,} parameters): "
         f"solves {what} puzzles and checks each answer with a symbolic verifier. Call "
-        f"{TOOL_NAMES.get(task, 'solve_puzzle')}; describe_model tells what the model is and how well it does.",
+        f"{family.tool_name}; describe_model tells what the model is and how well it does.",
     )
     service.batcher.start()  # its worker thread (a daemon) owns the model and batches the puzzles of all clients
 
@@ -150,7 +135,7 @@ def create_server(
         except (Busy, RuntimeError) as e:
             raise ToolError(str(e)) from None
 
-    kind, text = PUZZLES.get(task, (str | list[int], "the puzzle as space-separated integer tokens"))
+    kind, text = family.puzzle_type, family.puzzle_help
     from pydantic import Field
 
     puzzle = inspect.Parameter("puzzle", inspect.Parameter.POSITIONAL_OR_KEYWORD,
@@ -158,7 +143,7 @@ def create_server(
     solve.__signature__ = inspect.Signature([puzzle, *_option_parameters(lim)], return_annotation=SolveOutput)
     server.add_tool(
         solve,
-        name=TOOL_NAMES.get(task, "solve_puzzle"),
+        name=family.tool_name,
         title=f"Solve a {what} puzzle",
         description=f"Solve a {what} puzzle with a Tiny Recursive Model ({info['parameters']['dense']:,} "
         "parameters) and check the answer with a symbolic verifier. Returns the answer, the supervision steps "

@@ -315,9 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         if len(text) > MAX_PUZZLE_BYTES:
             raise PuzzleError(f"the puzzle is longer than {MAX_PUZZLE_BYTES >> 20} MiB")
         solver = OnnxSolver(args.export_dir, variant=args.variant, threads=args.threads)
-        puzzle: Any = (
-            json.loads(text) if solver.task.kind == "arc" and text.lstrip().startswith("[") else text
-        )
+        puzzle: Any = solver.task.read_text(text)
         result = solver.solve(puzzle, solver.settings(**given_options(args)), trace=args.trace)
         print(json.dumps(result.to_json(trace=args.trace)) if args.json else result.text())
         sys.stdout.flush()

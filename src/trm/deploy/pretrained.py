@@ -41,17 +41,12 @@ from ..infer.metrics import wilson
 from ..infer.settings import Settings
 from ..model import TRM
 from ..models import shipped_model
+from ..tasks import task_class
 from ..utils import TRMError, atomic_write_text
 
 CARD_FILE = "README.md"
 HUB_FILES = (CONFIG_FILE, WEIGHTS_FILE, CARD_FILE)  # what a Hub repo of a trm model holds
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
-
-_TASK_NAMES = {
-    "sudoku": "Sudoku (fill the grid so every row, column and box holds each digit once)",
-    "maze": "Maze path finding (mark a shortest path from S to G)",
-    "arc": "ARC-AGI abstract reasoning (predict the output grid of a task's test input)",
-}
 
 
 def save_pretrained(
@@ -205,7 +200,7 @@ def _protocol(cfg: Config) -> list[str]:
         lines.append(f"- Augmentation voting over {st.augment} symmetric copies (seed {st.seed}).")
     if st.samples > 1 or st.augment > 1:
         lines.append(f"- Answer chosen by the {st.select} selector over the candidates.")
-    if cfg.task == "arc":
+    if task_class(cfg.task).per_task:
         lines.append(
             "- ARC scoring: predictions of all augmented versions are un-augmented and voted per test input; "
             "pass@k counts a task input solved if the label is among the k top-ranked answers; pass@2 is "
@@ -222,29 +217,22 @@ def _limitations(cfg: Config, extra: list[str]) -> list[str]:
         "Confidence is sigmoid(q_halt), the model's own estimate that its answer is right; it is a useful "
         "signal for halting but not a calibrated probability.",
     ]
-    if cfg.task == "arc" or cfg.model.num_puzzle_identifiers > 1:
+    family = task_class(cfg.task)
+    if family.per_task or cfg.model.num_puzzle_identifiers > 1:
         out.append(
             "Each task (and each augmented version of it) has its own learned puzzle embedding, fitted during "
             "training on that task's demonstration pairs. The model can only answer tasks whose identifiers are "
             "in its table; a new task needs its embedding trained first, so this is not a zero-shot solver."
         )
-    if cfg.task == "sudoku":
-        out.append(
-            "Answers are not guaranteed to be valid Sudokus; check them with a verifier (the CLI and the "
-            "service report `valid`)."
-        )
-    if cfg.task == "maze":
-        out.append(
-            "Hard mazes have many equally short paths; the model learned one tie-break, so compare by "
-            "'valid and shortest', not only exact match."
-        )
+    if family.limitation:
+        out.append(family.limitation)
     return out + [str(x) for x in extra]
 
 
 def model_card(cfg: Config, card_info: dict[str, Any], n_dense: int, n_table: int = 0) -> str:
     """The README.md text for a pretrained folder."""
     m = cfg.model
-    task = _TASK_NAMES.get(cfg.task, cfg.task)
+    task = task_class(cfg.task).description or cfg.task
     seed = card_info.get("seed", cfg.train.seed)
     mixer = "MLP over positions (TRM-MLP)" if m.mixer == "mlp_t" else f"self-attention, {m.num_heads} heads"
     results = card_info.get("results") or []

@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from .. import __version__
-from ..data import maze_generate, sudoku_generate
+from ..data.build import example_puzzle
 from ..infer.settings import Settings
 from ..infer.solver import ArcRequest
-from ..tasks import maze, sudoku
+from ..tasks import TASKS, Task
 from ..utils import TRMError
 from .access import Access, AccessMiddleware
 from .backends import LoadedModel, load_for_serving
@@ -112,15 +112,14 @@ def request_model(task: str, n_sup: int, limits: Limits | None = None) -> type:
     }
     fields: dict[str, Any] = {
         "task": (
-            Literal["sudoku", "maze", "arc", "custom"] | None,
+            Literal[tuple(TASKS)] | None,
             Field(None, description=f"the puzzle kind; must be the kind this model solves ({task})"),
         ),
         "puzzle": (
             Annotated[str | list[Any] | dict[str, Any], AfterValidator(_finite_numbers)],
             Field(
                 ...,
-                description="Sudoku: N*N characters row-major, '.' or '0' blank; maze: text rows of '#', ' ', "
-                "'S', 'G'; ARC: a task {'train': [...], 'test': [{'input': grid}]} or one input grid",
+                description="; ".join(f"{kind}: {family.puzzle_help}" for kind, family in TASKS.items()),
             ),
         ),
     }
@@ -254,7 +253,7 @@ class Service:
         }
         try:
             st = self.solver.settings(**{k: v for k, v in options.items() if v is not None})
-            request = self.solver.request(_json_task(req.puzzle, self.task), st, req.trace)
+            request = self.solver.request(_json_text(req.puzzle, self.solver.task), st, req.trace)
             if isinstance(request, ArcRequest) and len(request.tests) > MAX_ARC_TESTS:
                 return _error(400, f"an ARC task may have at most {MAX_ARC_TESTS} test inputs here")
         except TRMError as e:
@@ -377,18 +376,19 @@ def create_app(
     return app
 
 
-def _json_task(puzzle: Any, task: str) -> Any:
-    """ARC JSON text is read here so that a task given as text is a task, not a file name."""
-    if task == "arc" and isinstance(puzzle, str) and puzzle.lstrip().startswith("{"):
-        if json_depth(puzzle) > MAX_JSON_DEPTH:
-            raise TRMError(f"the ARC task is nested more than {MAX_JSON_DEPTH} levels deep")
-        try:
-            return json.loads(puzzle)
-        except json.JSONDecodeError as e:
-            raise TRMError(f"the ARC task is not valid JSON ({e})") from None
-    if task == "arc" and isinstance(puzzle, str):
-        raise TRMError("an ARC puzzle is a task object {'test': [{'input': grid}]} or one input grid")
-    return puzzle
+def _json_text(puzzle: Any, task: Task) -> Any:
+    """A JSON family's puzzle given as text is JSON object text, read here (never a file name: a request does
+    not read the server's files); a grid comes as JSON itself."""
+    if not (task.json_puzzles and isinstance(puzzle, str)):
+        return puzzle
+    if not puzzle.lstrip().startswith("{"):
+        raise TRMError(f"{task.title}: expected {task.puzzle_help}")
+    if json_depth(puzzle) > MAX_JSON_DEPTH:
+        raise TRMError(f"the {task.title} is nested more than {MAX_JSON_DEPTH} levels deep")
+    try:
+        return json.loads(puzzle)
+    except json.JSONDecodeError as e:
+        raise TRMError(f"the {task.title} is not valid JSON ({e})") from None
 
 
 def json_depth(text: str) -> int:
@@ -403,31 +403,6 @@ def json_depth(text: str) -> int:
         elif c in "]}":
             depth -= 1
     return deepest
-
-
-def example_puzzle(info, seed: int, data_info: dict[str, Any] | None = None) -> Any:
-    """A generated puzzle of the model's kind and size (Sudoku and Maze), made like its training puzzles where
-    ``data_info`` (the training dataset's ``trm_task.json``, kept in the checkpoint's meta) says how: a Sudoku's
-    blank range, a maze's kind (perfect, walled) and shortest-path threshold."""
-    d = data_info if isinstance(data_info, dict) and data_info.get("task") == info.kind else {}
-    if info.kind == "sudoku":
-        box = info.box or sudoku.box_for_size(info.side)
-        n = box[0] * box[1]
-        blanks = d.get("blanks")
-        if not (isinstance(blanks, list) and len(blanks) == 2 and 0 <= blanks[0] <= blanks[1] < n * n):
-            blanks = (n * n // 2, n * n // 2 + n)
-        puzzles, _ = sudoku_generate.generate(1, box, blanks=tuple(blanks), seed=seed)
-        return sudoku.format_sudoku(puzzles[0])
-    if info.kind == "maze":
-        n, perfect, walled = info.side, d.get("perfect") is True, d.get("walled") is True
-        if perfect and (n % 2 == 0 or n < 5):
-            perfect = False  # not a size the perfect-maze generator makes
-        min_path = max(1, maze_generate.default_min_path(n, walled or perfect) // 2)
-        mazes, _ = maze_generate.generate(
-            1, n=n, min_path=min_path, seed=seed, walled=walled, perfect=perfect
-        )
-        return maze.format_maze(mazes[0])
-    raise TRMError(f"no example generator for {info.kind} puzzles")
 
 
 def tool_definition(task: str, info: dict[str, Any], request_schema: dict[str, Any]) -> dict[str, Any]:

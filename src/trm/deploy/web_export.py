@@ -30,7 +30,7 @@ import torch
 from ..checkpoint import load_model
 from ..infer.settings import Settings
 from ..infer.tasks import task_info
-from ..tasks import PuzzleError, get_task, maze, sudoku
+from ..tasks import TASKS, Task, get_task
 from ..utils import TRMError, atomic_write_json
 from .onnx_export import export_model
 
@@ -138,38 +138,19 @@ def copy_runtime(
     return bundles
 
 
-def _alphabet(token_of) -> dict[str, int]:
-    """The token of every printable ASCII character that ``token_of`` (a parse) accepts."""
-    out = {}
-    for c in map(chr, range(32, 127)):
-        try:
-            out[c] = int(token_of(c))
-        except PuzzleError:
-            pass
-    return out
-
-
 def task_tables(task) -> dict[str, Any]:
     """What the browser needs to read, write and verify the task's puzzles, read off the task layer itself:
-    ``decode`` (the character of every token), ``encode`` (the token of every character the parser accepts)
-    and the symbols and units its verifier names."""
-    info = task.info.to_dict()
+    ``decode`` (the character of every token) and the family's :meth:`~trm.tasks.Task.web_tables`."""
+    tables = task.web_tables()
+    if tables is None:
+        *some, last = [family.title for family in TASKS.values() if family.web_tables is not Task.web_tables]
+        raise TRMError(
+            f"the web export solves {', '.join(some)} and {last} models; this is a {task.kind} model (use "
+            "`trm export --format onnx`)"
+        )
     every = np.arange(task.seq_len) % task.vocab  # every token value at least once
     decode = task.cells(every, None).reshape(-1)[: task.vocab].tolist()
-    if task.kind == "sudoku":
-        encode = _alphabet(lambda c: task.parse(c + "." * (task.seq_len - 1)).tokens[0])
-        units = [[name, idx.tolist()] for name, idx in sudoku.units(task.box)]
-        return {**info, "decode": decode, "encode": encode, "digits": sudoku.DIGITS, "units": units}
-    if task.kind == "maze":
-        start, goal = task.parse("SG").tokens[:2]
-        encode = {**_alphabet(lambda c: task.parse("SG" + c).tokens[2]), "S": int(start), "G": int(goal)}
-        names = ("WALL", "OPEN", "START", "GOAL", "PATH")
-        symbols = {k.lower(): maze.CHARSET[getattr(maze, k)] for k in names}
-        return {**info, "decode": decode, "encode": encode, **symbols, "moves": maze.MOVES}
-    raise TRMError(
-        f"the web export solves Sudoku and maze models; this is a {task.kind} model (ARC needs its per-task "
-        f"embedding table and numpy's random augmentations: use `trm export --format onnx`)"
-    )
+    return {**task.info.to_dict(), "decode": decode, **tables}
 
 
 def web_manifest(model, cfg, manifest: dict[str, Any], runtime: dict[str, str]) -> dict[str, Any]:

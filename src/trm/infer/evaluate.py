@@ -13,10 +13,8 @@ from typing import Any
 import numpy as np
 
 from ..data.format import SplitData, load_identifiers, load_split, load_task_info
-from ..tasks import IGNORE, Task, get_task
+from ..tasks import IGNORE, TASKS, Task, get_task
 from ..tasks.arc import ArcAugmentation, crop_canvas, grid_key
-from ..tasks.maze import check_maze
-from ..tasks.sudoku import check_sudoku
 from ..utils import TRMError, atomic_write_json, atomic_write_text
 from . import selectors
 from .engine import run
@@ -66,12 +64,14 @@ def evaluate(
     t0 = time.perf_counter()
     lines: list[str] | None = [] if per_puzzle is not None else None
     try:
-        if info.kind == "arc":
+        task = get_task(info, cfg.model.seq_len, cfg.model.vocab_size)
+        if task.per_task:
             if settings.selector.acts_while_running or per_puzzle is not None:
                 running = ", ".join(n for n in selectors.names() if selectors.get(n).acts_while_running)
+                grids = ", ".join(k for k, family in TASKS.items() if not family.per_task)
                 raise TRMError(
-                    f"ARC evaluation counts every trajectory as a vote of its own: --select {running} and "
-                    "--per-puzzle apply to Sudoku, maze and custom tasks"
+                    f"{task.title} evaluation counts every trajectory as a vote of its own: --select {running} "
+                    f"and --per-puzzle apply to {grids} tasks"
                 )
             report = _evaluate_arc(
                 backend, n_sup, data, load_identifiers(data_dir), settings, n_total, bar, data_dir, out_dir
@@ -80,7 +80,7 @@ def evaluate(
             report = _evaluate_grid(
                 backend,
                 n_sup,
-                get_task(info, cfg.model.seq_len, cfg.model.vocab_size),
+                task,
                 data,
                 settings,
                 n_total,
@@ -139,15 +139,6 @@ def _example_identifiers(data: SplitData) -> np.ndarray:
     return np.repeat(np.asarray(data.puzzle_identifiers), np.diff(data.puzzle_indices))
 
 
-def _verifier(task: Task):
-    """(report key, whether the symbolic check accepts an answer to a question) for Sudoku and Maze, else None."""
-    if task.kind == "maze":
-        return "valid_shortest_accuracy", lambda q, a: not check_maze(task.grid(q), task.grid(a))
-    if task.kind == "sudoku":
-        return "valid_accuracy", lambda q, a: not check_sudoku(task.grid(q), task.grid(a), task.box)
-    return None
-
-
 def _evaluate_grid(
     backend, n_sup: int, task: Task, data: SplitData, st: Settings, n_total: int, bar, lines: list | None
 ) -> dict[str, Any]:
@@ -157,7 +148,6 @@ def _evaluate_grid(
     C = len(syms) * st.samples
     acc = Accumulator(st.max_steps or n_sup, SWEEP if C == 1 else ())
     pids = _example_identifiers(data)
-    verifier = _verifier(task)
     chunk = max(1, max(CHUNK_ROWS, st.batch_size) // C)
     on_done = (lambda k: bar.update(k / C)) if bar is not None else None
     seen = np.zeros(n_total, np.int64)
@@ -178,10 +168,9 @@ def _evaluate_grid(
         keep = (labels != IGNORE).any(-1)
         exact = acc.add(pred, labels, keep)
         valid = None
-        if verifier is not None:
-            name, accepts = verifier
-            valid = [bool(accepts(inputs[i], pred.preds[i])) for i in np.flatnonzero(keep)]
-            acc.add_extra(name, sum(valid))
+        if task.verifier_metric:
+            valid = [bool(task.accepts(inputs[i], pred.preds[i])) for i in np.flatnonzero(keep)]
+            acc.add_extra(task.verifier_metric, sum(valid))
         if lines is not None:
             for n, i in enumerate(np.flatnonzero(keep)):
                 line = {

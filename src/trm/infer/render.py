@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..tasks import Task
 from ..utils import TRMError
 
 RESET, BOLD, DIM, YELLOW, GREEN, RED, CYAN = (
@@ -22,27 +23,8 @@ RESET, BOLD, DIM, YELLOW, GREEN, RED, CYAN = (
     "\033[36m",
 )
 
-# the usual ARC palette, colours 0..9
-ARC_RGB = [
-    (0, 0, 0),
-    (0, 116, 217),
-    (255, 65, 54),
-    (46, 204, 64),
-    (255, 220, 0),
-    (170, 170, 170),
-    (240, 18, 190),
-    (255, 133, 27),
-    (127, 219, 255),
-    (135, 12, 37),
-]
-MAZE_RGB = {
-    "#": (40, 40, 40),
-    " ": (245, 245, 245),
-    "S": (46, 204, 64),
-    "G": (255, 65, 54),
-    "o": (0, 116, 217),
-    "?": (255, 0, 255),
-}
+MARKS = {"path": CYAN, "end": GREEN}  # terminal style of a cell a task marks (Task.marks)
+UNKNOWN = (255, 0, 255)  # image fill of a symbol outside the task's palette
 
 
 def use_colour(stream=None) -> bool:
@@ -50,16 +32,17 @@ def use_colour(stream=None) -> bool:
     return hasattr(stream, "isatty") and stream.isatty() and not os.environ.get("NO_COLOR")
 
 
-def _arc_cell(ch: str, colour: bool) -> str:
-    if not colour or not ch.isdigit():
+def _swatch(ch: str, task: Task, colour: bool) -> str:
+    rgb = task.palette.get(ch)
+    if not colour or rgb is None:
         return ch * 2
-    r, g, b = ARC_RGB[int(ch)]
+    r, g, b = rgb
     return f"\033[48;2;{r};{g};{b}m  {RESET}"
 
 
 def format_grid(
     cells: np.ndarray,
-    kind: str,
+    task: Task,
     previous: np.ndarray | None = None,
     givens: np.ndarray | None = None,
     colour: bool = True,
@@ -69,8 +52,8 @@ def format_grid(
     for r, row in enumerate(cells):
         out = []
         for c, ch in enumerate(row):
-            if kind == "arc":
-                out.append(_arc_cell(ch, colour))
+            if task.swatches:
+                out.append(_swatch(ch, task, colour))
                 continue
             changed = previous is not None and previous.shape == cells.shape and previous[r, c] != ch
             style = ""
@@ -79,19 +62,17 @@ def format_grid(
                     style = BOLD + YELLOW
                 elif givens is not None and givens[r, c]:
                     style = DIM
-                elif kind == "maze" and ch == "o":
-                    style = CYAN
-                elif kind == "maze" and ch in "SG":
-                    style = GREEN
+                elif ch in task.marks:
+                    style = MARKS[task.marks[ch]]
             out.append(f"{style}{ch}{RESET}" if style else ch)
-        lines.append(("" if kind == "arc" else " ").join(out))
+        lines.append(("" if task.swatches else " ").join(out))
     return lines
 
 
 def trace_text(
     frames: list[np.ndarray],
     confidences: list[float],
-    kind: str,
+    task: Task,
     givens: np.ndarray | None = None,
     colour: bool = True,
 ) -> str:
@@ -102,7 +83,7 @@ def trace_text(
     for k, (cells, conf) in enumerate(zip(frames, confidences, strict=True)):
         changed = 0 if prev is None or prev.shape != cells.shape else int((prev != cells).sum())
         head = f"step {k + 1}  p={conf:.2f}" + (f"  {changed} changed" if k else "")
-        blocks.append((head, format_grid(cells, kind, prev, givens, colour), cells.shape[1] * 2))
+        blocks.append((head, format_grid(cells, task, prev, givens, colour), cells.shape[1] * 2))
         prev = cells
     out, row = [], []
     used = 0
@@ -145,7 +126,7 @@ def _pil():
 
 def grid_image(
     cells: np.ndarray,
-    kind: str,
+    task: Task,
     box: tuple[int, int] | None = None,
     givens: np.ndarray | None = None,
     previous: np.ndarray | None = None,
@@ -164,14 +145,12 @@ def grid_image(
         for c in range(w):
             ch = str(cells[r, c])
             x0, y0 = c * cell, top + r * cell
-            if kind == "maze":
-                fill = MAZE_RGB.get(ch, MAZE_RGB["?"])
-            elif kind == "arc":
-                fill = ARC_RGB[int(ch)] if ch.isdigit() else (255, 0, 255)
+            if task.palette:
+                fill = task.palette.get(ch, UNKNOWN)
             else:
                 fill = (235, 235, 235) if givens is not None and givens[r, c] else (255, 255, 255)
             d.rectangle([x0, y0, x0 + cell, y0 + cell], fill=fill, outline=(180, 180, 180))
-            if kind not in ("maze", "arc") and ch not in ".":
+            if not task.palette and ch not in ".":
                 changed = previous is not None and previous[r, c] != cells[r, c]
                 d.text(
                     (x0 + cell // 2 - 3, y0 + cell // 2 - 6), ch, fill=(200, 40, 0) if changed else (0, 0, 0)
@@ -190,7 +169,7 @@ def grid_image(
 def save_trace_images(
     frames: list[np.ndarray],
     confidences: list[float],
-    kind: str,
+    task: Task,
     path: str | Path,
     box: tuple[int, int] | None = None,
     givens: np.ndarray | None = None,
@@ -204,7 +183,7 @@ def save_trace_images(
     images = []
     prev = None
     for k, (cells, conf) in enumerate(zip(frames, confidences, strict=True)):
-        images.append(grid_image(cells, kind, box, givens, prev, f"step {k + 1}  p={conf:.2f}", cell))
+        images.append(grid_image(cells, task, box, givens, prev, f"step {k + 1}  p={conf:.2f}", cell))
         prev = cells
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -259,10 +258,9 @@ class Solver:
 
     def request(self, puzzle: Any, settings: Settings, trace: bool = False) -> Request:
         """Read one puzzle (:class:`PuzzleError` when it cannot be) into a :class:`Request`."""
-        if self.task.kind == "arc" and _is_arc_task(puzzle):
-            name = Path(puzzle).stem if isinstance(puzzle, Path) or _is_file(puzzle) else ""
-            data = arc.read_task(puzzle)
-            name = data.get("name") or name
+        data = self.task.whole_task(puzzle)
+        if data is not None:
+            name = data.get("name") or ""
             limit = settings.augment if settings.augment > 1 else 1_000_000
             versions = self._arc_versions(name, limit) or [
                 (data.get("puzzle_identifier", 0), arc.ArcAugmentation(name))
@@ -311,21 +309,3 @@ class Solver:
         return [
             (i, arc.ArcAugmentation.parse(self.identifiers[i])) for i in self._by_task.get(name, [])[:limit]
         ]
-
-
-def _is_arc_task(puzzle: Any) -> bool:
-    """A whole ARC task (dict with 'test', JSON text of one, or a file), not one input grid."""
-    if isinstance(puzzle, dict):
-        return "test" in puzzle
-    return (
-        isinstance(puzzle, Path)
-        or isinstance(puzzle, str)
-        and (puzzle.lstrip().startswith("{") or _is_file(puzzle))
-    )
-
-
-def _is_file(text: Any) -> bool:
-    try:
-        return isinstance(text, str) and "\n" not in text and Path(text).is_file()
-    except OSError:  # not a possible file name
-        return False

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..tasks import Task, TaskInfo, get_task, resolve_info
+from ..tasks import Task, TaskInfo, TokensTask, get_task, resolve_info, task_class
 
 
 def task_info(cfg, meta: dict[str, Any] | None = None, data_info: dict[str, Any] | None = None) -> TaskInfo:
@@ -17,7 +17,7 @@ def task_info(cfg, meta: dict[str, Any] | None = None, data_info: dict[str, Any]
         if isinstance(source, dict):
             info.update({k: v for k, v in source.items() if v is not None})
     kind = str(info.get("kind") or info.get("task") or "custom")
-    if kind == "custom":  # a dataset without a task file says "custom": the config may know better
+    if task_class(kind) is TokensTask:  # a dataset without a task file names no family: the config may know
         kind = cfg.task
     return resolve_info(kind, cfg.model.seq_len, cfg.model.vocab_size, info.get("box"))
 

@@ -14,7 +14,6 @@ ONNX export folder carries a copy of it (``trm_tasks``, see :func:`copy_package`
 
 from __future__ import annotations
 
-import math
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,7 +22,7 @@ from . import arc, maze, sudoku
 from .base import Parsed, Symmetry, Task, TaskInfo, TokensTask
 from .errors import IGNORE, PuzzleError
 
-TASKS: dict[str, type[Task]] = {
+TASKS: dict[str, type[Task]] = {  # every family, by kind: what the schemas, CLIs and consumers list
     "sudoku": sudoku.SudokuTask,
     "maze": maze.MazeTask,
     "arc": arc.ArcTask,
@@ -31,29 +30,15 @@ TASKS: dict[str, type[Task]] = {
 }
 
 
+def task_class(kind: str) -> type[Task]:
+    """The family of a kind; unknown kinds are custom token rows."""
+    return TASKS.get(kind, TokensTask)
+
+
 def resolve_info(kind: str, seq_len: int, vocab_size: int, box=None) -> TaskInfo:
-    """The task of a model with this sequence length and vocabulary, checked (the grid side N has N² = seq_len;
-    a Sudoku box defaults to the most square one: 16 -> 2x2, 36 -> 2x3, 81 -> 3x3)."""
-    side = math.isqrt(seq_len)
-    if kind in ("sudoku", "maze", "arc") and side * side != seq_len:
-        raise PuzzleError(f"a {kind} model needs a square sequence length, got seq_len {seq_len}")
-    if kind == "sudoku":
-        box = sudoku.check_box(box) if box is not None else sudoku.box_for_size(side)
-        if box[0] * box[1] != side:
-            raise PuzzleError(f"Sudoku box {box[0]}x{box[1]} does not fit a {side}x{side} grid")
-        if vocab_size != side + 2:
-            raise PuzzleError(f"a {side}x{side} Sudoku model needs vocab_size {side + 2}, got {vocab_size}")
-        return TaskInfo("sudoku", side, box)
-    if kind == "maze":
-        return TaskInfo("maze", side)
-    if kind == "arc":
-        if not 1 <= side <= arc.MAX_SIZE:
-            raise PuzzleError(
-                f"an ARC model's canvas is at most {arc.MAX_SIZE}x{arc.MAX_SIZE} (seq_len {arc.MAX_SIZE**2}), "
-                f"got seq_len {seq_len}"
-            )
-        return TaskInfo("arc", side)
-    return TaskInfo("custom", side if side * side == seq_len else 0)
+    """The task of a model with this sequence length and vocabulary, checked by its family
+    (:meth:`Task.resolve`: e.g. a Sudoku box defaults to the most square one, 36 -> 2x3)."""
+    return task_class(kind).resolve(seq_len, vocab_size, box)
 
 
 def get_task(info: TaskInfo | Mapping | str, seq_len: int, vocab_size: int) -> Task:
@@ -65,10 +50,8 @@ def get_task(info: TaskInfo | Mapping | str, seq_len: int, vocab_size: int) -> T
         kind, box = info.kind, info.box
     else:
         kind, box = str(info.get("kind") or info.get("task") or "custom"), info.get("box")
-    info = resolve_info(kind if kind in TASKS else "custom", seq_len, vocab_size, box)
-    if info.kind == "custom":
-        return TokensTask(info, seq_len, vocab_size)
-    return TASKS[info.kind](info)
+    family = task_class(kind)
+    return family.create(family.resolve(seq_len, vocab_size, box), seq_len, vocab_size)
 
 
 def copy_package(folder: str | Path, name: str = "trm_tasks") -> Path:
@@ -95,4 +78,5 @@ __all__ = [
     "maze",
     "resolve_info",
     "sudoku",
+    "task_class",
 ]

@@ -44,7 +44,24 @@ DIHEDRAL = [
 ]
 """Dihedral transforms by id: identity, rotations by 90/180/270 degrees counter-clockwise (``np.rot90``),
 left-right flip, up-down flip, transpose, anti-transpose."""
-_ARC_BG = [16, 27, 196, 40, 226, 244, 201, 208, 51, 88]  # ANSI 256-colour backgrounds near the ARC palette
+PALETTE = [  # the usual ARC palette (RGB of colours 0..9): terminal swatches and images
+    (0, 0, 0),
+    (0, 116, 217),
+    (255, 65, 54),
+    (46, 204, 64),
+    (255, 220, 0),
+    (170, 170, 170),
+    (240, 18, 190),
+    (255, 133, 27),
+    (127, 219, 255),
+    (135, 12, 37),
+]
+
+
+def swatch(colour: int, text: str = "  ") -> str:
+    """``text`` on the terminal background of an ARC colour (24-bit ANSI)."""
+    r, g, b = PALETTE[colour]
+    return f"\x1b[48;2;{r};{g};{b}m{text}\x1b[0m"
 
 
 def dihedral(grid: np.ndarray, t: int) -> np.ndarray:
@@ -199,7 +216,7 @@ def render_canvas(tokens: np.ndarray, colour: bool = True) -> list[str]:
         s = [
             ("  " if v == PAD else "$ ")
             if v < COLOUR0
-            else (f"\x1b[48;5;{_ARC_BG[v - 2]}m{v - 2} \x1b[0m" if colour else f"{v - 2} ")
+            else (swatch(v - 2, f"{v - 2} ") if colour else f"{v - 2} ")
             for v in row.tolist()
         ]
         lines.append("".join(s))
@@ -341,6 +358,31 @@ class ArcTask(Task):
     is the predicted grid as JSON text. Whole tasks: :func:`read_task` and :func:`check_outputs`."""
 
     kind = "arc"
+    title = "ARC task"
+    description = "ARC-AGI abstract reasoning (predict the output grid of a task's test input)"
+    puzzle_help = (
+        "an ARC task {'train': [{'input', 'output'}...], 'test': [{'input': grid}...]} (every test input is "
+        "answered) or one input grid; grids are lists of rows of colours 0-9"
+    )
+    puzzle_type = dict[str, Any] | list[list[int]]
+    puzzle_noun = "a task file"
+    tool_name = "solve_arc_task"
+    checked_by = "the task's solution"
+    json_puzzles = True
+    per_task = True
+    headline = "pass@2"
+    palette = {str(c): rgb for c, rgb in enumerate(PALETTE)}
+    swatches = True
+
+    @classmethod
+    def resolve(cls, seq_len: int, vocab_size: int, box: Any = None) -> TaskInfo:
+        side = cls.square_side(seq_len)
+        if not 1 <= side <= MAX_SIZE:
+            raise PuzzleError(
+                f"an ARC model's canvas is at most {MAX_SIZE}x{MAX_SIZE} (seq_len {MAX_SIZE**2}), "
+                f"got seq_len {seq_len}"
+            )
+        return TaskInfo(cls.kind, side)
 
     def __init__(self, info: TaskInfo):
         self.info, self.side, self.vocab = info, info.side, VOCAB_SIZE  # the canvas side (30, or smaller)
@@ -356,6 +398,25 @@ class ArcTask(Task):
         grid = check_grid(puzzle, "input").astype(np.int64)
         tokens = encode_canvas(grid, side=self.side).astype(np.int64)  # a grid larger than the canvas: error
         return Parsed(tokens, json.dumps(grid.tolist()), {"grid": grid}, pid)
+
+    def label(self) -> str:
+        return self.kind  # the canvas side bounds the grids, it is not their size
+
+    def read_text(self, text: str) -> Any:
+        """One input grid given as JSON text is the grid; a task (JSON text or a file name) stays text for
+        :meth:`whole_task`."""
+        return json.loads(text) if text.lstrip().startswith("[") else text
+
+    def whole_task(self, puzzle: Any) -> dict[str, Any] | None:
+        """A whole task (a dict with 'test', JSON text of one, or a file, whose stem names the task unless it
+        has a 'name'), read by :func:`read_task`; None for one input grid."""
+        if isinstance(puzzle, dict):
+            return read_task(puzzle) if "test" in puzzle else None
+        from_file = isinstance(puzzle, Path) or names_file(puzzle)
+        if not (from_file or isinstance(puzzle, str) and puzzle.lstrip().startswith("{")):
+            return None
+        data = read_task(puzzle)
+        return {**data, "name": data.get("name") or Path(puzzle).stem} if from_file else data
 
     def crop(self, tokens: np.ndarray) -> np.ndarray:
         return crop_canvas(tokens).astype(np.int64)

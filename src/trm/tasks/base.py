@@ -3,6 +3,7 @@ is (:class:`TaskInfo`) and its symmetries as token transforms (:class:`Symmetry`
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,13 +99,102 @@ def char_codes(
     return codes
 
 
+Rgb = tuple[int, int, int]
+
+
 class Task:
-    """Interface of a puzzle family (see :mod:`trm.tasks`). Subclasses set ``kind`` and implement the methods."""
+    """Interface of a puzzle family (see :mod:`trm.tasks`): everything a consumer (solver, evaluator, trainer,
+    service, demo, CLI) needs to know about it, so that none of them names a kind. Subclasses set the class
+    attributes and implement the methods; docs/EXTENDING.md walks through adding one."""
 
     kind = "custom"
+    title = "custom"  # what a puzzle of the family is called in messages ("a Sudoku", "a maze")
+    description = ""  # one line for a model card: the family and what solving means
+    limitation = ""  # what a model card should warn about its answers (empty: nothing beyond the common text)
+    puzzle_help = "the puzzle as space-separated integer tokens"  # how a puzzle is handed in (schemas, tools)
+    puzzle_type: Any = str | list[int]  # its JSON shape, as the Python type the HTTP/MCP schemas are made of
+    puzzle_noun = "a puzzle"  # what `trm solve` takes, in the demo's closing hints
+    tool_name = "solve_puzzle"  # the MCP tool that solves it
+    checked_by = "its label"  # what says an answer is correct, in the demo's verdict
+    json_puzzles = False  # puzzles are JSON (grids, task objects): CLI and service text is parsed as JSON
+    per_task = False  # puzzles are tasks of several test inputs voted per task (pass@k), not single grids
+    headline = "exact_accuracy"  # the report key that says how well a model does
+    verifier_metric = ""  # the report key of the share of answers :meth:`accepts` (empty: no such check)
+    # drawing: palette = image fill of each cell symbol (a cell whose symbol has none shows as magenta); no
+    # palette = white cells with the symbol written. marks = terminal emphasis ("path", "end") of symbols.
+    # swatches = cells are colours: the terminal draws each as a two-space block of its palette colour, no gaps
+    palette: dict[str, Rgb] = {}
+    marks: dict[str, str] = {}
+    swatches = False
     info: TaskInfo
     seq_len: int
     vocab: int
+
+    @classmethod
+    def resolve(cls, seq_len: int, vocab_size: int, box: Any = None) -> TaskInfo:
+        """The :class:`TaskInfo` of a model of this family with this sequence length and vocabulary, checked
+        (:class:`PuzzleError` where the family cannot have it)."""
+        side = math.isqrt(seq_len)
+        return TaskInfo(cls.kind, side if side * side == seq_len else 0)
+
+    @classmethod
+    def create(cls, info: TaskInfo, seq_len: int, vocab_size: int) -> Task:
+        """The task object of a model whose :meth:`resolve` gave ``info``."""
+        return cls(info)  # type: ignore[call-arg]
+
+    @classmethod
+    def square_side(cls, seq_len: int) -> int:
+        """The grid side N of a family whose puzzles are N×N grids (seq_len = N²)."""
+        side = math.isqrt(seq_len)
+        if side * side != seq_len:
+            raise PuzzleError(f"a {cls.kind} model needs a square sequence length, got seq_len {seq_len}")
+        return side
+
+    def label(self) -> str:
+        """The puzzles this model solves, with their size ("9x9 sudoku")."""
+        side = self.info.side
+        return f"{side}x{side} {self.kind}" if side else self.kind
+
+    def read_text(self, text: str) -> Any:
+        """A puzzle as text from a command line or request, before :meth:`parse` (JSON families decode it)."""
+        return text
+
+    def whole_task(self, puzzle: Any) -> dict[str, Any] | None:
+        """A puzzle of several test inputs answered together (read and checked), or None where ``puzzle`` is
+        one input for :meth:`parse`."""
+        return None
+
+    def example_text(self, tokens: np.ndarray) -> Any:
+        """An input token row as a user would hand it in (the demo shows held-out puzzles this way)."""
+        return " ".join(str(int(t)) for t in np.asarray(tokens).reshape(-1))
+
+    def accepts(self, question: np.ndarray, answer: np.ndarray) -> bool:
+        """Whether the answer row to a question row passes :attr:`verifier_metric`'s check (evaluation)."""
+        raise NotImplementedError(f"{self.kind} has no verifier metric")
+
+    def web_tables(self) -> dict[str, Any] | None:
+        """What the in-browser solver (``trm export --format web``) needs beyond each token's character to
+        read, write and verify puzzles (``encode``: the token of every character the parser accepts, and the
+        symbols its verifier names); None where the browser cannot solve the family."""
+        return None
+
+    def random_symmetry(self, rng: np.random.Generator) -> Symmetry:
+        """One symmetry drawn from ``rng`` (on-the-fly augmentation of training rows); families with
+        symmetries override it."""
+        raise NotImplementedError
+
+    def augmenter(self):
+        """The training sampler's on-the-fly augmentation: ``f(inputs, labels, rng) -> (inputs, labels)`` with
+        one :meth:`random_symmetry` per batch, drawn from the generator it is given (a seeded sampler stays
+        exactly resumable); None where the family draws no symmetries."""
+        if type(self).random_symmetry is Task.random_symmetry:
+            return None
+
+        def augment_tokens(inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator):
+            sym = self.random_symmetry(rng)
+            return sym.apply(inputs), sym.apply(labels)
+
+        return augment_tokens
 
     def parse(self, puzzle: Any) -> Parsed:
         """The model input of a puzzle as a user gives it (text or grid); :class:`PuzzleError` if unreadable."""
@@ -122,13 +212,32 @@ class Task:
         """The answer as a 2-D grid of one-character strings, for drawing."""
         raise NotImplementedError
 
+    def givens(self, parsed: Parsed) -> np.ndarray | None:
+        """Which cells of :meth:`cells` the puzzle gave (drawn dim), or None where the family has no givens."""
+        return None
+
     def render(self, tokens: np.ndarray, colour: bool = False) -> list[str]:
         """Terminal lines of a token row (input or label)."""
         return [" ".join(str(int(t)) for t in np.asarray(tokens).reshape(-1))]
 
+    def show_example(self, inputs: np.ndarray, labels: np.ndarray, colour: bool = False) -> str:
+        """A dataset example (input row -> label row, ignored labels blank) for ``trm data show``."""
+        return side_by_side(self.render(inputs, colour), self.render(np.where(labels < 0, 0, labels), colour))
+
     def symmetries(self, count: int, seed: int) -> list[Symmetry]:
         """``count`` symmetries drawn with ``seed`` (as many as exist if fewer); the first is the identity."""
         return [Symmetry.identity(self.seq_len, self.vocab)]
+
+
+def alphabet(token_of) -> dict[str, int]:
+    """The token of every printable ASCII character that ``token_of`` (a parse) accepts."""
+    out = {}
+    for c in map(chr, range(32, 127)):
+        try:
+            out[c] = int(token_of(c))
+        except PuzzleError:
+            pass
+    return out
 
 
 def side_by_side(left: list[str], right: list[str], gap: str = "   ->   ") -> str:
@@ -148,6 +257,10 @@ class TokensTask(Task):
 
     def __init__(self, info: TaskInfo, seq_len: int, vocab: int):
         self.info, self.seq_len, self.vocab = info, seq_len, vocab
+
+    @classmethod
+    def create(cls, info: TaskInfo, seq_len: int, vocab_size: int) -> Task:
+        return cls(info, seq_len, vocab_size)
 
     def parse(self, puzzle: Any) -> Parsed:
         try:
@@ -169,3 +282,6 @@ class TokensTask(Task):
 
     def cells(self, tokens: np.ndarray, parsed: Parsed | None) -> np.ndarray:
         return np.asarray(tokens).reshape(1, -1).astype(str)
+
+    def show_example(self, inputs: np.ndarray, labels: np.ndarray, colour: bool = False) -> str:
+        return f"inputs: {np.asarray(inputs).tolist()}\nlabels: {np.asarray(labels).tolist()}"

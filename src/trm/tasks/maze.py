@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .arc import dihedral
-from .base import Parsed, Symmetry, Task, TaskInfo, char_codes
+from .arc import DIHEDRAL, dihedral
+from .base import Parsed, Symmetry, Task, TaskInfo, alphabet, char_codes
 from .errors import PuzzleError
 
 CHARSET = "# SGo"
@@ -224,6 +224,29 @@ class MazeTask(Task):
     smaller than the model's N×N is surrounded by walls and cropped back in the answer."""
 
     kind = "maze"
+    title = "maze"
+    description = "Maze path finding (mark a shortest path from S to G)"
+    limitation = (
+        "Hard mazes have many equally short paths; the model learned one tie-break, so compare by "
+        "'valid and shortest', not only exact match."
+    )
+    puzzle_help = "the maze as text: rows of '#' (wall), ' ' (open), 'S' (start), 'G' (goal)"
+    puzzle_type = str
+    tool_name = "solve_maze"
+    checked_by = "the maze verifier"
+    verifier_metric = "valid_shortest_accuracy"
+    palette = {
+        "#": (40, 40, 40),
+        " ": (245, 245, 245),
+        "S": (46, 204, 64),
+        "G": (255, 65, 54),
+        "o": (0, 116, 217),
+    }
+    marks = {"o": "path", "S": "end", "G": "end"}
+
+    @classmethod
+    def resolve(cls, seq_len: int, vocab_size: int, box: Any = None) -> TaskInfo:
+        return TaskInfo(cls.kind, cls.square_side(seq_len))
 
     def __init__(self, info: TaskInfo):
         self.info, self.n = info, info.side
@@ -268,6 +291,12 @@ class MazeTask(Task):
         errors = check_maze(parsed.layout["grid"], self.grid(tokens))
         return not errors, errors
 
+    def accepts(self, question: np.ndarray, answer: np.ndarray) -> bool:
+        return not check_maze(self.grid(question), self.grid(answer))
+
+    def example_text(self, tokens: np.ndarray) -> str:
+        return format_maze(decode(np.asarray(tokens)))
+
     def cells(self, tokens: np.ndarray, parsed: Parsed | None) -> np.ndarray:
         g = self.grid(tokens)
         return g if parsed is None else g[: parsed.layout["h"], : parsed.layout["w"]]
@@ -282,3 +311,15 @@ class MazeTask(Task):
             Symmetry(np.ascontiguousarray(dihedral(idx, t)).reshape(-1), np.arange(self.vocab))
             for t in range(min(max(count, 1), 8))
         ]
+
+    def random_symmetry(self, rng: np.random.Generator) -> Symmetry:
+        """A dihedral transform, uniformly."""
+        idx = np.arange(self.seq_len).reshape(self.n, self.n)
+        t = int(rng.integers(len(DIHEDRAL)))
+        return Symmetry(np.ascontiguousarray(dihedral(idx, t)).reshape(-1), np.arange(self.vocab))
+
+    def web_tables(self) -> dict[str, Any]:
+        start, goal = self.parse("SG").tokens[:2]
+        encode = {**alphabet(lambda c: self.parse("SG" + c).tokens[2]), "S": int(start), "G": int(goal)}
+        codes = {"wall": WALL, "open": OPEN, "start": START, "goal": GOAL, "path": PATH}
+        return {"encode": encode, **{k: CHARSET[v] for k, v in codes.items()}, "moves": MOVES}

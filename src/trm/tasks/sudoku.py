@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import sudoku_solver
-from .base import Parsed, Symmetry, Task, TaskInfo, char_codes
+from .base import Parsed, Symmetry, Task, TaskInfo, alphabet, char_codes
 from .errors import PuzzleError
 
 DIGITS = ".123456789ABCDEFG"
@@ -336,18 +336,6 @@ def augment_batch(grids: Sequence[np.ndarray], box: Box, rng: np.random.Generato
     return out
 
 
-def make_token_augmenter(box: Box):
-    """An on-the-fly augmentation for the training sampler: ``f(inputs, labels, rng) -> (inputs, labels)`` on
-    token rows, drawing from the generator it is given (so a seeded sampler stays exactly resumable)."""
-    box = check_box(box)
-
-    def augment_tokens(inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator):
-        sym = random_transform(box, rng).symmetry()
-        return sym.apply(inputs), sym.apply(labels)
-
-    return augment_tokens
-
-
 # ----------------------------------------------------------------------------------------------- task
 
 
@@ -356,6 +344,31 @@ class SudokuTask(Task):
     the input: one line per row if the input had N lines, ``0`` for blanks if the input used ``0``."""
 
     kind = "sudoku"
+    title = "Sudoku"
+    description = "Sudoku (fill the grid so every row, column and box holds each digit once)"
+    limitation = (
+        "Answers are not guaranteed to be valid Sudokus; check them with a verifier (the CLI and the "
+        "service report `valid`)."
+    )
+    puzzle_help = (
+        "the Sudoku: N*N characters row by row ('.' or '0' blank; spaces and line breaks ignored), or a grid "
+        "of integers (0 blank)"
+    )
+    puzzle_type = str | list[list[int]]
+    tool_name = "solve_sudoku"
+    checked_by = "the Sudoku verifier"
+    verifier_metric = "valid_accuracy"
+
+    @classmethod
+    def resolve(cls, seq_len: int, vocab_size: int, box: Any = None) -> TaskInfo:
+        """A box defaults to the most square one: 16 -> 2x2, 36 -> 2x3, 81 -> 3x3."""
+        side = cls.square_side(seq_len)
+        box = check_box(box) if box is not None else box_for_size(side)
+        if box[0] * box[1] != side:
+            raise PuzzleError(f"Sudoku box {box[0]}x{box[1]} does not fit a {side}x{side} grid")
+        if vocab_size != side + 2:
+            raise PuzzleError(f"a {side}x{side} Sudoku model needs vocab_size {side + 2}, got {vocab_size}")
+        return TaskInfo(cls.kind, side, box)
 
     def __init__(self, info: TaskInfo):
         self.info = info
@@ -399,6 +412,15 @@ class SudokuTask(Task):
         errors = check_sudoku(parsed.layout["givens"], self.grid(tokens), self.box)
         return not errors, errors
 
+    def accepts(self, question: np.ndarray, answer: np.ndarray) -> bool:
+        return not check_sudoku(self.grid(question), self.grid(answer), self.box)
+
+    def example_text(self, tokens: np.ndarray) -> str:
+        return format_sudoku(self.grid(tokens))
+
+    def givens(self, parsed: Parsed) -> np.ndarray:
+        return parsed.layout["givens"] != 0
+
     def cells(self, tokens: np.ndarray, parsed: Parsed | None) -> np.ndarray:
         return np.array(list(format_sudoku(self.grid(tokens)))).reshape(self.n, self.n)
 
@@ -411,3 +433,14 @@ class SudokuTask(Task):
         while len(out) < count:
             out.append(random_transform(self.box, rng).symmetry())
         return out
+
+    def random_symmetry(self, rng: np.random.Generator) -> Symmetry:
+        return random_transform(self.box, rng).symmetry()
+
+    def web_tables(self) -> dict[str, Any]:
+        encode = alphabet(lambda c: self.parse(c + "." * (self.seq_len - 1)).tokens[0])
+        return {
+            "encode": encode,
+            "digits": DIGITS,
+            "units": [[k, idx.tolist()] for k, idx in units(self.box)],
+        }

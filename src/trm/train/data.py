@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ import torch
 from ..config import Config
 from ..data.format import load_split, load_task_info
 from ..data.sampler import TrainSampler, test_batches
-from ..tasks.sudoku import box_for_size, make_token_augmenter
+from ..tasks import get_task
 from ..utils import TRMError
 
 # model config keys that a dataset determines, with the dataset metadata field of each
@@ -242,13 +241,12 @@ def subset_examples(split: Any, n: int, seed: int = 0) -> Any:
 
 
 def make_augment(cfg: Config, task: dict[str, Any]):
-    """The on-the-fly augmentation of the dataset's task (Sudoku: the symmetry 'shuffle' of SPEC §6)."""
-    kind = task.get("task")
-    if kind == "sudoku":
-        side = math.isqrt(cfg.model.seq_len)
-        box = tuple(task["box"]) if task.get("box") else box_for_size(side)
-        return make_token_augmenter(box)
-    raise TRMError(
-        f"data.augment_on_the_fly is only available for Sudoku datasets (this dataset's task: {kind}); "
-        "set data.augment_on_the_fly=false"
-    )
+    """The on-the-fly augmentation of the dataset's task: a random symmetry of the family per batch (Sudoku:
+    the 'shuffle' of SPEC §6; maze: a dihedral transform)."""
+    augment = get_task(task, cfg.model.seq_len, cfg.model.vocab_size).augmenter()
+    if augment is None:
+        raise TRMError(
+            f"data.augment_on_the_fly needs a puzzle family with symmetries (this dataset's task: "
+            f"{task.get('task')}); set data.augment_on_the_fly=false"
+        )
+    return augment
