@@ -30,10 +30,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from .. import __version__
-from ..data import maze_generate, sudoku_generate
 from ..infer.settings import Settings
 from ..infer.solver import ArcRequest
-from ..tasks import maze, sudoku
+from ..tasks.examples import example_puzzle
 from ..utils import TRMError
 from .access import Access, AccessMiddleware
 from .backends import LoadedModel, load_for_serving
@@ -403,31 +402,6 @@ def json_depth(text: str) -> int:
         elif c in "]}":
             depth -= 1
     return deepest
-
-
-def example_puzzle(info, seed: int, data_info: dict[str, Any] | None = None) -> Any:
-    """A generated puzzle of the model's kind and size (Sudoku and Maze), made like its training puzzles where
-    ``data_info`` (the training dataset's ``trm_task.json``, kept in the checkpoint's meta) says how: a Sudoku's
-    blank range, a maze's kind (perfect, walled) and shortest-path threshold."""
-    d = data_info if isinstance(data_info, dict) and data_info.get("task") == info.kind else {}
-    if info.kind == "sudoku":
-        box = info.box or sudoku.box_for_size(info.side)
-        n = box[0] * box[1]
-        blanks = d.get("blanks")
-        if not (isinstance(blanks, list) and len(blanks) == 2 and 0 <= blanks[0] <= blanks[1] < n * n):
-            blanks = (n * n // 2, n * n // 2 + n)
-        puzzles, _ = sudoku_generate.generate(1, box, blanks=tuple(blanks), seed=seed)
-        return sudoku.format_sudoku(puzzles[0])
-    if info.kind == "maze":
-        n, perfect, walled = info.side, d.get("perfect") is True, d.get("walled") is True
-        if perfect and (n % 2 == 0 or n < 5):
-            perfect = False  # not a size the perfect-maze generator makes
-        min_path = max(1, maze_generate.default_min_path(n, walled or perfect) // 2)
-        mazes, _ = maze_generate.generate(
-            1, n=n, min_path=min_path, seed=seed, walled=walled, perfect=perfect
-        )
-        return maze.format_maze(mazes[0])
-    raise TRMError(f"no example generator for {info.kind} puzzles")
 
 
 def tool_definition(task: str, info: dict[str, Any], request_schema: dict[str, Any]) -> dict[str, Any]:

@@ -1,13 +1,16 @@
 """Maze generation (SPEC §6 Maze-Hard-like): random walls, then walls added on the shortest path until it is
-long enough; labels with the tie-break of :mod:`trm.tasks.maze`, which holds the maze rules themselves."""
+long enough; labels with the tie-break of :mod:`trm.tasks.maze`, which holds the maze rules themselves.
+
+One chunk of mazes depends only on ``(seed, chunk index)`` (:func:`generate_chunk`); dataset builds run many
+chunks in worker processes (:func:`trm.data.maze_generate.generate`), the service's examples one
+(:mod:`trm.tasks.examples`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..tasks.maze import GOAL, OPEN, START, WALL, bfs, count_shortest, labelled_walk, padded_open, solve
-from .errors import DataError
-from .jobs import concat_grids, run_chunks
+from .errors import PuzzleError
+from .maze import GOAL, OPEN, START, WALL, bfs, count_shortest, labelled_walk, padded_open, solve
 
 
 def random_walls(n: int, rng: np.random.Generator, density: tuple[float, float] = (0.3, 0.5)) -> np.ndarray:
@@ -93,7 +96,7 @@ def generate_one(
         label = solve(maze)
         assert label is not None
         return maze, label, int(d_g[s])
-    raise DataError(
+    raise PuzzleError(
         f"no {n}x{n} maze with a path longer than {min_path} found in {max_tries} tries; lower min_path"
     )
 
@@ -106,7 +109,7 @@ def generate_perfect(
     would close a loop), so that exactly one simple path joins any two cells; S and G are random cells
     more than ``min_path`` moves apart."""
     if n < 5 or n % 2 == 0:
-        raise DataError(f"a perfect maze needs an odd size of at least 5, got {n}")
+        raise PuzzleError(f"a perfect maze needs an odd size of at least 5, got {n}")
     k = (n - 1) // 2
     parent = list(range(k * k))
 
@@ -138,7 +141,7 @@ def generate_perfect(
             label = solve(maze)
             assert label is not None
             return maze, label, int(d[goal])
-    raise DataError(
+    raise PuzzleError(
         f"no two cells of a {n}x{n} perfect maze are more than {min_path} moves apart; lower min_path"
     )
 
@@ -166,7 +169,7 @@ def default_min_path(n: int, walled: bool = False) -> int:
     return int(round(110 * (inner / 30) ** 2))
 
 
-def _gen_chunk(args: tuple) -> tuple[np.ndarray, np.ndarray]:
+def generate_chunk(args: tuple) -> tuple[np.ndarray, np.ndarray]:
     n, seed, chunk_id, count, min_path, density, unique, perfect = args
     rng = np.random.default_rng([seed, chunk_id])
     mazes = np.zeros((count, n, n), np.int8)
@@ -176,39 +179,4 @@ def _gen_chunk(args: tuple) -> tuple[np.ndarray, np.ndarray]:
             mazes[i], labels[i], _ = generate_perfect(n, rng, min_path)
         else:
             mazes[i], labels[i], _ = generate_one(n, rng, min_path, density, unique=unique)
-    return mazes, labels
-
-
-def generate(
-    count: int,
-    n: int = 30,
-    min_path: int | None = None,
-    seed: int = 0,
-    density: tuple[float, float] = (0.3, 0.5),
-    workers: int = 1,
-    progress: bool = False,
-    unique: bool = False,
-    walled: bool = False,
-    perfect: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``count`` mazes and their labels, int8 [count, n, n]. Chunks depend only on (seed, chunk index);
-    ``unique``: every maze has exactly one shortest path (see :func:`generate_one`); ``walled``: the outer ring
-    of the n×n grid is wall around an (n − 2)² maze (``min_path`` then defaults to the inner size's);
-    ``perfect``: perfect mazes (:func:`generate_perfect`; walled, one path between any two cells)."""
-    ring = walled and not perfect  # a perfect maze has its wall ring already
-    inner = n - 2 if ring else n
-    if inner < 2:
-        raise DataError(f"maze size must be at least {4 if ring else 2}, got {n}")
-    mp = default_min_path(n, walled or perfect) if min_path is None else int(min_path)
-    chunk = 100
-    jobs = [
-        (inner, seed, k, min(chunk, count - s), mp, tuple(density), unique, perfect)
-        for k, s in enumerate(range(0, count, chunk))
-    ]
-    mazes, labels = concat_grids(
-        run_chunks(_gen_chunk, jobs, workers, progress, f"generate {n}x{n} mazes"), inner
-    )
-    if ring:
-        pad = ((0, 0), (1, 1), (1, 1))
-        mazes, labels = np.pad(mazes, pad, constant_values=WALL), np.pad(labels, pad, constant_values=WALL)
     return mazes, labels
