@@ -8,8 +8,9 @@ import pytest
 
 from trm.cli import main
 from trm.config import Config, ConfigError, ModelConfig
+from trm.model import count_dense_parameters
 from trm.model.official import config_from_official
-from trm.presets import PRESETS, count_dense_parameters, get_preset
+from trm.presets import PRESETS, get_preset
 
 OFFICIAL_COUNTS = {
     "sudoku_mlp": 5_028_866,

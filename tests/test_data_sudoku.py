@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from trm.data import DataError
-from trm.data import sudoku_batch as SB
 from trm.data import sudoku_generate as G
 from trm.data.readers import read_collection
 from trm.tasks import get_task
 from trm.tasks import sudoku as S
+from trm.tasks import sudoku_batch as SB
 from trm.tasks.sudoku_solver import random_solution
 
 BOXES = [(2, 2), (2, 3), (3, 2), (3, 3)]

@@ -125,7 +125,7 @@ def test_manifest_not_an_object(export, tmp_path, content):
         "/etc/passwd",
         "/dev/zero",
         "sub/../../step.onnx",
-        "trm_tasks",
+        "trm_runtime",
         "nothing.onnx",
     ],
 )

@@ -16,7 +16,6 @@ from trm.tasks import (
     PuzzleError,
     TaskInfo,
     arc,
-    copy_package,
     get_task,
     maze,
     resolve_info,
@@ -32,13 +31,17 @@ def test_import_does_not_load_torch():
 
 
 def test_copied_package_runs_without_trm(tmp_path):
-    dest = copy_package(tmp_path)
-    assert dest.name == "trm_tasks" and (dest / "sudoku.py").is_file()
+    """The task layer as an export folder carries it: inside the copied package tree ``trm_runtime/`` (its
+    relative imports hold there), with neither trm nor torch importable."""
+    from trm.deploy.onnx_export import copy_runtime
+
+    copy_runtime(tmp_path)
+    assert (tmp_path / "trm_runtime" / "tasks" / "sudoku.py").is_file()
     code = (
         "import sys\n"
         "sys.modules['trm'] = sys.modules['torch'] = None  # neither may be imported\n"
-        "import trm_tasks\n"
-        "t = trm_tasks.get_task('sudoku', 16, 6)\n"
+        "from trm_runtime import tasks\n"
+        "t = tasks.get_task('sudoku', 16, 6)\n"
         "p = t.parse('1234341221434321')\n"
         "print(t.format(p.tokens, p), t.verify(p, p.tokens)[0])\n"
         "try:\n"

@@ -388,13 +388,3 @@ def get_preset(name: str, paper: bool = False) -> Config:
         if cfg.task == "sudoku" and cfg.model.hidden_size == 512:
             cfg.train.epochs = 60_000
     return cfg.validate()
-
-
-def count_dense_parameters(cfg: ModelConfig) -> int:
-    """Dense parameter count without allocating weights (the ARC puzzle table alone is 1.8 GB)."""
-    import torch
-
-    from .model import TRM
-
-    with torch.device("meta"):
-        return TRM(cfg).num_dense_parameters()

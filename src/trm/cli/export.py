@@ -18,6 +18,7 @@ DESCRIPTION = """Export CHECKPOINT (model folder, checkpoint or run directory) t
   carry_init.npz       the reset state y_init, z_init
   puzzle_emb.npy       the puzzle-embedding table, kept out of the graph (models with a puzzle embedding)
   trm_onnx_runner.py   numpy + onnxruntime runner: official, adaptive and fixed-N modes
+  trm_runtime/         the torch-free code it runs: trm's engine, settings and task layer (a package tree)
   trm_export.json      config, sizes and the export-time checks
 Every export is compared with PyTorch on a random batch and refused above 1e-4 relative error.
 Run it with `trm solve DIR PUZZLE --backend onnx`, `trm serve DIR`, or without trm:

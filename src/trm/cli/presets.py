@@ -14,7 +14,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def table(paper: bool = False) -> list[dict]:
-    from ..presets import PAPER_RESULTS, PRESETS, count_dense_parameters, get_preset
+    from ..model import count_dense_parameters  # here, not at the top: torch loads only for this table
+    from ..presets import PAPER_RESULTS, PRESETS, get_preset
 
     rows = []
     for name in PRESETS:

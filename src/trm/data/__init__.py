@@ -3,7 +3,7 @@ readers and builders for Sudoku (any box shape), Maze (any size) and ARC. The pu
 :mod:`trm.tasks`.
 
 Modules: :mod:`~trm.data.format` (read and validate), :mod:`~trm.data.write` (atomic writing), :mod:`~trm.data.sampler` (training sampler and test
-iterator), :mod:`~trm.data.sudoku_generate` (with :mod:`~trm.data.sudoku_batch`, the vectorised solver),
+iterator), :mod:`~trm.data.sudoku_generate` (with :mod:`~trm.tasks.sudoku_batch`, the vectorised solver),
 :mod:`~trm.data.maze_generate`, :mod:`~trm.data.readers` (CSV files, Sudoku collections, ARC task files),
 :mod:`~trm.data.build` (one builder module per task), :mod:`~trm.data.presets` (named datasets),
 :mod:`~trm.data.jobs` (worker processes).

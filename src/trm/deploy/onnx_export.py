@@ -4,7 +4,8 @@ The folder (described by ``trm_export.json``; file by file in docs/DEPLOY.md): `
 dynamic batch), its ``--int8`` / ``--fp16`` variants and ``--unrolled k`` loop-free graphs, the reset state
 ``carry_init.npz``, the puzzle-embedding table ``puzzle_emb.npy`` (kept out of the graph: the graph has the
 same size for Sudoku and ARC, and the table is stored and reported on its own), and the runner
-``trm_onnx_runner.py`` with copies of the engine (``trm_engine/``) and the task layer (``trm_tasks/``).
+``trm_onnx_runner.py`` with the torch-free code it runs, copied as one package tree (``trm_runtime/``, see
+:func:`copy_runtime`).
 
 The TorchScript-based exporter (``dynamo=False``) is used: in torch 2.13 the dynamo exporter produced graphs
 that differed from eager PyTorch on these models, so every export is checked against PyTorch on random batches
@@ -29,13 +30,10 @@ from torch import nn
 from .. import __version__
 from ..checkpoint import load_model
 from ..config import Config
-from ..infer import engine, selectors, settings, solver, voting
 from ..infer.settings import Settings
 from ..infer.tasks import task_info
 from ..model import TRM
-from ..tasks import copy_package
 from ..utils import TRMError, atomic_write_json
-from . import onnx_runner
 from .onnx_runner import OnnxSolver
 
 MANIFEST = "trm_export.json"
@@ -300,9 +298,7 @@ def export_model(
         fp16_weights(out / "step.onnx", out / "step_fp16w.onnx")
         files["step_fp16w"] = "step_fp16w.onnx"
 
-    shutil.copyfile(onnx_runner.__file__, out / "trm_onnx_runner.py")
-    files["runner"] = "trm_onnx_runner.py"
-    copy_engine(out)
+    files["runner"] = copy_runtime(out)
 
     n_dense = model.num_dense_parameters()
     manifest = {
@@ -345,23 +341,62 @@ def export_model(
     return manifest
 
 
-ENGINE_MODULES = (settings, engine, voting, solver)  # torch-free: they import each other and the task layer
+RUNTIME = "trm_runtime"
+# What an export folder runs, as paths inside trm's package folder: torch-free, importing one another and
+# nothing else of trm (a contract of pyproject.toml). trm's __init__.py files of trm, infer and deploy import
+# more (torch included), so the copy gets plain ones.
+RUNTIME_FILES = (
+    "errors.py",
+    "tasks/*.py",
+    "infer/settings.py",
+    "infer/engine.py",
+    "infer/voting.py",
+    "infer/solver.py",
+    "infer/selectors/*.py",
+    "deploy/onnx_runner.py",
+)
+RUNNER = "trm_onnx_runner.py"
+RUNNER_SCRIPT = '''"""Run this TRM export with numpy and onnxruntime only (written by `trm export --format onnx`).
+
+    python trm_onnx_runner.py EXPORT_DIR "1.3..6.2...." --mode adaptive --json
+
+    from trm_onnx_runner import OnnxSolver  # with this folder on sys.path
+    OnnxSolver("EXPORT_DIR").solve("1.3..6.2....", mode="adaptive").to_json()
+
+The code is trm's own (the engine, settings, task layer and trm/deploy/onnx_runner.py), copied beside this file
+as the package trm_runtime/; run as a script, this folder is on sys.path and the package imports from it.
+"""
+
+import sys
+
+from trm_runtime.deploy.onnx_runner import *  # noqa: F403 - OnnxSolver, OnnxBackend, MANIFEST, ...
+from trm_runtime.deploy.onnx_runner import main
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''
 
 
-def copy_engine(out: Path) -> None:
-    """``out/trm_engine/`` (the engine modules and the selectors as a package) and ``out/trm_tasks/`` (the task
-    layer)."""
-    dest = out / "trm_engine"
-    dest.mkdir(exist_ok=True)
-    (dest / "__init__.py").write_text(
-        '"""The inference engine of trm, copied by `trm export` (see trm_onnx_runner.py)."""\n'
-    )
-    for module in ENGINE_MODULES:
-        shutil.copyfile(module.__file__, dest / Path(module.__file__).name)
-    (dest / "selectors").mkdir(exist_ok=True)
-    for src in sorted(Path(selectors.__file__).parent.glob("*.py")):
-        shutil.copyfile(src, dest / "selectors" / src.name)
-    copy_package(out)
+def copy_runtime(out: Path) -> str:
+    """``out/trm_runtime/``: the modules of :data:`RUNTIME_FILES` in trm's relative layout (a fresh copy),
+    with plain ``__init__.py`` files where trm's would import more; and ``out/trm_onnx_runner.py``, the script
+    that runs it. Returns the script's name."""
+    src = Path(__file__).resolve().parents[1]  # the trm package folder
+    dest = Path(out) / RUNTIME
+    if dest.is_dir() and not dest.is_symlink():
+        shutil.rmtree(dest)  # a re-export must not keep modules of another trm version
+    for pattern in RUNTIME_FILES:
+        for path in sorted(src.glob(pattern)):
+            target = dest / path.relative_to(src)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+    for folder in (dest, *(p for p in dest.rglob("*") if p.is_dir())):
+        if not (folder / "__init__.py").is_file():
+            (folder / "__init__.py").write_text(
+                f'"""Part of trm, copied by `trm export` for {RUNNER} (torch-free; see that file)."""\n'
+            )
+    (Path(out) / RUNNER).write_text(RUNNER_SCRIPT)
+    return RUNNER
 
 
 def _jsonable(obj: Any) -> Any:

@@ -1,9 +1,11 @@
 """Run an exported TRM (``trm export --format onnx``) with numpy and onnxruntime only.
 
-``trm export`` copies this file into the export folder as ``trm_onnx_runner.py``, next to copies of the
-inference engine (``trm_engine/``: :mod:`trm.infer.engine`, ``voting``, ``solver``) and of the task layer
-(``trm_tasks/``: :mod:`trm.tasks`), so that the folder runs wherever onnxruntime does, without torch or trm,
-with the same engine, settings, task parsers and result object as ``trm solve``::
+``trm export`` copies this module, with the torch-free modules it imports (the inference engine, settings,
+voting, solver and selectors of :mod:`trm.infer`, the task layer :mod:`trm.tasks`), into the export folder as
+the package ``trm_runtime/`` (the same relative layout as trm's, so the relative imports below hold there too),
+and writes ``trm_onnx_runner.py`` beside it, a script that imports this module from it. The folder runs
+wherever onnxruntime does, without torch or trm, with the same engine, settings, task parsers and result object
+as ``trm solve``::
 
     python trm_onnx_runner.py EXPORT_DIR "1.3..6.2...." --mode adaptive --json
 
@@ -12,7 +14,7 @@ with the same engine, settings, task parsers and result object as ``trm solve``:
     solver.solve("1.3..6.2....", mode="adaptive").to_json()
     # {"answer", "steps", "confidence", "valid", "errors", "calls"}: the object `trm solve --json` prints
 
-Inside trm this module is :mod:`trm.deploy.onnx_runner` and uses trm's own engine and tasks.
+Inside trm this module is :mod:`trm.deploy.onnx_runner` (``python -m trm.deploy.onnx_runner`` runs it).
 """
 
 from __future__ import annotations
@@ -26,26 +28,11 @@ from typing import Any
 
 import numpy as np
 
-try:  # inside trm
-    from ..infer.engine import NumpyOps
-    from ..infer.settings import Settings, add_arguments, given_options
-    from ..infer.solver import Solver
-    from ..infer.voting import predict
-    from ..tasks import PuzzleError, get_task
-except ImportError:  # an export folder: its copies of the engine and the task layer, else an installed trm
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    try:
-        from trm_engine.engine import NumpyOps
-        from trm_engine.settings import Settings, add_arguments, given_options
-        from trm_engine.solver import Solver
-        from trm_engine.voting import predict
-        from trm_tasks import PuzzleError, get_task
-    except ImportError:
-        from trm.infer.engine import NumpyOps
-        from trm.infer.settings import Settings, add_arguments, given_options
-        from trm.infer.solver import Solver
-        from trm.infer.voting import predict
-        from trm.tasks import PuzzleError, get_task
+from ..infer.engine import NumpyOps
+from ..infer.settings import Settings, add_arguments, given_options
+from ..infer.solver import Solver
+from ..infer.voting import predict
+from ..tasks import PuzzleError, get_task
 
 MANIFEST = "trm_export.json"
 VARIANTS = {"float32": "step", "int8": "step_int8", "fp16w": "step_fp16w"}

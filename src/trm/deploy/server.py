@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from .. import __version__
-from ..data.build import example_puzzle
 from ..infer.settings import Settings
 from ..infer.solver import ArcRequest
 from ..tasks import TASKS, Task
+from ..tasks.examples import example_puzzle
 from ..utils import TRMError
 from .access import Access, AccessMiddleware
 from .backends import LoadedModel, load_for_serving

@@ -31,6 +31,7 @@ from ..checkpoint import load_model
 from ..infer.settings import Settings
 from ..infer.tasks import task_info
 from ..tasks import TASKS, Task, get_task
+from ..tasks.examples import example_puzzle  # the examples of `trm serve`'s GET /v1/example
 from ..utils import TRMError, atomic_write_json
 from .onnx_export import export_model
 
@@ -155,8 +156,6 @@ def task_tables(task) -> dict[str, Any]:
 
 def web_manifest(model, cfg, manifest: dict[str, Any], runtime: dict[str, str]) -> dict[str, Any]:
     """``web.json``: the model, the task and the settings as the in-browser solver reads them."""
-    from .server import example_puzzle  # the examples of `trm serve`'s GET /v1/example
-
     m = cfg.model
     task = get_task(manifest["task_info"], m.seq_len, m.vocab_size)
     # how the training puzzles were made: the examples follow it

@@ -13,12 +13,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..tasks import PuzzleError
 from . import selectors
-
-try:
-    from ..tasks import PuzzleError
-except ImportError:  # the copy in an ONNX export folder, next to its copy of the tasks package
-    from trm_tasks import PuzzleError
 
 MODES = ("official", "adaptive")
 # Adaptive halting stops a row once sigmoid(q_halt) exceeds this. The training rule (q_halt > 0) is 0.5, but at

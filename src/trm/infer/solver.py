@@ -20,14 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from ..tasks import PuzzleError, Task, arc
 from .engine import Backend, Engine, Job
 from .settings import Settings
 from .voting import ArcVoter, Candidates
-
-try:
-    from ..tasks import PuzzleError, Task, arc
-except ImportError:  # the copy in an ONNX export folder
-    from trm_tasks import PuzzleError, Task, arc
 
 
 @dataclass

@@ -17,14 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..tasks.arc import grid_key, key_grid
 from . import selectors
 from .engine import Backend, Engine, Job, sigmoid
 from .settings import Settings
-
-try:
-    from ..tasks.arc import grid_key, key_grid
-except ImportError:  # the copy in an ONNX export folder
-    from trm_tasks.arc import grid_key, key_grid
 
 PASS_KS = (1, 2, 5, 10, 100, 1000)
 

@@ -229,3 +229,9 @@ class TRM(nn.Module):
             if isinstance(m, (Block, SwiGLU)):
                 m.fused = enabled
         return self
+
+
+def count_dense_parameters(cfg: ModelConfig) -> int:
+    """Dense parameter count without allocating weights (the ARC puzzle table alone is 1.8 GB)."""
+    with torch.device("meta"):
+        return TRM(cfg).num_dense_parameters()

@@ -8,15 +8,13 @@ interface (:class:`~trm.tasks.base.Task`) and a registry.
 
 Modules: :mod:`~trm.tasks.sudoku` (any box shape; exact solver in :mod:`~trm.tasks.sudoku_solver`),
 :mod:`~trm.tasks.maze`, :mod:`~trm.tasks.arc`, :mod:`~trm.tasks.base` (interface, custom token rows),
-:mod:`~trm.tasks.errors`. Token schemes: SPEC §6. The package imports neither torch nor the rest of trm, so an
-ONNX export folder carries a copy of it (``trm_tasks``, see :func:`copy_package`).
+:mod:`~trm.tasks.errors`. Token schemes: SPEC §6. The package imports numpy and :mod:`trm.errors` only, so an
+ONNX export folder carries a copy of it (``trm_runtime/tasks/``, see :func:`trm.deploy.onnx_export.copy_runtime`).
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Mapping
-from pathlib import Path
 
 from . import arc, maze, sudoku
 from .base import Parsed, Symmetry, Task, TaskInfo, TokensTask
@@ -54,15 +52,6 @@ def get_task(info: TaskInfo | Mapping | str, seq_len: int, vocab_size: int) -> T
     return family.create(family.resolve(seq_len, vocab_size, box), seq_len, vocab_size)
 
 
-def copy_package(folder: str | Path, name: str = "trm_tasks") -> Path:
-    """Copy this package's modules into ``folder/name`` (an export folder's torch-free task layer)."""
-    dest = Path(folder) / name
-    dest.mkdir(parents=True, exist_ok=True)
-    for src in sorted(Path(__file__).parent.glob("*.py")):
-        shutil.copyfile(src, dest / src.name)
-    return dest
-
-
 __all__ = [
     "IGNORE",
     "TASKS",
@@ -73,7 +62,6 @@ __all__ = [
     "TaskInfo",
     "TokensTask",
     "arc",
-    "copy_package",
     "get_task",
     "maze",
     "resolve_info",

@@ -1,20 +1,15 @@
 """The one error type of the task layer, and the ignore label.
 
-Inside trm, :class:`PuzzleError` is a :class:`trm.errors.TRMError` (the CLI prints it as one line); in the copy of
-this package that an ONNX export folder carries (``trm_tasks``), trm is absent and it is a plain ``ValueError``.
+:class:`PuzzleError` is a :class:`trm.errors.TRMError` (the CLI prints it as one line) and a ``ValueError``. An
+ONNX export folder carries a copy of this package with ``errors.py`` above it (``trm_runtime/``).
 """
 
 from __future__ import annotations
 
-try:
-    from ..errors import TRMError as _Base
-except ImportError:  # a top-level copy (``trm_tasks``): no parent package
-
-    class _Base(Exception):  # type: ignore[no-redef]
-        pass
+from ..errors import TRMError
 
 
-class PuzzleError(_Base, ValueError):
+class PuzzleError(TRMError, ValueError):
     """A puzzle, grid, task file or dataset that cannot be read; the message says what is wrong and where."""
 
 

@@ -3,14 +3,12 @@ the 8 dihedral copies of every training maze."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-from ...tasks import TaskInfo
 from ...tasks.arc import dihedral
-from ...tasks.maze import VOCAB_SIZE, encode, format_maze
+from ...tasks.maze import VOCAB_SIZE, encode
 from ..errors import DataError
 from ..maze_generate import default_min_path, generate
 from ..readers import read_maze_csv
@@ -149,14 +147,3 @@ def build_maze_csv(out_dir, train_csv, test_csv, dihedral_aug: bool = False, ove
     if tr[0].shape[1:] != te[0].shape[1:]:
         raise DataError(f"{train_csv} and {test_csv} hold mazes of different sizes")
     return write_maze(out_dir, tr, te, dihedral_aug, {"source": "csv"}, overwrite)
-
-
-def example(info: TaskInfo, seed: int, data_info: Mapping) -> str:
-    """A generated maze for a model of ``info``, of the kind of its training data (``data_info``, the
-    dataset's ``trm_task.json``: perfect, walled) with half its shortest-path threshold."""
-    n, perfect, walled = info.side, data_info.get("perfect") is True, data_info.get("walled") is True
-    if perfect and (n % 2 == 0 or n < 5):
-        perfect = False  # not a size the perfect-maze generator makes
-    min_path = max(1, default_min_path(n, walled or perfect) // 2)
-    mazes, _ = generate(1, n=n, min_path=min_path, seed=seed, walled=walled, perfect=perfect)
-    return format_maze(mazes[0])

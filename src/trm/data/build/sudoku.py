@@ -10,8 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...tasks import TaskInfo
-from ...tasks.sudoku import Box, augment_batch, box_for_size, check_box, encode, format_sudoku, side
+from ...tasks.sudoku import Box, augment_batch, box_for_size, check_box, encode, side
 from ..errors import DataError
 from ..readers import read_collection, read_sudoku_csv
 from ..sudoku_generate import generate, invariant_keys, solve_many
@@ -377,15 +376,3 @@ def build_sudoku_csv(
         overwrite,
         val,
     )
-
-
-def example(info: TaskInfo, seed: int, data_info: Mapping) -> str:
-    """A generated puzzle for a model of ``info``, with the blank range of its training data (``data_info``,
-    the dataset's ``trm_task.json``) where it names one; else about half the cells blank."""
-    box = info.box or box_for_size(info.side)
-    n = box[0] * box[1]
-    blanks = data_info.get("blanks")
-    if not (isinstance(blanks, list) and len(blanks) == 2 and 0 <= blanks[0] <= blanks[1] < n * n):
-        blanks = (n * n // 2, n * n // 2 + n)
-    puzzles, _ = generate(1, box, blanks=tuple(blanks), seed=seed)
-    return format_sudoku(puzzles[0])

@@ -15,8 +15,8 @@ import functools
 
 import numpy as np
 
-from ..tasks.sudoku import check_box
-from ..tasks.sudoku_solver import Box, geometry
+from .sudoku import check_box
+from .sudoku_solver import Box, geometry
 
 
 @functools.lru_cache(maxsize=8)
