@@ -26,6 +26,8 @@ from pathlib import Path
 
 import torch
 
+from trm.parity import TRAIN_KEYS
+
 
 class ReferenceAdamATan2(torch.optim.Optimizer):
     """Stand-in for the CUDA ``adam_atan2.AdamATan2``: the package test's reference algorithm, per step t
@@ -185,15 +187,5 @@ class OfficialRun:
         return {"exact_accuracy": sums["exact_accuracy"] / count, "accuracy": sums["accuracy"] / count}
 
 
-_PRETRAIN_KEYS = (
-    "lr",
-    "lr_min_ratio",
-    "lr_warmup_steps",
-    "weight_decay",
-    "beta1",
-    "beta2",
-    "puzzle_emb_lr",
-    "puzzle_emb_weight_decay",
-    "global_batch_size",
-    "ema_rate",
-)
+# the pretrain config keys of TRAIN.json (trm.parity); total_steps goes to the TrainState, not the config
+_PRETRAIN_KEYS = tuple(k for k in TRAIN_KEYS if k != "total_steps")
