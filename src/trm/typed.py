@@ -14,6 +14,8 @@ import types
 import typing
 from typing import Any, Literal
 
+from .errors import TRMError
+
 
 class ConfigError(ValueError):
     """A configuration value or key is invalid. The message names the key."""
@@ -176,6 +178,23 @@ def bounds_text(metadata: Any, tp: Any = None) -> str:
 
 def num_text(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def check_flag_bounds(obj: Any) -> None:
+    """Type and ``[min, max]`` of every field of the dataclass ``obj`` whose metadata declares ``min``, ``max``
+    and the command-line ``flag`` that sets it (the service options of ``trm serve``/``trm mcp``); a one-line
+    :class:`~trm.errors.TRMError` names the flag."""
+    for f in dataclasses.fields(obj):
+        v, meta = getattr(obj, f.name), f.metadata
+        if "min" not in meta:
+            continue
+        want_int = f.type == "int"
+        if isinstance(v, bool) or not isinstance(v, int if want_int else (int, float)):
+            raise TRMError(f"{meta['flag']} must be {'an integer' if want_int else 'a number'}, got {v!r}")
+        if not (math.isfinite(v) and meta["min"] <= v <= meta["max"]):
+            raise TRMError(
+                f"{meta['flag']} must be in [{num_text(meta['min'])}, {num_text(meta['max'])}], got {v}"
+            )
 
 
 def in_bounds(metadata: Any, value: float) -> bool:

@@ -30,7 +30,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..typed import num_text
+from ..typed import check_flag_bounds, num_text
 from ..utils import TRMError
 
 KEY_ENV = "TRM_API_KEY"
@@ -82,22 +82,7 @@ class Access:
 
     def validate(self) -> Access:
         """Check every option; raise :class:`TRMError` with one line naming the flag."""
-        for f in dataclasses.fields(self):
-            v, meta = getattr(self, f.name), f.metadata
-            if "min" in meta:
-                kind = int if f.type == "int" else float
-                if (
-                    isinstance(v, bool)
-                    or not isinstance(v, (int, float))
-                    or (kind is int and not isinstance(v, int))
-                ):
-                    raise TRMError(
-                        f"{meta['flag']} must be {'an integer' if kind is int else 'a number'}, got {v!r}"
-                    )
-                if not (math.isfinite(v) and meta["min"] <= v <= meta["max"]):
-                    raise TRMError(
-                        f"{meta['flag']} must be in [{num_text(meta['min'])}, {num_text(meta['max'])}], got {v}"
-                    )
+        check_flag_bounds(self)
         for key in self.api_keys:
             if (
                 not isinstance(key, str)

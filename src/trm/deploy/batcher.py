@@ -9,7 +9,6 @@ and answers each finished request with its result JSON. Bounded by :class:`Limit
 from __future__ import annotations
 
 import asyncio
-import math
 import threading
 import time
 from collections import deque
@@ -19,8 +18,7 @@ from typing import Any
 from ..infer.engine import Engine, Job
 from ..infer.settings import Settings
 from ..infer.solver import Request, Solver
-from ..typed import num_text
-from ..utils import TRMError
+from ..typed import check_flag_bounds
 
 _SETTINGS = {f.name: f.metadata["max"] for f in fields(Settings)}  # the engine's upper bounds
 
@@ -63,17 +61,7 @@ class Limits:
 
     def validate(self) -> Limits:
         """Check every limit's type and bounds; raise :class:`TRMError` with one line naming its flag."""
-        for f in fields(self):
-            v, meta = getattr(self, f.name), f.metadata
-            want_int = f.type == "int"
-            if isinstance(v, bool) or not isinstance(v, int if want_int else (int, float)):
-                raise TRMError(
-                    f"{meta['flag']} must be {'an integer' if want_int else 'a number'}, got {v!r}"
-                )
-            if not (math.isfinite(v) and meta["min"] <= v <= meta["max"]):
-                raise TRMError(
-                    f"{meta['flag']} must be in [{num_text(meta['min'])}, {num_text(meta['max'])}], got {v}"
-                )
+        check_flag_bounds(self)
         return self
 
 
