@@ -32,6 +32,7 @@ from trm.data.format import load_split
 from trm.data.sampler import test_batches
 from trm.hardware import machine_info
 from trm.model.official import official_arch_config
+from trm.parity import TRAIN_KEYS
 from trm.presets import get_preset
 from trm.train.data import open_data
 from trm.train.evaluate import evaluate
@@ -50,6 +51,9 @@ FORCED = {
     "train.autotune": False,
     "train.ema": True,
     "data.augment_on_the_fly": False,
+    # every training group trained on, as the official sampler does (no validation groups carved out of a dataset
+    # without a val/ split; both codes are scored on the benchmark's own held-out examples)
+    "eval.select_on": "test",
 }
 # switches that must already hold their official value (refused otherwise: the comparison would be unfair)
 OFFICIAL = {
@@ -125,13 +129,8 @@ def run_official(cfg: Config, data_dir: Path, seed: int, args, batches, log) -> 
 
     t = cfg.train
     arch = official_arch_config(open_data(data_dir, cfg, note=lambda _: None).cfg.model, t.global_batch_size)
-    keys = ("lr", "lr_min_ratio", "lr_warmup_steps", "weight_decay", "beta1", "beta2", "puzzle_emb_lr")
-    train = {k: getattr(t, k) for k in keys} | {
-        "puzzle_emb_weight_decay": t.puzzle_emb_weight_decay,
-        "global_batch_size": t.global_batch_size,
-        "ema_rate": t.ema_rate,
-        "total_steps": args.steps,
-    }
+    # TRAIN.json's official keys carry our TrainConfig field names (see trm.parity.train_config_from_official)
+    train = {k: getattr(t, k) for k in TRAIN_KEYS if k != "total_steps"} | {"total_steps": args.steps}
     run = OfficialRun(off, arch, train, seed=seed)
     dataset = PuzzleDataset(
         PuzzleDatasetConfig(

@@ -201,3 +201,18 @@ def test_best_checkpoint_is_the_best_on_val(with_val, tmp_path, monkeypatch):
     assert result.best_step == 4 and result.best_metric == 0.5
     assert result.test_eval["checkpoint"] == "best" and result.test_eval["checkpoint_step"] == 4
     assert read_config(tmp_path / "run" / "checkpoints" / "best")[1]["step"] == 4
+
+
+def test_the_caller_can_keep_the_one_test_score_for_itself(with_val, tmp_path, monkeypatch):
+    """``trm demo`` scores the chosen checkpoint on test with the inference evaluator: the trainer then does not
+    score it too (the test split is scored once, not twice)."""
+    import trm.train.trainer as trainer_module
+
+    calls = []
+    real = trainer_module.Trainer._final_test
+    monkeypatch.setattr(trainer_module.Trainer, "_final_test", lambda self: calls.append(1) or real(self))
+    run = tmp_path / "run"
+    result = train(cfg(), with_val, run, console=False, score_test=False)
+    assert calls == [] and result.test_eval is None
+    assert not [r for r in records(run) if r["kind"] == "test"]
+    assert [r["count"] for r in records(run) if r["kind"] == "eval"] == [N_VAL] * 3

@@ -205,7 +205,8 @@ def run_demo(
         f"steps; stops at {target:.0%} exact accuracy on the validation split or after {minutes:g} min"
     )
     curve: list[dict[str, Any]] = []
-    trm = train(cfg, data_dir, out, overwrite=True, on_eval=curve.append)
+    # the one test score is the demo's own evaluation below (the trainer's would score the same checkpoint again)
+    trm = train(cfg, data_dir, out, overwrite=True, on_eval=curve.append, score_test=False)
     if trm.status == "interrupted":
         raise KeyboardInterrupt
     trm_final = score(out, data_dir, dev)
@@ -222,7 +223,7 @@ def run_demo(
             f"{minutes_used:.1f} min on this machine"
         )
         dcfg = direct_config(read_config(out / "checkpoints" / "last")[0], minutes_used, dev, log)
-        direct = train(dcfg, data_dir, out / "baseline_direct", overwrite=True)
+        direct = train(dcfg, data_dir, out / "baseline_direct", overwrite=True, score_test=False)
         if direct.status == "interrupted":
             raise KeyboardInterrupt
         direct_final = score(out / "baseline_direct", data_dir, dev)

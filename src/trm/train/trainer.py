@@ -84,6 +84,7 @@ def train(
     stop_at_step: int | None = None,
     console: bool = True,
     on_eval: Callable[[dict[str, Any]], None] | None = None,
+    score_test: bool = True,
 ) -> TrainResult:
     """Train ``cfg`` on the dataset in ``data_dir`` (official layout), writing the run to ``out_dir``.
 
@@ -91,6 +92,8 @@ def train(
     saved config; a given ``cfg`` must describe the same model; ``data_dir`` defaults to the one recorded). The vocabulary size, sequence length and number of
     puzzle identifiers come from the dataset unless named in ``explicit`` (dotted keys set by the user), in
     which case a mismatch is an error. ``stop_at_step`` ends the call early as if interrupted (for tests).
+    ``score_test=False`` leaves the one score on the test split to the caller (``trm demo`` scores it with
+    the inference evaluator, whose report has more than the trainer's); ``TrainResult.test_eval`` is then None.
     Launched under ``torchrun``, every rank calls this with the same arguments.
     """
     trainer = Trainer(
@@ -104,7 +107,7 @@ def train(
         on_eval=on_eval,
     )
     try:
-        return trainer.run(stop_at_step=stop_at_step)
+        return trainer.run(stop_at_step=stop_at_step, score_test=score_test)
     finally:
         trainer.close()
 
@@ -237,7 +240,7 @@ class Trainer(Checkpointing):
         return loss, sums
 
     # ------------------------------------------------------------------ the loop
-    def run(self, stop_at_step: int | None = None) -> TrainResult:
+    def run(self, stop_at_step: int | None = None, score_test: bool = True) -> TrainResult:
         t = self.cfg.train
         sampler_iter = iter(self.data.sampler)
         limit_s = t.max_minutes * 60.0 if t.max_minutes > 0 else math.inf
@@ -326,7 +329,7 @@ class Trainer(Checkpointing):
             elif not t.checkpoint_every_eval:  # evaluated at the last step without saving: save now
                 self.save(eval_metrics=evals[-1])
             final = evals[-1] if evals else None
-            test_eval = self._final_test()
+            test_eval = self._final_test() if score_test else None
         return TrainResult(
             self.run_dir,
             self.state.step,
