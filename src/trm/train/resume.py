@@ -1,8 +1,11 @@
 """Checkpoints of a training run: what :class:`~.trainer.Trainer` writes to ``RUN/checkpoints`` and how it
-resumes from ``checkpoints/last`` (the tensor formats are in :mod:`.checkpoint`)."""
+resumes from ``checkpoints/last`` (:class:`Checkpointer`; the tensor formats are in :mod:`.checkpoint`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -27,20 +30,58 @@ from .checkpoint import (
     write_checkpoint,
 )
 from .data import DATASET_KEYS
+from .ema import EMA
 
 
-class Checkpointing:
-    """The save and resume half of :class:`~.trainer.Trainer` (a mixin: it uses the trainer's attributes)."""
+def saved_config(run_dir: Path) -> Config:
+    """The config of the run in ``run_dir`` (from ``checkpoints/last``, which a crash may have left to recover)."""
+    last = resolve_slot(Path(run_dir) / "checkpoints" / "last")
+    if not last.is_dir():
+        raise TRMError(f"{run_dir}: nothing to resume (no checkpoints/last)")
+    return read_config(last)[0]
 
-    def _saved_config(self) -> Config:
-        last = resolve_slot(self.ckpt_dir / "last")  # recovers a slot a crash left missing or dangling
-        if not last.is_dir():
-            raise TRMError(f"{self.run_dir}: nothing to resume (no checkpoints/last)")
-        return read_config(last)[0]
 
-    def _prepare_resume(self, cfg: Config, data_dir, explicit: frozenset[str]):
-        saved = self._saved_config()
-        if "selected_on" not in read_config(self.ckpt_dir / "last")[1] and "eval.select_on" not in explicit:
+@dataclass
+class Resume:
+    """What :meth:`Checkpointer.prepare_resume` read from ``checkpoints/last``, for :meth:`Checkpointer.restore`."""
+
+    model_state: dict[str, torch.Tensor]
+    tensors: dict[str, torch.Tensor]
+    state: TrainingState
+
+
+@dataclass
+class Trained:
+    """The pieces of a run a checkpoint holds (besides its config and counters)."""
+
+    model: torch.nn.Module
+    opt: torch.optim.Optimizer
+    ema: EMA | None
+    names: list[str]  # the model's dense parameter names, in the optimizer's order
+    sampler: Any  # trm.data.sampler.TrainSampler of this rank
+
+    def model_state(self) -> dict[str, torch.Tensor]:
+        """The weights a checkpoint's model folder holds: the EMA where there is one."""
+        return self.ema.model_state(self.model) if self.ema is not None else self.model.state_dict()
+
+
+class Checkpointer:
+    """Writes ``RUN/checkpoints/last`` (resumable: weights, EMA, optimizer moments, sampler and RNG states, the
+    carry) and ``best`` (a model folder), and resumes from ``last``. Everything it reads or writes is an argument."""
+
+    def __init__(self, run_dir: Path, dist: D.DistInfo, note: Callable[[str], None]):
+        self.run_dir, self.dir, self.dist, self.note = (
+            Path(run_dir),
+            Path(run_dir) / "checkpoints",
+            dist,
+            note,
+        )
+
+    def prepare_resume(self, cfg: Config, data_dir, explicit: frozenset[str]) -> tuple[Config, Any, Resume]:
+        """``cfg`` checked against the saved run (same model; the dataset-determined sizes as saved), the data
+        directory (default: the recorded one) and what :meth:`restore` needs."""
+        saved = saved_config(self.run_dir)
+        if "selected_on" not in read_config(self.dir / "last")[1] and "eval.select_on" not in explicit:
             # a run started before validation splits evaluated and kept its best on the test split: it goes on
             # doing so (its sampler state and best metric are about that protocol)
             cfg = cfg.override({"eval.select_on": "test"})
@@ -59,39 +100,44 @@ class Checkpointing:
                 f"cannot resume {self.run_dir}: its checkpoint was made with a different model config "
                 f"(differs in {', '.join('model.' + k for k in diff)})"
             )
-        model_state, tensors, state = read_checkpoint(self.ckpt_dir / "last")
+        model_state, tensors, state = read_checkpoint(self.dir / "last")
         if data_dir is None:
             data_dir = saved.data.path or None
-        return cfg, data_dir, (model_state, tensors, state)
+        return cfg, data_dir, Resume(model_state, tensors, state)
 
-    def _load_resume(
-        self, model_state: dict[str, torch.Tensor], tensors: dict[str, torch.Tensor], state: TrainingState
-    ) -> None:
-        load_state_into(self.model, model_state, source=str(self.ckpt_dir / "last"))
-        if self.ema is not None:
-            self.ema.load_state_dict({n: model_state[n].to(self.device) for n in self.ema.names})
-            live = {n: tensors[f"live.{n}"] for n in self.ema.names if f"live.{n}" in tensors}
-            if len(live) != len(self.ema.names):
-                raise TRMError(f"{self.ckpt_dir / 'last'}: training state lacks the live weights")
+    def restore(
+        self, resume: Resume, run: Trained, device: torch.device, dtype: torch.dtype, global_batch: int
+    ) -> tuple[TrainingState, Carry | None]:
+        """Load ``resume`` into ``run`` (weights, EMA, live weights, optimizer, sampler, RNGs); returns the
+        training counters and this rank's rows of the saved carry."""
+        source = str(self.dir / "last")
+        model_state, tensors, state = resume.model_state, resume.tensors, resume.state
+        load_state_into(run.model, model_state, source=source)
+        if run.ema is not None:
+            run.ema.load_state_dict({n: model_state[n].to(device) for n in run.ema.names})
+            live = {n: tensors[f"live.{n}"] for n in run.ema.names if f"live.{n}" in tensors}
+            if len(live) != len(run.ema.names):
+                raise TRMError(f"{source}: training state lacks the live weights")
             with torch.no_grad():
-                params = dict(self.model.named_parameters())
+                params = dict(run.model.named_parameters())
                 for n, v in live.items():
                     params[n].copy_(v)
-        load_optimizer_tensors(self.opt, self.names, tensors)
-        self.data.sampler.load_state_dict(state.sampler)
+        load_optimizer_tensors(run.opt, run.names, tensors)
+        run.sampler.load_state_dict(state.sampler)
         set_host_rng_state(state)
-        rngs = {k.split(".", 2)[2]: v for k, v in tensors.items() if k.startswith(f"rng.{self.dist.rank}.")}
-        if rngs and state.world_size == self.dist.world_size:
-            set_rng_state_tensors(rngs, self.device)
-        elif state.world_size != self.dist.world_size:
+        rank, world = self.dist.rank, self.dist.world_size
+        rngs = {k.split(".", 2)[2]: v for k, v in tensors.items() if k.startswith(f"rng.{rank}.")}
+        if rngs and state.world_size == world:
+            set_rng_state_tensors(rngs, device)
+        elif state.world_size != world:
             self.note(
-                f"note: the run was saved with {state.world_size} process(es) and resumes with "
-                f"{self.dist.world_size}; the halting-exploration random stream restarts"
+                f"note: the run was saved with {state.world_size} process(es) and resumes with {world}; the "
+                "halting-exploration random stream restarts"
             )
-        carry = carry_from_tensors(tensors, self.device, self.dtype)
+        carry = carry_from_tensors(tensors, device, dtype)
         if carry is not None:
-            per_rank = self.global_batch // self.dist.world_size
-            sl = slice(self.dist.rank * per_rank, (self.dist.rank + 1) * per_rank)
+            per_rank = global_batch // world
+            sl = slice(rank * per_rank, (rank + 1) * per_rank)
             carry = Carry(
                 y=carry.y[sl],
                 z=carry.z[sl],
@@ -99,53 +145,47 @@ class Checkpointing:
                 halted=carry.halted[sl],
                 data={k: v[sl] for k, v in carry.data.items()},
             )
-        self.carry = carry
-        state.world_size = self.dist.world_size
-        self.state = state
+        state.world_size = world
         self.note(f"resumed {self.run_dir} at step {state.step}")
+        return state, carry
 
-    def _model_state(self) -> dict[str, torch.Tensor]:
-        """The weights a checkpoint's model folder holds: the EMA where there is one."""
-        return self.ema.model_state(self.model) if self.ema is not None else self.model.state_dict()
-
-    def _meta(self, eval_metrics: dict[str, float] | None) -> dict[str, Any]:
-        meta = {
-            "step": self.state.step,
-            "weights": "ema" if self.ema is not None else "live",
-            "train_seconds": round(self.state.train_seconds, 3),
-            "dataset": self.cfg.data.path,
-            "data_info": self.data.task,  # how the training puzzles were made (serve's examples follow it)
-            "selected_on": self.cfg.eval.select_on,  # the split "eval" is on and "best" was chosen by
-            "eval_split": self.data.validation["split"],
-        }
-        if eval_metrics is not None:
-            meta["eval"] = eval_metrics
-        return meta
-
-    def save(self, best: bool = False, eval_metrics: dict[str, float] | None = None) -> None:
-        """Write checkpoints/last (collective under DDP: every rank must call it) and, if ``best``, checkpoints/best."""
-        carry = None
-        if self.carry is not None:
-            carry = {
+    def save(
+        self,
+        cfg: Config,
+        run: Trained,
+        state: TrainingState,
+        carry: Carry | None,
+        device: torch.device,
+        meta: dict[str, Any],
+        best: bool = False,
+    ) -> None:
+        """Write checkpoints/last (collective under DDP: every rank must call it) and, if ``best``,
+        checkpoints/best."""
+        gathered = None
+        if carry is not None:
+            gathered = {
                 k: D.all_gather_cat(v.to(torch.uint8) if v.dtype == torch.bool else v, self.dist)
-                for k, v in carry_tensors(self.carry).items()
+                for k, v in carry_tensors(carry).items()
             }
-        rngs = D.all_gather_objects(rng_state_tensors(self.device), self.dist)
-        if self.main:
-            self.state.sampler = self.data.sampler.state_dict()
+        rngs = D.all_gather_objects(rng_state_tensors(device), self.dist)
+        if self.dist.is_main:
+            state.sampler = run.sampler.state_dict()
             host = host_rng_state()
-            self.state.python_random, self.state.numpy_random = host["python_random"], host["numpy_random"]
-            tensors = optimizer_tensors(self.opt, self.names)
+            state.python_random, state.numpy_random = host["python_random"], host["numpy_random"]
+            tensors = optimizer_tensors(run.opt, run.names)
             for rank, states in enumerate(rngs):
                 tensors.update({f"rng.{rank}.{k}": v for k, v in states.items()})
-            if carry is not None:
-                tensors.update(carry)
-            model_state = self._model_state()
-            if self.ema is not None:
-                tensors.update({f"live.{n}": p for n, p in self.model.named_parameters()})
-            meta = self._meta(eval_metrics)
-            write_checkpoint(self.ckpt_dir / "last", self.cfg, model_state, tensors, self.state, meta)
+            if gathered is not None:
+                tensors.update(gathered)
+            model_state = run.model_state()
+            if run.ema is not None:
+                tensors.update({f"live.{n}": p for n, p in run.model.named_parameters()})
+            write_checkpoint(self.dir / "last", cfg, model_state, tensors, state, meta)
             if best:
-                write_checkpoint(self.ckpt_dir / "best", self.cfg, model_state, None, self.state, meta)
+                write_checkpoint(self.dir / "best", cfg, model_state, None, state, meta)
         if self.dist.enabled:
             torch.distributed.barrier(group=self.dist.group)
+
+    def save_best(self, cfg: Config, run: Trained, state: TrainingState, meta: dict[str, Any]) -> None:
+        """Write only checkpoints/best (a run that keeps no resumable state at evaluations); main rank."""
+        write_checkpoint(self.dir / "best", cfg, run.model_state(), None, state, meta)

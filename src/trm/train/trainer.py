@@ -41,12 +41,11 @@ from . import distributed as D
 from .checkpoint import (
     TrainingState,
     model_parameter_names,
-    write_checkpoint,
 )
 from .data import TrainData, open_data
 from .evaluate import evaluate
 from .progress import Progress, StopRequest, check_loggers_available, enable_console, open_loggers
-from .resume import Checkpointing
+from .resume import Checkpointer, Trained, saved_config
 from .rundir import append_resume_info, prepare_run_dir, write_run_info
 from .schedule import lr_at
 from .step import METRICS, TrainStep, autotune_cpu_setup, build_training, reduce_metrics, use_fused_kernels
@@ -112,7 +111,7 @@ def train(
         trainer.close()
 
 
-class Trainer(Checkpointing):
+class Trainer:
     """One training run (see the module doc); :func:`train` is the way to use it."""
 
     def __init__(
@@ -134,15 +133,16 @@ class Trainer(Checkpointing):
         if cfg is None:
             if not resume:
                 raise TRMError("no config given")
-            cfg = self._saved_config()
+            cfg = saved_config(self.run_dir)
         self.dist, self.device = D.setup(cfg.train.device)
         self.main = self.dist.is_main
         self.console = console and self.main
         if self.console:
             enable_console()
+        self.checkpointer = Checkpointer(self.run_dir, self.dist, self.note)
         resume_state = None
         if resume:
-            cfg, data_dir, resume_state = self._prepare_resume(cfg, data_dir, explicit)
+            cfg, data_dir, resume_state = self.checkpointer.prepare_resume(cfg, data_dir, explicit)
         if data_dir is None:
             raise TRMError("no dataset given (--data DIR)")
 
@@ -205,11 +205,14 @@ class Trainer(Checkpointing):
             cfg, self.device, self.dtype, self.total_steps, dist=self.dist, note=self.note
         )
         self.names = model_parameter_names(self.model)
+        self.parts = Trained(self.model, self.opt, self.ema, self.names, self.data.sampler)
         torch.manual_seed(cfg.train.seed + 1 + self.dist.rank)
         self.state = TrainingState(world_size=self.dist.world_size)
         self.carry: Carry | None = None
         if resume_state is not None:
-            self._load_resume(*resume_state)
+            self.state, self.carry = self.checkpointer.restore(
+                resume_state, self.parts, self.device, self.dtype, self.global_batch
+            )
         self.stop = StopRequest(self.note)
         self._note_validation()
 
@@ -449,9 +452,7 @@ class Trainer(Checkpointing):
         if self.cfg.train.checkpoint_every_eval or final:
             self.save(best=improved, eval_metrics=metrics)
         elif improved and self.main:  # the best weights are kept even when the resumable state is not
-            write_checkpoint(
-                self.ckpt_dir / "best", self.cfg, self._model_state(), None, self.state, self._meta(metrics)
-            )
+            self.checkpointer.save_best(self.cfg, self.parts, self.state, self._meta(metrics))
         if self.on_eval is not None and self.main:
             self.on_eval(record)
         return record
@@ -483,6 +484,27 @@ class Trainer(Checkpointing):
             f"on {metrics['count']:,} puzzles"
         )
         return record
+
+    def _meta(self, eval_metrics: dict[str, float] | None) -> dict[str, Any]:
+        """What a checkpoint records about the run besides its weights."""
+        meta = {
+            "step": self.state.step,
+            "weights": "ema" if self.ema is not None else "live",
+            "train_seconds": round(self.state.train_seconds, 3),
+            "dataset": self.cfg.data.path,
+            "data_info": self.data.task,  # how the training puzzles were made (serve's examples follow it)
+            "selected_on": self.cfg.eval.select_on,  # the split "eval" is on and "best" was chosen by
+            "eval_split": self.data.validation["split"],
+        }
+        if eval_metrics is not None:
+            meta["eval"] = eval_metrics
+        return meta
+
+    def save(self, best: bool = False, eval_metrics: dict[str, float] | None = None) -> None:
+        """checkpoints/last (and best): collective under DDP, every rank calls it."""
+        self.checkpointer.save(
+            self.cfg, self.parts, self.state, self.carry, self.device, self._meta(eval_metrics), best
+        )
 
     # ------------------------------------------------------------------ cleanup
     def close(self) -> None:
