@@ -62,7 +62,7 @@ TASKS: dict[str, DemoTask] = {
             "sudoku6_mlp_fast",
             4.0,
             0.99,
-            "93% of test puzzles in 4 min on a 2-core first-generation AMD EPYC (direct prediction: 26-40%)",
+            "87-96% of test puzzles in 4 min on a 2-core first-generation AMD EPYC (direct prediction: 30-36%)",
             "5,000 generated minimal puzzles with 23-28 blanks",
             _SUDOKU,
             data_check={"size": 6, "blanks": [23, 28], "val_puzzles": 250},
