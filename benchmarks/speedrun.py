@@ -4,8 +4,10 @@
     python benchmarks/speedrun.py --compare runs/a/speedrun.json runs/b/speedrun.json --png cmp.png
 
 The run is the library's own trainer (``trm.train.train``) with ``train.max_minutes`` as the budget,
-``train.eval_interval_steps`` as the interval and ``data.test_limit`` as the fixed held-out subset (EMA weights,
-official mode, as every training evaluation); ``--target`` stops at that exact accuracy. Minutes are training
+``train.eval_interval_steps`` as the interval and ``--test-limit`` examples as the fixed held-out subset of
+every evaluation (``data.val_limit`` of the validation split, which the trainer evaluates and stops on;
+``data.test_limit`` of the test split, scored once at the end; EMA weights, official mode, as every training
+evaluation); ``--target`` stops at that exact accuracy on validation. Minutes are training
 minutes (evaluation excluded, as the trainer counts them). Written to ``OUT/speedrun.json`` (machine, config,
 the curve, the final evaluation) and ``OUT/speedrun.png`` (exact accuracy against minutes and against steps;
 needs pillow, the ``plot`` extra). ``--compare`` draws several such files into one PNG and prints a table of
@@ -33,6 +35,7 @@ def run(args: argparse.Namespace) -> dict:
         [
             f"train.max_minutes={args.minutes}",
             f"train.eval_interval_steps={args.eval_every}",
+            f"data.val_limit={args.test_limit}",
             f"data.test_limit={args.test_limit}",
             f"train.target_accuracy={args.target}",
             *args.set,
@@ -143,7 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--minutes", type=float, default=15.0, help="training budget in minutes")
     p.add_argument("--eval-every", type=int, default=500, help="optimizer steps between evaluations")
     p.add_argument(
-        "--test-limit", type=int, default=1000, help="held-out puzzles per evaluation (fixed subset)"
+        "--test-limit",
+        type=int,
+        default=1000,
+        help="held-out puzzles per evaluation (a fixed subset of the validation split; also of the test split "
+        "for the final score)",
     )
     p.add_argument("--target", type=float, default=0.0, help="stop at this exact accuracy (0 = never)")
     p.add_argument("--set", nargs="*", default=[], help="extra dotted overrides, e.g. train.compile=step")
