@@ -17,7 +17,7 @@ COMPARISONS = [
     re.compile(r"(==|!=|\bin)\s*[\(\[\{][^)\]\}]*" + KIND),  # kind not in (spec.kind, "custom")
 ]
 # the task layer itself, and the declarations of presets and demo tasks (which name their kind as data)
-EXEMPT = ("tasks/", "presets.py", "data/presets.py", "app/demo_tasks.py")
+EXEMPT = ("tasks/", "presets.py", "data/presets.py")
 
 
 def test_no_kind_literal_is_compared_outside_the_task_layer():

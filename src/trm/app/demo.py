@@ -48,7 +48,7 @@ from ..train.evaluate import evaluate
 from ..train.step import autotune_cpu_setup, time_train_step
 from ..train.trainer import TrainResult, train
 from ..utils import TRMError, atomic_write_json, resolve_device
-from .demo_tasks import TASKS, DemoTask, held_out_puzzles
+from .demo_tasks import TASKS, DemoTask, held_out_puzzles, matches
 
 # a step in the training loop takes longer than the timed step (sampling, logging, the EMA): measured on a 2-core
 # AMD EPYC, 685 TRM steps in 4.0 min against 335 ms timed (x1.05); direct prediction on 9x9 Sudoku, alone on the
@@ -76,7 +76,7 @@ def build_demo_data(
     task: DemoTask, out: Path, seed: int = 0, source: str | None = None, log: Callable[[str], None] = print
 ) -> Path:
     """The task's dataset in ``out`` (reused when one built for the task is already there)."""
-    if task.matches(out):
+    if matches(task, out):
         log(f"using the dataset in {out}")
         return out
     preset = DATASET_PRESETS[task.dataset]

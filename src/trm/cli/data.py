@@ -6,12 +6,12 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import fields
 
 import numpy as np
 
 from ..data.format import SPLITS, describe, load_identifiers, load_split, load_task_info
-from ..data.presets import DATASET_PRESETS, BuildOptions
+from ..data.options import option_fields
+from ..data.presets import DATASET_PRESETS
 from ..tasks import get_task
 from ..typed import bounds_text
 from ..utils import TRMError
@@ -33,10 +33,15 @@ def _pair(text: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
+def _option_fields() -> list:
+    return option_fields(p.options_class for p in DATASET_PRESETS.values())
+
+
 def add_build_options(b: argparse.ArgumentParser) -> None:
-    """One flag per :class:`BuildOptions` field, with the help and bounds declared there (checked when the
-    preset builds, before anything is written)."""
-    for f in fields(BuildOptions):
+    """One flag per build option of every preset (:class:`~trm.data.options.BuildOptions` and the builders' own
+    subclasses), with the help and bounds declared there (checked when the preset builds, before anything is
+    written)."""
+    for f in _option_fields():
         meta = f.metadata
         if meta.get("cli") is False:
             continue
@@ -99,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _build(a: argparse.Namespace) -> int:
     t0 = time.time()
-    options = {f.name: getattr(a, f.name) for f in fields(BuildOptions) if f.name != "progress"}
+    options = {f.name: getattr(a, f.name) for f in _option_fields() if f.name != "progress"}
     DATASET_PRESETS[a.preset].build(a.out, progress=not a.quiet, **options)  # checks every option first
     print(f"wrote {a.out} ({a.preset}) in {time.time() - t0:.1f} s")
     return 0

@@ -4,172 +4,22 @@ lists and builds; ``sudoku6`` is the dataset of ``trm demo``).
     DATASET_PRESETS["sudoku6"].build("data/sudoku6", seed=0)
     DATASET_PRESETS["maze-small"].build("data/maze", size=8, train=200, workers=2, progress=True)
 
-Options a preset does not take are refused; ``None`` means the preset's default.
+Options a preset does not take are refused; ``None`` means the preset's default. What an option and a preset
+are: :mod:`trm.data.options`. A builder module of :mod:`trm.data.build` declaring ``PRESETS`` adds its own.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..tasks.arc import SMALL_SIDE, canvas_for
+from ..tasks.plugins import Registry
 from ..tasks.sudoku import box_for_size
-from ..typed import bounds_text, in_bounds
 from .build.arc import build_arc, build_arc_preset
 from .build.maze import build_maze_csv, build_maze_generated
 from .build.sudoku import build_sudoku_csv, build_sudoku_generated, build_sudoku_hard
 from .errors import DataError
-from .write import VAL_HELP
-
-
-def _opt(default: Any, help: str, **meta: Any) -> Any:
-    """A build option: default, help, bounds (``ge``, ``le``: of each number, for a pair of both; ``ordered``: a
-    pair's first number <= its second) and how its flag is read (``kind``: ``pair``, ``flag``, ``toggle``,
-    ``list``; ``cli_default``)."""
-    return field(default=default, metadata={"help": help, **meta})
-
-
-COUNT = 10**8  # largest count of puzzles, mazes or copies a build takes
-
-
-@dataclass
-class BuildOptions:
-    """Every option of ``trm data build``, declared once with its help and bounds (``None`` is the preset's
-    default): the command line is generated from these fields and :meth:`DatasetPreset.build` checks them
-    (with the preset's own ``bounds`` where it narrows them) before anything is written."""
-
-    source: str | Path | None = _opt(None, "input data (see the preset); not needed for generated data")
-    seed: int = _opt(0, "seed of every random choice", ge=0, le=2**63 - 1)
-    overwrite: bool = _opt(False, "replace an existing --out directory", kind="flag")
-    workers: int = _opt(1, "processes for the long steps (default 2)", ge=1, le=1024, cli_default=2)
-    progress: bool = _opt(
-        False, "progress bars (the command line's default; --quiet turns them off)", cli=False
-    )
-    train: int | None = _opt(None, "number of training puzzles/mazes", ge=1, le=COUNT)
-    test: int | None = _opt(None, "number of test puzzles/mazes", ge=1, le=COUNT)
-    val: int | None = _opt(None, VAL_HELP, ge=0, le=COUNT)  # ARC: tasks lending one demonstration pair
-    augmentations: int | None = _opt(
-        None, "Sudoku: shuffled copies per training puzzle; ARC: augmented versions per task", ge=0, le=10**5
-    )
-    size: int | None = _opt(None, "Sudoku side N or maze side", ge=2, le=1024)
-    box: tuple[int, int] | None = _opt(
-        None, "Sudoku box shape rows x cols, e.g. 2x3", kind="pair", ge=1, le=32
-    )
-    blanks: tuple[int, int] | None = _opt(
-        None, "Sudoku blanks range lo,hi", kind="pair", ge=0, le=1024**2, ordered=True
-    )
-    minimal: bool | None = _opt(None, "Sudoku: only minimal puzzles (no given removable)", kind="toggle")
-    guesses: tuple[int, int | None] | None = _opt(
-        None, "Sudoku difficulty: rating range lo,hi", kind="pair", ge=0, le=10**9, ordered=True
-    )
-    check_unique: bool | None = _opt(None, "sudoku-hard: prove every puzzle unique", kind="flag")
-    subsample: int | None = _opt(None, "sudoku-csv: random training subsample size", ge=1, le=COUNT)
-    min_path: int | None = _opt(None, "maze: shortest path must be longer than this", ge=0, le=1024**2)
-    dihedral: bool | None = _opt(None, "maze: add the 8 dihedral copies of training mazes", kind="flag")
-    unique_path: bool | None = _opt(
-        None,
-        "generated mazes: add walls until the labelled shortest path is the only shortest path",
-        kind="flag",
-    )
-    walled: bool | None = _opt(
-        None, "generated mazes: the grid's outer ring is wall, around a (size-2)x(size-2) maze", kind="flag"
-    )
-    perfect: bool | None = _opt(
-        None,
-        "generated mazes: perfect mazes (odd --size; cells joined by a random spanning tree, one path between "
-        "any two cells)",
-        kind="flag",
-    )
-    subsets: list[str] | None = _opt(None, "arc-custom: subset names (folders or Kaggle files)", kind="list")
-    test_subset: str | None = _opt(None, "arc-custom: subset whose test pairs form the test split")
-
-    @property
-    def run(self) -> dict[str, Any]:
-        """The options every builder with worker processes takes."""
-        return {
-            "seed": self.seed,
-            "workers": self.workers,
-            "progress": self.progress,
-            "overwrite": self.overwrite,
-        }
-
-    def check(self, bounds: dict[str, dict[str, Any]] | None = None) -> BuildOptions:
-        """Every option's type and bounds (a preset's ``bounds`` narrow the declared ones); raise
-        :class:`DataError` with one line naming the flag, the value and the allowed range."""
-        for f in dataclasses.fields(self):
-            value, meta = getattr(self, f.name), {**f.metadata, **(bounds or {}).get(f.name, {})}
-            flag = "--" + f.name.replace("_", "-")
-            if value is None or f.name in ("source", "progress"):
-                continue
-            kind = meta.get("kind")
-            if kind in ("flag", "toggle"):
-                if not isinstance(value, bool):
-                    raise DataError(f"{flag}: expected true or false, got {value!r}")
-            elif kind == "list" or f.name == "test_subset":
-                items = value if kind == "list" else [value]
-                if not isinstance(items, (list, tuple)) or not all(isinstance(v, str) and v for v in items):
-                    raise DataError(
-                        f"{flag}: expected {'names' if kind == 'list' else 'a name'}, got {value!r}"
-                    )
-            else:
-                numbers = list(value) if kind == "pair" and isinstance(value, (list, tuple)) else [value]
-                if len(numbers) != (2 if kind == "pair" else 1) or not all(
-                    v is None and kind == "pair" and i == 1 or isinstance(v, int) and not isinstance(v, bool)
-                    for i, v in enumerate(numbers)
-                ):
-                    what = "two integers lo,hi" if kind == "pair" else "an integer"
-                    raise DataError(f"{flag}: expected {what}, got {value!r}")
-                allowed = bounds_text(meta)
-                for v in numbers:
-                    if v is not None and not in_bounds(meta, v):
-                        shown = ",".join(str(n) for n in numbers)
-                        raise DataError(
-                            f"{flag}: {shown} is out of range (allowed: {allowed}{' each' * (kind == 'pair')})"
-                        )
-                if meta.get("ordered") and numbers[1] is not None and numbers[0] > numbers[1]:
-                    raise DataError(f"{flag}: {numbers[0]},{numbers[1]} is not a range lo,hi with lo <= hi")
-        return self
-
-
-COMMON = ("source", "seed", "overwrite", "workers", "progress")
-
-
-@dataclass(frozen=True)
-class DatasetPreset:
-    """A named dataset: ``build(out, **options)`` writes it. ``options`` are those it takes beyond ``COMMON``,
-    ``defaults`` fill the options not given, ``source`` says what ``--source`` must be (a preset with
-    ``source_required`` refuses to build without it), ``bounds`` narrow the declared bounds of
-    :class:`BuildOptions` for this preset (every option is checked before anything is written)."""
-
-    name: str
-    description: str
-    builder: Callable[[str | Path, BuildOptions, DatasetPreset], Path]
-    options: tuple[str, ...] = ()
-    defaults: dict[str, Any] = field(default_factory=dict)
-    source: str | None = None
-    source_required: bool = False
-    bounds: dict[str, dict[str, Any]] = field(default_factory=dict)  # narrower bounds of BuildOptions fields
-
-    def build(self, out: str | Path, **options) -> Path:
-        known = {f.name for f in dataclasses.fields(BuildOptions)}
-        for key, value in options.items():
-            if key not in known:
-                raise DataError(f"unknown dataset option {key!r}")
-            if value not in (None, False) and key not in COMMON and key not in self.options:
-                takes = ", ".join(self.options) or "none"
-                raise DataError(
-                    f"option {key!r} does not apply to the {self.name} preset (it takes: {takes})"
-                )
-        opts = BuildOptions(**{k: v for k, v in options.items() if v is not None})
-        opts = dataclasses.replace(
-            opts, **{k: v for k, v in self.defaults.items() if getattr(opts, k) is None}
-        ).check(self.bounds)
-        if self.source_required and opts.source is None:
-            raise DataError(f"{self.name} needs --source: {self.source}")
-        return self.builder(out, opts, self)
+from .options import COMMON, COUNT, BuildOptions, DatasetPreset, opt
 
 
 def _sudoku_generated(out, o: BuildOptions, _: DatasetPreset) -> Path:
@@ -284,9 +134,10 @@ _MAZE_BOUNDS = {"size": {"ge": 5, "le": 256}}  # below 5 there is no room for a 
 _ARC_SOURCE = (
     "a Kaggle-combined folder (e.g. ../shared/data/trm-kaggle-combined) or folder of task-per-file subsets"
 )
-DATASET_PRESETS: dict[str, DatasetPreset] = {
-    p.name: p
-    for p in [
+
+
+def _builtins() -> tuple[DatasetPreset, ...]:
+    return (
         DatasetPreset(
             "sudoku6",
             "6x6 Sudoku (2x3 boxes), minimal unique puzzles with 23-28 blanks: 5000 train / 1000 test (CPU demo; "
@@ -390,5 +241,18 @@ DATASET_PRESETS: dict[str, DatasetPreset] = {
             "files",
             True,
         ),
-    ]
-}
+    )
+
+
+# every preset, by name: the built-ins, then each module of trm.data.build that says ``PRESETS = [...]`` (a new
+# builder is one new file), then the ``trm.datasets`` entry points of installed distributions
+DATASET_PRESETS: Registry[DatasetPreset] = Registry(
+    "trm.data.build",
+    "PRESETS",
+    key=lambda p: p.name,
+    builtins=_builtins,
+    group="trm.datasets",
+    what="dataset preset",
+)
+
+__all__ = ["COMMON", "COUNT", "DATASET_PRESETS", "BuildOptions", "DatasetPreset", "opt"]

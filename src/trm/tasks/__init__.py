@@ -8,7 +8,7 @@ interface (:class:`~trm.tasks.base.Task`) and a registry.
 
 Modules: :mod:`~trm.tasks.sudoku` (any box shape; exact solver in :mod:`~trm.tasks.sudoku_solver`),
 :mod:`~trm.tasks.maze`, :mod:`~trm.tasks.arc`, :mod:`~trm.tasks.base` (interface, custom token rows),
-:mod:`~trm.tasks.errors`. Token schemes: SPEC §6. The package imports numpy and :mod:`trm.errors` only, so an
+:mod:`~trm.tasks.errors`; further families are discovered (:data:`TASKS`). Token schemes: SPEC §6. The package imports numpy and :mod:`trm.errors` only, so an
 ONNX export folder carries a copy of it (``trm_runtime/tasks/``, see :func:`trm.deploy.onnx_export.copy_runtime`).
 """
 
@@ -19,13 +19,19 @@ from collections.abc import Mapping
 from . import arc, maze, sudoku
 from .base import Parsed, Symmetry, Task, TaskInfo, TokensTask
 from .errors import IGNORE, PuzzleError
+from .plugins import Registry
 
-TASKS: dict[str, type[Task]] = {  # every family, by kind: what the schemas, CLIs and consumers list
-    "sudoku": sudoku.SudokuTask,
-    "maze": maze.MazeTask,
-    "arc": arc.ArcTask,
-    "custom": TokensTask,
-}
+# every family, by kind: what the schemas, CLIs and consumers list. The built-ins, then each module of this
+# package that says ``FAMILY = MyTask`` (a new family is one new file), then the ``trm.tasks`` entry points of
+# installed distributions (a family shipped in a package of its own; docs/EXTENDING.md).
+TASKS: Registry[type[Task]] = Registry(
+    __name__,
+    "FAMILY",
+    key=lambda family: family.kind,
+    builtins=lambda: (sudoku.SudokuTask, maze.MazeTask, arc.ArcTask, TokensTask),
+    group="trm.tasks",
+    what="puzzle family",
+)
 
 
 def task_class(kind: str) -> type[Task]:

@@ -4,6 +4,7 @@ is (:class:`TaskInfo`) and its symmetries as token transforms (:class:`Symmetry`
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,6 +163,13 @@ class Task:
     def whole_task(self, puzzle: Any) -> dict[str, Any] | None:
         """A puzzle of several test inputs answered together (read and checked), or None where ``puzzle`` is
         one input for :meth:`parse`."""
+        return None
+
+    @classmethod
+    def example_puzzle(cls, info: TaskInfo, seed: int, data_info: Mapping[str, Any]) -> Any:
+        """A generated puzzle like the training ones (``data_info``: the training dataset's ``trm_task.json``
+        when it is of this kind, else ``{}``), or None where the family has no generator: what ``trm serve``'s
+        GET /v1/example and the web page show. Numpy only, like the rest of the task layer."""
         return None
 
     def example_text(self, tokens: np.ndarray) -> Any:

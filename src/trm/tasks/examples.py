@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from . import maze, maze_generate, sudoku, sudoku_generate
-from .base import TaskInfo
+from .base import Task, TaskInfo
 from .errors import PuzzleError
 
 
@@ -18,11 +18,29 @@ def example_puzzle(info: TaskInfo, seed: int, data_info: Mapping[str, Any] | Non
     """A generated puzzle of the model's kind and size (Sudoku and Maze), made like its training puzzles where
     ``data_info`` (the training dataset's ``trm_task.json``, kept in the checkpoint's meta) says how: a Sudoku's
     blank range, a maze's kind (perfect, walled) and shortest-path threshold."""
-    make = EXAMPLES.get(info.kind)
-    if make is None:
-        raise PuzzleError(f"no example generator for {info.kind} puzzles")
     same = isinstance(data_info, Mapping) and data_info.get("task") == info.kind
-    return make(info, seed, data_info if same else {})
+    make = EXAMPLES.get(info.kind)
+    puzzle = (
+        make(info, seed, data_info if same else {})
+        if make is not None
+        else _family(info.kind).example_puzzle(info, seed, data_info if same else {})
+    )
+    if puzzle is None:
+        raise PuzzleError(f"no example generator for {info.kind} puzzles")
+    return puzzle
+
+
+def has_examples(kind: str) -> bool:
+    """Whether puzzles of ``kind`` have an example generator (a built-in one, or the family's own
+    :meth:`~trm.tasks.base.Task.example_puzzle`)."""
+    family = _family(kind)
+    return kind in EXAMPLES or family.example_puzzle.__func__ is not Task.example_puzzle.__func__
+
+
+def _family(kind: str) -> type[Task]:
+    from . import task_class  # the registry, which discovers this package's modules (this one included)
+
+    return task_class(kind)
 
 
 def _sudoku(info: TaskInfo, seed: int, d: Mapping[str, Any]) -> str:
@@ -50,8 +68,8 @@ def _maze(info: TaskInfo, seed: int, d: Mapping[str, Any]) -> str:
     return maze.format_maze(grid)
 
 
-# the families with an example generator (one entry per family: what `trm serve`'s GET /v1/example and the web
-# page show)
+# the built-in families' example generators (what `trm serve`'s GET /v1/example and the web page show); a new
+# family overrides Task.example_puzzle in its own module instead
 EXAMPLES: dict[str, Callable[[TaskInfo, int, Mapping[str, Any]], str]] = {
     sudoku.SudokuTask.kind: _sudoku,
     maze.MazeTask.kind: _maze,
