@@ -242,6 +242,7 @@ def test_the_issues_drawn_6x6_is_read():
 
 def test_sdk_file_and_its_single_line_agree():
     assert S.format_sudoku(S.parse_sudoku(SDK)) == SDK_LINE
+    assert S.format_sudoku(S.parse_sudoku("\ufeff" + SDK.replace("\n", "\r\n"))) == SDK_LINE  # Notepad's
     unicode = """┌───────┬───────┬───────┐
 │ 2 . . │ 1 . 5 │ . . 3 │
 │ . 5 4 │ . . . │ 7 1 . │
@@ -330,7 +331,7 @@ def test_maze_with_ragged_trailing_spaces():
         "#####   \n#S  #\n# # #  \n#  G#\n#####",  # trailing spaces after some rows
         "#####\n#S  #\n# # #\n#  G#\n#####" + "\n   \n\n",  # blank lines after
         "\n".join(ln + " " * 4 for ln in clean.split("\n")),  # every row padded past the model's width
-        clean.replace("\n", "\r\n") + "\r\n",
+        "\ufeff" + clean.replace("\n", "\r\n") + "\r\n",
     ]:
         got = task.parse(text)
         assert (got.tokens == want.tokens).all(), repr(text)

@@ -54,10 +54,11 @@ def parse_maze(text: str, *, where: str = "") -> np.ndarray:
 
 
 def maze_lines(text: str, width: int) -> list[str]:
-    """The rows of a maze as a person typed it: blank lines before and after dropped, and where the rows are
-    ragged (an editor trimmed or padded some) or wider than ``width``, trailing spaces dropped, being the same
-    as nothing (a shorter row is open to the right of its last character, up to the widest row)."""
-    lines = [ln.rstrip("\r") for ln in text.split("\n")]
+    """The rows of a maze as a person typed it: a byte-order mark and blank lines before and after dropped, and
+    where the rows are ragged (an editor trimmed or padded some) or wider than ``width``, trailing spaces
+    dropped, being the same as nothing (a shorter row is open to the right of its last character, up to the
+    widest row)."""
+    lines = [ln.rstrip("\r") for ln in text.removeprefix("\ufeff").split("\n")]
     while lines and not lines[0].strip():
         lines.pop(0)
     while lines and not lines[-1].strip():

@@ -169,6 +169,7 @@ def read_sudoku(text: str, box: Box = (3, 3), *, where: str = "") -> tuple[np.nd
     n = br * bc
     prefix = f"{where}: " if where else ""
     table = cell_symbols(n)
+    text = text.removeprefix("\ufeff")  # a byte-order mark, as editors on Windows save text
     chars = "".join(text.split())
     if len(chars) == n * n and chars.isascii() and all(c in table for c in set(chars)):  # the common form
         vals: list[int] | None = [table[c] for c in chars]

@@ -91,7 +91,7 @@
     return {
       parse(text) {
         if (typeof text !== "string") fail("a maze must be given as text (rows of '#', ' ', 'S', 'G')");
-        let lines = text.split("\n").map((l) => l.replace(/\r+$/, ""));  // maze_lines: ragged rows as typed
+        let lines = text.replace(/^\ufeff/, "").split("\n").map((l) => l.replace(/\r+$/, ""));  // maze_lines: ragged rows as typed
         while (lines.length && !lines[0].trim()) lines.shift();
         while (lines.length && !lines[lines.length - 1].trim()) lines.pop();
         if (new Set(lines.map((l) => l.length)).size > 1 || lines.some((l) => l.length > n))
