@@ -84,6 +84,22 @@ def test_solve_matches_trm_solve(client, model_dir):
             assert [t["answer"] for t in got["trace"]] == [t["answer"] for t in ref["trace"]]
 
 
+def test_solve_takes_a_drawn_grid(client):
+    """A Sudoku drawn as puzzle sites print it goes through the same parser as a one-line puzzle."""
+    puzzle = _puzzle(client, 0)
+    rows = [
+        " ".join(puzzle[r * 6 + c] for c in range(3)) + " | " + " ".join(puzzle[r * 6 + 3 : r * 6 + 6])
+        for r in range(6)
+    ]
+    drawn = "\n".join(rows[:2] + ["------+------"] + rows[2:4] + ["------+------"] + rows[4:])
+    one = client.post("/v1/solve", json={"puzzle": puzzle}).json()
+    r = client.post("/v1/solve", json={"puzzle": drawn})
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["answer"].split("\n") == [one["answer"][i : i + 6] for i in range(0, 36, 6)]  # a row a line
+    assert (got["steps"], got["valid"]) == (one["steps"], one["valid"])
+
+
 @pytest.mark.parametrize(
     "body,status,words",
     [

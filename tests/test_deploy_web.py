@@ -195,7 +195,7 @@ def _answers(kind: str, puzzle: str, solver: OnnxSolver) -> list[list[int]]:
 
 BAD = {
     "sudoku": ["1" * 36, "12", "x" + "." * 35, "11" + "." * 34, "12345......6" + "." * 24],
-    "maze": ["S#\n#G", "SSG", "S ?G", "#" * 9 + "\nSG", "S#G", "   \n   "],
+    "maze": ["S#\n#G", "SSG", "S ?G", "#" * 9 + "\nSG", "S#G", "   \n   ", "#" * 9 + "  \nS G  \n\n"],
 }
 
 

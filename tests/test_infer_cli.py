@@ -63,12 +63,47 @@ def test_solve_text_says_when_the_answer_is_wrong(sudoku_run, capsys, tmp_path):
     assert "step 1" in out and "confidence" in out
     lines = out.strip().splitlines()
     answer_at = next(i for i, ln in enumerate(lines) if ln.startswith("steps "))
-    assert all(len(ln) == 4 for ln in lines[answer_at - 4 : answer_at])  # answered in the input's layout
+    drawn = lines[answer_at - 5 : answer_at]  # the answer drawn for a person: 4 rows, a rule between bands
+    assert drawn[2] == "-----+-----" and all(ln.count("|") == 1 for ln in drawn[:2] + drawn[3:])
+    assert len("".join(drawn).replace("|", "").replace("-", "").replace("+", "").replace(" ", "")) == 16
     assert ("WRONG" in out) == (code == 1) and ("valid: " in out) == (code == 0)
     from PIL import Image
 
     assert Image.open(tmp_path / "t.png").size[0] > 0
     assert Image.open(tmp_path / "t.gif").n_frames == 6
+
+
+def test_solve_reads_a_drawn_grid_and_draws_the_answer(sudoku_run, capsys, tmp_path):
+    root, puzzles = sudoku_run
+    run = str(root / "run")
+    g = sd.parse_sudoku(puzzles[0], (2, 2))
+    framed = "+-----+-----+\n" + "".join(
+        ("+-----+-----+\n" if r == 2 else "") + "| {} {} | {} {} |\n".format(*(sd.DIGITS[v] for v in g[r]))
+        for r in range(4)
+    )
+    (tmp_path / "drawn.txt").write_text(framed + "+-----+-----+\n")
+    code = main(["solve", run, puzzles[0], "--json"])
+    one_line = _json_line(capsys.readouterr().out)
+    assert main(["solve", run, str(tmp_path / "drawn.txt"), "--json"]) == code
+    rows = _json_line(capsys.readouterr().out)  # the same answer, one line per row as the drawing has them
+    assert rows["answer"] == "\n".join(one_line["answer"][i : i + 4] for i in range(0, 16, 4))
+    assert {k: v for k, v in rows.items() if k != "answer"} == {
+        k: v for k, v in one_line.items() if k != "answer"
+    }
+    assert main(["solve", run, puzzles[0], "--raw"]) == code
+    assert capsys.readouterr().out.splitlines()[0] == one_line["answer"]  # --raw: the input's own form
+    assert main(["solve", run, str(tmp_path / "drawn.txt")]) == code
+    drawn = capsys.readouterr().out.splitlines()[:5]
+    cells = "".join(c for c in "".join(drawn) if c not in "|-+ ")  # the answer may break the rules: no parse
+    assert drawn[2] == "-----+-----" and cells == one_line["answer"]
+
+
+def test_solve_a_puzzle_of_another_size_names_the_shipped_model(sudoku_run, capsys):
+    root, _ = sudoku_run
+    assert main(["solve", str(root / "run"), "......6.5...5.1....6...445..1..3..6."]) == 2
+    err = capsys.readouterr().err
+    assert "needs 16 cells, got 36: this is a 6x6 Sudoku" in err and "trm solve sudoku6 PUZZLE" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize(

@@ -3,29 +3,37 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from ..checkpoint import read_config
 from ..deploy.backends import load_onnx_solver
 from ..infer import load_solver
 from ..infer.render import save_trace_images, trace_text, use_colour
 from ..infer.settings import add_arguments as add_settings_arguments
 from ..infer.settings import given_options
+from ..models import shipped_model, shipped_names
 from ..tasks.base import names_file
+from ..tasks.errors import OtherSizeError
 from ..utils import TRMError
 
 HELP = "solve one puzzle (Sudoku string, maze text file, ARC task JSON) and verify the answer"
-DESCRIPTION = """Solve one puzzle with a trained model, print the answer, the supervision steps used and the
-halting head's confidence, and check the answer with a symbolic verifier (Sudoku: rules and givens; Maze: a
-valid path of shortest length; ARC: the expected outputs if the task file has them).
+DESCRIPTION = """Solve one puzzle with a trained model, print the answer (a Sudoku drawn as a grid; --raw: in the
+puzzle's own form), the supervision steps used and the halting head's confidence, and check the answer with a
+symbolic verifier (Sudoku: rules and givens; Maze: a valid path of shortest length; ARC: the expected outputs if
+the task file has them). A Sudoku may be written as people write it: one line, one row per line, cells
+separated by spaces or commas, a grid drawn with |, - and + lines, an .sdk file (docs/DATA.md).
 
 The inference options start from the run's protocol (its config's eval section), else the library defaults.
 
 examples:
   trm solve runs/demo 1.2...3..45.....6.1..2...3..4.2...5.
+  trm solve sudoku6 drawn-grid.txt --raw                     # the answer as one line of 36 digits
   trm solve runs/demo puzzle.txt --mode adaptive --threshold 0.7 --trace
   trm solve runs/maze maze.txt --gif steps.gif --json
   trm solve runs/demo puzzle.txt --samples 8 --init-noise 1 --select confidence   # 8 trajectories, one chosen
@@ -58,6 +66,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--json", action="store_true", help="print one JSON object: answer, steps, confidence, valid..."
+    )
+    p.add_argument(
+        "--raw",
+        action="store_true",
+        help="print the answer as text in the puzzle's own form (as --json's answer: a Sudoku as one line of "
+        "N*N digits), not drawn as a grid",
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (default cpu)")
     p.add_argument("--dtype", default="float32", choices=["auto", "float32", "bfloat16", "float16"])
@@ -116,7 +130,10 @@ def run(args: argparse.Namespace) -> int:
         if path:
             _check_output_path(path)
     want_trace = bool(args.trace or args.gif or args.png)
-    result = solver.solve(puzzle, solver.settings(**given_options(args)), trace=want_trace)
+    try:
+        result = solver.solve(puzzle, solver.settings(**given_options(args)), trace=want_trace)
+    except OtherSizeError as e:
+        raise TRMError(_with_shipped_model(e)) from None
     notes = []
     if args.gif or args.png:
         notes += _draw(solver, text, result, args)
@@ -128,10 +145,22 @@ def run(args: argparse.Namespace) -> int:
         if args.trace:
             print(_trace(solver, text, result))
             print()
+        if not (args.raw or solver.task.per_task):  # the answer drawn for a person (a Sudoku with its boxes)
+            drawn = solver.task.display(np.asarray(result.tokens), solver.parse(text))
+            result = dataclasses.replace(result, answer=drawn)
         print(result.text())
         for n in notes:
             print(n)
     return 1 if result.valid is False else 0
+
+
+def _with_shipped_model(e: OtherSizeError) -> str:
+    """The message of a puzzle of another size than the model's, naming a shipped model that solves it."""
+    for name in shipped_names():
+        cfg, _ = read_config(shipped_model(name))
+        if e.solved_by(cfg.task, math.isqrt(cfg.model.seq_len)):
+            return f"{e} (shipped with trm: trm solve {name} PUZZLE)"
+    return str(e)
 
 
 def _frames(solver, text, result):

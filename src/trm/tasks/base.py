@@ -212,6 +212,11 @@ class Task:
         """An answer row as text in the format of the parsed input."""
         raise NotImplementedError
 
+    def display(self, tokens: np.ndarray, parsed: Parsed | None) -> str:
+        """An answer row drawn for a person to read (``trm solve``'s answer without ``--json``); the families
+        whose :meth:`format` is already a drawing keep it."""
+        return self.format(tokens, parsed)  # type: ignore[arg-type]
+
     def verify(self, parsed: Parsed, tokens: np.ndarray) -> tuple[bool | None, list[str]]:
         """(valid, reasons it is not); valid is ``None`` where the task has no symbolic verifier."""
         return None, []

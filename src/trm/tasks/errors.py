@@ -15,3 +15,16 @@ class PuzzleError(TRMError, ValueError):
 
 IGNORE = -100
 """Label value of positions that do not count in the loss or in accuracy (SPEC §4)."""
+
+
+class OtherSizeError(PuzzleError):
+    """A puzzle of the family that is another size than the model's: a model of ``kind`` with grid side
+    ``side`` (``larger``: or more) would solve it, so that a caller that knows the models at hand can name one."""
+
+    def __init__(self, message: str, kind: str = "", side: int = 0, larger: bool = False):
+        super().__init__(message)
+        self.kind, self.side, self.larger = kind, side, larger
+
+    def solved_by(self, kind: str, side: int) -> bool:
+        """Whether a model of ``kind`` with grid side ``side`` solves the puzzle."""
+        return kind == self.kind and (side == self.side or (self.larger and side > self.side))

@@ -19,7 +19,7 @@ import numpy as np
 
 from .arc import DIHEDRAL, dihedral
 from .base import Parsed, Symmetry, Task, TaskInfo, alphabet, char_codes
-from .errors import PuzzleError
+from .errors import OtherSizeError, PuzzleError
 
 CHARSET = "# SGo"
 WALL, OPEN, START, GOAL, PATH = range(5)
@@ -51,6 +51,21 @@ def parse_maze(text: str, *, where: str = "") -> np.ndarray:
     for code in (START, GOAL):
         find(grid, code, prefix)
     return grid
+
+
+def maze_lines(text: str, width: int) -> list[str]:
+    """The rows of a maze as a person typed it: a byte-order mark and blank lines before and after dropped, and
+    where the rows are ragged (an editor trimmed or padded some) or wider than ``width``, trailing spaces
+    dropped, being the same as nothing (a shorter row is open to the right of its last character, up to the
+    widest row)."""
+    lines = [ln.rstrip("\r") for ln in text.removeprefix("\ufeff").split("\n")]
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if len({len(ln) for ln in lines}) > 1 or any(len(ln) > width for ln in lines):
+        lines = [ln.rstrip(" ") for ln in lines]
+    return lines
 
 
 def format_maze(grid: np.ndarray, flat: bool = False) -> str:
@@ -220,8 +235,9 @@ def check_maze(maze: np.ndarray, answer: np.ndarray, shortest: bool = True) -> l
 
 
 class MazeTask(Task):
-    """Mazes drawn in text (``#``, space, ``S``, ``G``; an ``o`` path in the input is ignored). A maze
-    smaller than the model's N×N is surrounded by walls and cropped back in the answer."""
+    """Mazes drawn in text (``#``, space, ``S``, ``G``; an ``o`` path in the input is ignored; ragged rows as
+    :func:`maze_lines` reads them). A maze smaller than the model's N×N is surrounded by walls and cropped back
+    in the answer."""
 
     kind = "maze"
     title = "maze"
@@ -256,14 +272,18 @@ class MazeTask(Task):
         n = self.n
         if not isinstance(puzzle, str):
             raise PuzzleError("a maze must be given as text (rows of '#', ' ', 'S', 'G')")
-        lines = puzzle.replace("\r\n", "\n").rstrip("\n").split("\n")
-        while lines and not lines[0].strip():
-            lines.pop(0)
+        lines = maze_lines(puzzle, n)
         h, w = len(lines), max((len(ln) for ln in lines), default=0)
         if h == 0 or w == 0:
             raise PuzzleError("the maze is empty")
         if h > n or w > n:
-            raise PuzzleError(f"the maze is {h}x{w} but this model solves mazes up to {n}x{n}")
+            raise OtherSizeError(
+                f"the maze is {h}x{w} but this model solves mazes up to {n}x{n}; a maze model of {max(h, w)}x"
+                f"{max(h, w)} or larger solves it",
+                kind="maze",
+                side=max(h, w),
+                larger=True,
+            )
         grid = np.full((n, n), WALL, np.int8)
         for r, ln in enumerate(lines):
             bad = set(ln) - set(CHARSET)

@@ -2,7 +2,9 @@
 
 An N×N Sudoku has boxes of ``box = (rows, cols)`` cells with ``N = rows · cols``: 4×4 uses (2, 2), 6×6 uses
 (2, 3) (boxes two rows tall and three columns wide), 9×9 uses (3, 3). Grids are integer arrays [N, N] with
-0 for a blank and 1..N for digits; in text a blank is ``.`` (or ``0``) and digits above 9 are ``A``..``G``.
+0 for a blank and 1..N for digits; in text a blank is ``.`` (or ``0``, ``_``, ``*``) and digits above 9 are
+``A``..``G`` (or the numbers 10..16 where cells are separated). :func:`read_sudoku` reads the forms people write
+(rows, commas, drawn grids, .sdk files; docs/DATA.md "Puzzles as text"), :func:`draw_sudoku` draws one for them.
 
 Tokens (SPEC §6): PAD 0, blank 1, digit d → d + 1; vocab N + 2; sequence N² in row-major order.
 
@@ -13,6 +15,7 @@ each band, of the stacks and of the columns in each stack, and a transpose where
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from . import sudoku_solver
-from .base import Parsed, Symmetry, Task, TaskInfo, alphabet, char_codes
-from .errors import PuzzleError
+from .base import Parsed, Symmetry, Task, TaskInfo
+from .errors import OtherSizeError, PuzzleError
 
 DIGITS = ".123456789ABCDEFG"
 """The symbol of each cell value: ``DIGITS[0]`` is the blank, ``DIGITS[d]`` digit d (up to 16)."""
@@ -72,35 +75,153 @@ def units(box: Box) -> tuple[tuple[str, np.ndarray], ...]:
 
 # ----------------------------------------------------------------------------------------------- text
 
+BLANKS = "._*0"
+"""The symbols a puzzle may use for a blank cell; ``.`` (``DIGITS[0]``) is the one answers are written with
+unless the input used another one throughout."""
 
-def parse_sudoku(text: str, box: Box = (3, 3), *, where: str = "") -> np.ndarray:
-    """A puzzle string (row-major, ``.`` or ``0`` for blanks, whitespace ignored) as an int8 grid [N, N].
+_RULE_CHARS = "-=+|*"  # what lines drawn between bands are made of (with box-drawing characters and spaces)
+_COLUMN_RULES = str.maketrans({"|": " ", "+": " ", **{chr(c): " " for c in range(0x2500, 0x2580)}})
+_FIELDS = re.compile(r"\s*[,;]\s*|\s+")
 
-    Raises :class:`PuzzleError` for a wrong length, a bad character or a digit given twice in a unit."""
-    br, bc = check_box(box)
-    n = br * bc
-    chars = "".join(text.split())
-    prefix = f"{where}: " if where else ""
-    if len(chars) != n * n:
-        raise PuzzleError(
-            f"{prefix}a {n}x{n} Sudoku needs {n * n} cells, got {len(chars)} in {text.strip()[:100]!r}"
-        )
-    symbols = {
-        ".": 0,
-        "0": 0,
+
+def cell_symbols(n: int) -> dict[str, int]:
+    """The value (0 = blank) of every one-character cell symbol of an N×N Sudoku: :data:`BLANKS`, then
+    ``1``..``9`` and ``A``..``G`` (either case) for the digits."""
+    return {
+        **dict.fromkeys(BLANKS, 0),
         **{DIGITS[d]: d for d in range(1, n + 1)},
         **{DIGITS[d].lower(): d for d in range(10, n + 1)},
     }
-    allowed = f"use '.' or '0' for blanks and 1..{DIGITS[n]} for digits"
-    vals = char_codes(chars, symbols, n, prefix, allowed, "")
-    grid = vals.astype(np.int8).reshape(n, n)
-    check_givens(grid, (br, bc), f"{prefix}invalid Sudoku {chars!r}")
-    return grid
+
+
+def _is_rule(line: str) -> bool:
+    """A line drawn between bands (``------+------``, ``|---+---|``, ``*-----*``, ``├──┼──┤``)."""
+    drawn = [c for c in line if not c.isspace()]
+    return any(c in "-=─━═╌╍┄┅┈┉" for c in drawn) and all(
+        c in _RULE_CHARS or "\u2500" <= c < "\u2580" for c in drawn
+    )
+
+
+def _rows(text: str) -> list[str]:
+    """The lines of a puzzle that hold cells, with the lines drawn between boxes dropped: blank lines, ``#``
+    comment lines, rules between bands and ``[Section]`` headers (reading stops at a header after the cells,
+    as an .sdk file's ``[Solution]``); column rules (``|``, ``+``, box drawing) become spaces."""
+    rows: list[str] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("[") and line.endswith("]"):
+            if rows:
+                break
+            continue
+        if not line or line.startswith("#") or _is_rule(line):
+            continue
+        line = line.translate(_COLUMN_RULES).strip()
+        if line:
+            rows.append(line)
+    return rows
+
+
+def _cells(rows: list[str], count: int) -> list[str]:
+    """The cells of the puzzle rows: fields between commas or semicolons (an empty one is a blank) if there
+    are any; else the words between spaces if there are ``count`` of them (each is a cell: ``10 . 3 16``);
+    else every character of them (``12.|4..``)."""
+    if any("," in r or ";" in r for r in rows):
+        out: list[str] = []
+        for r in rows:
+            fields = _FIELDS.split(r.strip())
+            if len(fields) > 1 and fields[-1] == "" and r.rstrip()[-1] in ",;":
+                fields.pop()  # a comma ending the row ends its last cell
+            out += fields
+        return out
+    words = [w for r in rows for w in r.split()]
+    return words if len(words) == count else list("".join(words))
+
+
+def _values(cells: list[str], n: int) -> list[int] | None:
+    """The value of each cell (symbol, number 0..N or an empty field), None if one is not a cell of N×N."""
+    table = cell_symbols(n)
+    out = []
+    for c in cells:
+        v = table.get(c, 0 if c == "" else int(c) if c.isascii() and c.isdigit() and len(c) < 4 else -1)
+        if not 0 <= v <= n:
+            return None
+        out.append(v)
+    return out
+
+
+def _other_size(rows: list[str], n: int) -> tuple[int, int] | None:
+    """(cells, side M) where the rows are a valid M×M Sudoku (M ≠ N, 4..16) with no given repeated."""
+    for m in range(4, 17):
+        cells = _cells(rows, m * m)
+        vals = _values(cells, m) if m != n and len(cells) == m * m else None
+        if vals is not None and not repeats(np.array(vals).reshape(m, m), box_for_size(m)):
+            return len(cells), m
+    return None
+
+
+def read_sudoku(text: str, box: Box = (3, 3), *, where: str = "") -> tuple[np.ndarray, dict[str, Any]]:
+    """A puzzle in any accepted text form (:data:`ACCEPTED_FORMS`) as an int8 grid [N, N], and how it was
+    written: ``rows`` (lines holding cells) and ``blank`` (the one blank symbol it used, else ``.``).
+
+    Raises :class:`PuzzleError` (one line) for a wrong number of cells (saying so where the text is a Sudoku
+    of another size: :class:`OtherSizeError`), a bad cell or a digit given twice in a unit."""
+    br, bc = check_box(box)
+    n = br * bc
+    prefix = f"{where}: " if where else ""
+    table = cell_symbols(n)
+    text = text.removeprefix("\ufeff")  # a byte-order mark, as editors on Windows save text
+    chars = "".join(text.split())
+    if len(chars) == n * n and chars.isascii() and all(c in table for c in set(chars)):  # the common form
+        vals: list[int] | None = [table[c] for c in chars]
+        cells, rows = list(chars), [ln for ln in text.splitlines() if ln.strip()]
+    else:
+        rows = _rows(text)
+        cells = _cells(rows, n * n)
+        if len(cells) != n * n:
+            other = _other_size(rows, n)
+            if other:
+                m = other[1]
+                raise OtherSizeError(
+                    f"{prefix}a {n}x{n} Sudoku needs {n * n} cells, got {other[0]}: this is a {m}x{m} "
+                    f"Sudoku, which a {m}x{m} Sudoku model solves",
+                    kind="sudoku",
+                    side=m,
+                )
+            raise PuzzleError(
+                f"{prefix}a {n}x{n} Sudoku needs {n * n} cells, got {len(cells)} in {text.strip()[:100]!r}"
+            )
+        vals = _values(cells, n)
+        if vals is None:
+            i = next(i for i, c in enumerate(cells) if _values([c], n) is None)
+            what = "character" if all(len(c) <= 1 for c in cells) else "cell"
+            numbers = f"1..{n} or " if n > 9 and what == "cell" else ""
+            raise PuzzleError(
+                f"{prefix}bad {what} {cells[i]!r} at cell {i} (row {i // n + 1}, column {i % n + 1}); use "
+                f"'.' or '0' for blanks and {numbers}1..{DIGITS[n]} for digits"
+            )
+    grid = np.array(vals, np.int8).reshape(n, n)
+    shown = "".join(cells) if all(len(c) == 1 for c in cells) else format_sudoku(grid)
+    check_givens(grid, (br, bc), f"{prefix}invalid Sudoku {shown!r}")
+    blanks = {c for c, v in zip(cells, vals, strict=True) if v == 0}
+    blank = blanks.pop() if len(blanks) == 1 else "."
+    blank = blank if blank in BLANKS else "."
+    return grid, {"rows": len(rows), "blank": blank}
+
+
+def parse_sudoku(text: str, box: Box = (3, 3), *, where: str = "") -> np.ndarray:
+    """A puzzle in any accepted text form (:func:`read_sudoku`) as an int8 grid [N, N]."""
+    return read_sudoku(text, box, where=where)[0]
 
 
 def format_sudoku(grid: np.ndarray) -> str:
     """The grid as a string of N² characters, ``.`` for blanks."""
     return "".join(DIGITS[int(v)] for v in np.asarray(grid).reshape(-1))
+
+
+def draw_sudoku(grid: np.ndarray, box: Box) -> str:
+    """The grid drawn for a person: cells separated by spaces, boxes by ``|`` and ``-------+-------`` lines
+    (:func:`render_grid` without trailing spaces); :func:`read_sudoku` reads it back."""
+    return "\n".join(line.rstrip() for line in render_grid(np.asarray(grid), box))
 
 
 def as_grid(grid: np.ndarray | str, box: Box) -> np.ndarray:
@@ -340,8 +461,10 @@ def augment_batch(grids: Sequence[np.ndarray], box: Box, rng: np.random.Generato
 
 
 class SudokuTask(Task):
-    """N×N Sudoku strings (row-major, ``.`` or ``0`` for blanks) or integer grids. The answer is written like
-    the input: one line per row if the input had N lines, ``0`` for blanks if the input used ``0``."""
+    """N×N Sudoku text in any form of :func:`read_sudoku` (one line, one row per line, spaced or comma-separated
+    cells, drawn grids, .sdk files) or integer grids. The answer is written like the input: one line per row
+    if the input had N rows of cells, its blank symbol (``0``, ``_``, ``*``) if it used one;
+    :meth:`display` draws it as a grid for a person."""
 
     kind = "sudoku"
     title = "Sudoku"
@@ -351,8 +474,8 @@ class SudokuTask(Task):
         "service report `valid`)."
     )
     puzzle_help = (
-        "the Sudoku: N*N characters row by row ('.' or '0' blank; spaces and line breaks ignored), or a grid "
-        "of integers (0 blank)"
+        "the Sudoku as text (N*N characters row by row, '.' or '0' blank; or one row per line, cells separated "
+        "by spaces or commas, grids drawn with |, - and + lines), or a grid of integers (0 blank)"
     )
     puzzle_type = str | list[list[int]]
     tool_name = "solve_sudoku"
@@ -379,9 +502,8 @@ class SudokuTask(Task):
     def parse(self, puzzle: Any) -> Parsed:
         n = self.n
         if isinstance(puzzle, str):
-            grid = parse_sudoku(puzzle, self.box)
-            lines = [ln for ln in puzzle.strip().splitlines() if ln.strip()]
-            layout = {"lines": len(lines) == n, "blank": "0" if "0" in puzzle and "." not in puzzle else "."}
+            grid, how = read_sudoku(puzzle, self.box)
+            layout = {"lines": how["rows"] == n, "blank": how["blank"]}
             text = puzzle
         else:
             try:
@@ -402,11 +524,15 @@ class SudokuTask(Task):
 
     def format(self, tokens: np.ndarray, parsed: Parsed) -> str:
         text = format_sudoku(self.grid(tokens))
-        if parsed.layout.get("blank") == "0":
-            text = text.replace(".", "0")
+        if parsed.layout.get("blank", ".") != ".":
+            text = text.replace(".", parsed.layout["blank"])
         if parsed.layout.get("lines"):
             return "\n".join(text[r * self.n : (r + 1) * self.n] for r in range(self.n))
         return text
+
+    def display(self, tokens: np.ndarray, parsed: Parsed | None) -> str:
+        """The answer drawn as a grid with its boxes (:func:`draw_sudoku`)."""
+        return draw_sudoku(self.grid(tokens), self.box)
 
     def verify(self, parsed: Parsed, tokens: np.ndarray) -> tuple[bool, list[str]]:
         errors = check_sudoku(parsed.layout["givens"], self.grid(tokens), self.box)
@@ -438,9 +564,8 @@ class SudokuTask(Task):
         return random_transform(self.box, rng).symmetry()
 
     def web_tables(self) -> dict[str, Any]:
-        encode = alphabet(lambda c: self.parse(c + "." * (self.seq_len - 1)).tokens[0])
         return {
-            "encode": encode,
+            "encode": {c: int(encode(np.array(v))) for c, v in cell_symbols(self.n).items()},
             "digits": DIGITS,
             "units": [[k, idx.tolist()] for k, idx in units(self.box)],
         }

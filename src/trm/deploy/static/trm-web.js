@@ -91,11 +91,15 @@
     return {
       parse(text) {
         if (typeof text !== "string") fail("a maze must be given as text (rows of '#', ' ', 'S', 'G')");
-        const lines = text.replaceAll("\r\n", "\n").replace(/\n+$/, "").split("\n");
+        let lines = text.replace(/^\ufeff/, "").split("\n").map((l) => l.replace(/\r+$/, ""));  // maze_lines: ragged rows as typed
         while (lines.length && !lines[0].trim()) lines.shift();
-        const h = lines.length, w = Math.max(0, ...lines.map((l) => l.length));
+        while (lines.length && !lines[lines.length - 1].trim()) lines.pop();
+        if (new Set(lines.map((l) => l.length)).size > 1 || lines.some((l) => l.length > n))
+          lines = lines.map((l) => l.replace(/ +$/, ""));
+        const h = lines.length, w = Math.max(0, ...lines.map((l) => l.length)), m = Math.max(h, w);
         if (!h || !w) fail("the maze is empty");
-        if (h > n || w > n) fail(`the maze is ${h}x${w} but this model solves mazes up to ${n}x${n}`);
+        if (h > n || w > n)
+          fail(`the maze is ${h}x${w} but this model solves mazes up to ${n}x${n}; a maze model of ${m}x${m} or larger solves it`);
         const tokens = Array(S).fill(T.encode[T.wall]);
         lines.forEach((ln, r) => {
           const bad = [...new Set(ln)].filter((c) => !(c in T.encode)).sort();
