@@ -17,6 +17,7 @@ from dataclasses import fields, replace
 import torch
 
 from ..config import Config, ModelConfig, parse_depth_curriculum
+from ..hardware import Setup, choose_train_setup, fused_kernels
 from ..model import TRM, act_loss
 from ..model.layers import inductor_isa_options
 from ..model.losses import step_weights
@@ -187,8 +188,7 @@ def _clone(v):
 
 def use_fused_kernels(cfg: Config, dtype: torch.dtype) -> bool:
     """Whether the blocks' elementwise parts run as compiled fused kernels (``train.kernels``)."""
-    k = cfg.train.kernels
-    return k == "fused" or (k == "auto" and dtype != torch.float32 and cfg.train.compile == "off")
+    return fused_kernels(cfg.train.kernels, dtype, cfg.train.compile)
 
 
 def build_training(
@@ -253,25 +253,10 @@ def time_train_step(cfg: Config, device: torch.device, repeats: int = 2, warmup:
 
 
 def autotune_cpu_setup(cfg: Config, device: torch.device, note: Callable[[str], None] = _log.info) -> Config:
-    """``cfg`` with ``train.dtype`` and ``train.kernels`` set to the fastest measured set-up on this CPU (see
-    :func:`trm.hardware.choose_cpu_setup`); unchanged on accelerators, or where the user fixed either value."""
-    t = cfg.train
-    if (
-        not t.autotune
-        or device.type != "cpu"
-        or t.dtype != "auto"
-        or t.kernels != "auto"
-        or t.compile != "off"
-    ):
-        return cfg
-    from ..hardware import Setup, choose_cpu_setup
+    """``cfg`` with ``train.dtype`` and ``train.kernels`` set to the fastest set-up measured on this CPU (the
+    choice and its rules are :func:`trm.hardware.choose_train_setup`'s; this supplies the real step to time);
+    unchanged where the chooser does not choose."""
     from ..model import layers
-
-    m = cfg.model
-    key = (
-        f"{cfg.name} D{m.hidden_size} L{m.total_len} {m.mixer} T{m.T} n{m.n} layers{m.num_layers} "
-        f"m{m.swiglu_multiple} batch{t.global_batch_size} curriculum[{t.depth_curriculum}]"
-    )
 
     def time_step(setup: Setup) -> float:
         trial = cfg.override([f"train.dtype={setup.dtype}", f"train.kernels={setup.kernels}"])
@@ -282,7 +267,9 @@ def autotune_cpu_setup(cfg: Config, device: torch.device, note: Callable[[str], 
             raise RuntimeError("compiling the fused kernels failed")
         return sec
 
-    chosen = choose_cpu_setup(key, time_step, log=note)
+    chosen = choose_train_setup(cfg, device, time_step, log=note)
+    if chosen is None:
+        return cfg
     return cfg.override([f"train.dtype={chosen.dtype}", f"train.kernels={chosen.kernels}"])
 
 
