@@ -186,15 +186,36 @@ def check_flag_bounds(obj: Any) -> None:
     :class:`~trm.errors.TRMError` names the flag."""
     for f in dataclasses.fields(obj):
         v, meta = getattr(obj, f.name), f.metadata
-        if "min" not in meta:
+        if "min" not in meta or (v is None and flag_optional(f)):
             continue
-        want_int = f.type == "int"
+        want_int = flag_type(f) is int
         if isinstance(v, bool) or not isinstance(v, int if want_int else (int, float)):
             raise TRMError(f"{meta['flag']} must be {'an integer' if want_int else 'a number'}, got {v!r}")
         if not (math.isfinite(v) and meta["min"] <= v <= meta["max"]):
             raise TRMError(
                 f"{meta['flag']} must be in [{num_text(meta['min'])}, {num_text(meta['max'])}], got {v}"
             )
+
+
+def flag_type(f: dataclasses.Field) -> type:
+    """The scalar type of a flag field declared ``int``, ``float`` or ``str``, optional (``| None``) or not."""
+    name = str(f.type).replace(" ", "").removesuffix("|None")
+    return {"int": int, "float": float, "bool": bool}.get(name, str)
+
+
+def flag_optional(f: dataclasses.Field) -> bool:
+    """Whether a flag field may be unset (declared ``X | None``)."""
+    return str(f.type).replace(" ", "").endswith("|None")
+
+
+def flag_help(f: dataclasses.Field) -> str:
+    """A flag field's help with its default and range: ``port (default 8000; 1 to 65535)``."""
+    meta, parts = f.metadata, []
+    if f.default is not None and not isinstance(f.default, (bool, tuple)):
+        parts.append(f"default {num_text(f.default) if isinstance(f.default, (int, float)) else f.default}")
+    if "min" in meta:
+        parts.append(f"{num_text(meta['min'])} to {num_text(meta['max'])}")
+    return meta["help"] + (f" ({'; '.join(parts)})" if parts else "")
 
 
 def in_bounds(metadata: Any, value: float) -> bool:
