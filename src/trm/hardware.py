@@ -9,7 +9,7 @@ kernels) for a few seconds, keeps the fastest, and caches the choice per machine
 The rules of a training set-up live here too, beside the measurement: when ``train.autotune`` chooses
 (:func:`autotunes`), the cache key of a config (:func:`setup_key`), which dtypes a device trains in
 (:func:`check_train_dtype`) and what ``train.kernels=auto`` means (:func:`fused_kernels`). A config is read
-by its attribute names (``cfg.train.dtype``, ``cfg.model.hidden_size``): this module sits beside
+by its attribute names (``cfg.train.system.dtype``, ``cfg.model.hidden_size``): this module sits beside
 :mod:`trm.config` and does not import it; the step it times is the trainer's (:mod:`trm.train.step`).
 """
 
@@ -205,7 +205,7 @@ def choose_cpu_setup(
 def autotunes(cfg: Config, device: torch.device) -> bool:
     """Whether ``train.autotune`` chooses the dtype and kernels of ``cfg`` on ``device``: on a CPU only, and
     only where the user left ``train.dtype`` and ``train.kernels`` at ``auto`` without ``train.compile``."""
-    t = cfg.train
+    t = cfg.train.system
     return (
         bool(t.autotune)
         and torch.device(device).type == "cpu"
@@ -221,7 +221,7 @@ def setup_key(cfg: Config) -> str:
     m, t = cfg.model, cfg.train
     return (
         f"{cfg.name} D{m.hidden_size} L{m.total_len} {m.mixer} T{m.T} n{m.n} layers{m.num_layers} "
-        f"m{m.swiglu_multiple} batch{t.global_batch_size} curriculum[{t.depth_curriculum}]"
+        f"m{m.swiglu_multiple} batch{t.loop.global_batch_size} curriculum[{t.recipe.depth_curriculum}]"
     )
 
 

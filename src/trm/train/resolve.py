@@ -30,15 +30,15 @@ class Resolved:
     dtype: torch.dtype
     world_size: int
     steps_per_epoch: float
-    total_steps: int  # train.max_steps, else train.epochs passes over the sampler's epoch
+    total_steps: int  # train.loop.max_steps, else train.loop.epochs passes over the sampler's epoch
     eval_every: int  # optimizer steps between evaluations (0: only at the end)
     log_every: int  # optimizer steps between logged metric lines
     check_every: int  # optimizer steps between non-finite-loss checks
-    time_limit_s: float  # train.max_minutes in seconds (inf: no limit)
+    time_limit_s: float  # train.loop.max_minutes in seconds (inf: no limit)
 
     @property
     def global_batch(self) -> int:
-        return self.cfg.train.global_batch_size
+        return self.cfg.train.loop.global_batch_size
 
 
 def resolve(
@@ -56,31 +56,31 @@ def resolve(
     against the processes, and the loop's step counts derived. A one-line :class:`TRMError` for what cannot run."""
     if choose_setup:
         cfg = autotune_cpu_setup(cfg, device, note=note)
-    t = cfg.train
-    dtype = resolve_dtype(t.dtype, device)
+    loop = cfg.train.loop
+    dtype = resolve_dtype(cfg.train.system.dtype, device)
     check_train_dtype(dtype, device)
-    if t.global_batch_size % world_size:
+    if loop.global_batch_size % world_size:
         raise TRMError(
-            f"train.global_batch_size {t.global_batch_size} is not divisible by the {world_size} processes"
+            f"train.global_batch_size {loop.global_batch_size} is not divisible by the {world_size} processes"
         )
-    if t.eval_interval_steps > 0:
-        eval_every = t.eval_interval_steps
-    elif t.eval_interval > 0:
-        eval_every = max(1, round(t.eval_interval * steps_per_epoch))
+    if loop.eval_interval_steps > 0:
+        eval_every = loop.eval_interval_steps
+    elif loop.eval_interval > 0:
+        eval_every = max(1, round(loop.eval_interval * steps_per_epoch))
     else:
         eval_every = 0
-    log_every = max(1, t.log_interval)
+    log_every = max(1, cfg.train.log.log_interval)
     return Resolved(
         cfg=cfg,
         device=device,
         dtype=dtype,
         world_size=world_size,
         steps_per_epoch=steps_per_epoch,
-        total_steps=t.max_steps or max(1, int(t.epochs * steps_per_epoch)),
+        total_steps=loop.max_steps or max(1, int(loop.epochs * steps_per_epoch)),
         eval_every=eval_every,
         log_every=log_every,
         # non-finite losses: checked every step on the CPU (free), at logging intervals on accelerators (a
         # host synchronisation); under DDP only on the all-reduced logging sums, so that every rank stops together
         check_every=1 if device.type == "cpu" else log_every,
-        time_limit_s=t.max_minutes * 60.0 if t.max_minutes > 0 else math.inf,
+        time_limit_s=loop.max_minutes * 60.0 if loop.max_minutes > 0 else math.inf,
     )

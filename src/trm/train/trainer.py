@@ -144,7 +144,7 @@ class Trainer:
             if not resume:
                 raise TRMError("no config given")
             cfg = saved_config(self.run_dir)
-        self.dist, self.device = D.setup(cfg.train.device)
+        self.dist, self.device = D.setup(cfg.train.system.device)
         self.main = self.dist.is_main
         self.console = console and self.main
         if self.console:
@@ -205,7 +205,7 @@ class Trainer:
         )
         self.names = model_parameter_names(self.model)
         self.parts = Trained(self.model, self.opt, self.ema, self.names, self.data.sampler)
-        torch.manual_seed(cfg.train.seed + 1 + self.dist.rank)
+        torch.manual_seed(cfg.train.loop.seed + 1 + self.dist.rank)
         self.state = TrainingState(world_size=self.dist.world_size)
         self.carry: Carry | None = None
         if resume_state is not None:
@@ -248,7 +248,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
     def run(self, stop_at_step: int | None = None, score_test: bool = True) -> TrainResult:
-        t, r = self.cfg.train, self.run_spec
+        t, r = self.cfg.train.loop, self.run_spec
         sampler_iter = iter(self.data.sampler)
         evals: list[dict[str, Any]] = []
         status = "finished"
@@ -347,7 +347,7 @@ class Trainer:
         )
 
     def _print_header(self) -> None:
-        c, t, r = self.cfg, self.cfg.train, self.run_spec
+        c, t, r = self.cfg, self.cfg.train.loop, self.run_spec
         n = self.model.num_dense_parameters()
         where = f"{self.device}" + (f" x{self.dist.world_size} processes" if self.dist.enabled else "")
         self.note(
@@ -373,8 +373,8 @@ class Trainer:
         D.all_reduce_sum(sums, self.dist)
         r = self.run_spec
         m = reduce_metrics(dict(zip(METRICS, sums.tolist(), strict=True)), r.global_batch, steps)
-        t = self.cfg.train
-        lr = lr_at(step, t.lr, t.lr_warmup_steps, r.total_steps, t.lr_min_ratio)
+        o = self.cfg.train.optim
+        lr = lr_at(step, o.lr, o.lr_warmup_steps, r.total_steps, o.lr_min_ratio)
         record = {
             "kind": "train",
             "step": step,
@@ -444,7 +444,7 @@ class Trainer:
             f"tokens {metrics['accuracy']:.2%}, q_halt acc {metrics['q_halt_accuracy']:.2%} "
             f"on {metrics['count']:,} puzzles" + (" (best)" if improved else "")
         )
-        if self.cfg.train.checkpoint_every_eval or final:
+        if self.cfg.train.loop.checkpoint_every_eval or final:
             self.save(best=improved, eval_metrics=metrics)
         elif improved and self.main:  # the best weights are kept even when the resumable state is not
             self.checkpointer.save_best(self.cfg, self.parts, self.state, self._meta(metrics))
