@@ -35,14 +35,16 @@ const model = JSON.parse(modelJson);
 const ctx = {
   document: { getElementById: (id) => (els[id] = els[id] || new El(id)), createElement: () => new El(),
               body: { dataset: { backend: "server" } }, querySelector: () => new El() },
-  fetch: async (url, opts) => ({ ok: !(opts && opts.method === "HEAD"), json: async () => model }),
+  fetch: async (url, opts) => ({ ok: !(opts && opts.method === "HEAD"),
+    json: async () => (url.startsWith("v1/example") ? { puzzle: model.example } : model) }),
   location: { protocol: "http:", search: "" }, URLSearchParams, setInterval: () => 1, clearInterval: () => {},
   window: {}, console, JSON, Math, Object, Array, String, Set,
 };
 vm.createContext(ctx);
 vm.runInContext(fs.readFileSync(app, "utf8"), ctx);
-setTimeout(() => {
-  const out = { status: els.status.textContent, hint: els["format-hint"].textContent,
+setTimeout(async () => {
+  if (model.example) await vm.runInContext("generate()", ctx);
+  const out = { puzzle: els.puzzle.value, status: els.status.textContent, hint: els["format-hint"].textContent,
                 line: els["model-line"].textContent, task: els["task-line"].textContent,
                 generate: els.generate.disabled, draws: [] };
   for (const [puzzle, answer, prev, valid] of JSON.parse(casesJson)) {
@@ -57,7 +59,7 @@ setTimeout(() => {
 """
 
 
-def run_page(tmp_path, task: Task, cases: list) -> dict:
+def run_page(tmp_path, task: Task, cases: list, example: str | None = None) -> dict:
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed")
@@ -71,6 +73,7 @@ def run_page(tmp_path, task: Task, cases: list) -> dict:
         "architecture": {"T": 2, "n": 2, "N_sup": 4},
         "limits": {"max_steps": 64},
         "threshold": 0.5,
+        "example": example,  # what GET /v1/example answers
     }
     harness = tmp_path / "harness.js"
     harness.write_text(HARNESS)
@@ -111,8 +114,10 @@ def test_sudoku_page(tmp_path):
     puzzle = "1.3...\n" + "." * 30
     good = "123456456123231564564231312645645312"
     bad = "113456456123231564564231312645645312"  # a repeat in the first row and column
-    out = run_page(tmp_path, task, [[puzzle, good, None, True], [puzzle, bad, good, False]])
-    assert out["status"] == "ready" and out["hint"] == f"({task.puzzle_help})" and not out["generate"]
+    out = run_page(tmp_path, task, [[puzzle, good, None, True], [puzzle, bad, good, False]], example="1" * 36)
+    assert out["puzzle"] == "\n".join(["111111"] * 6)  # a generated puzzle, one row a line
+    assert out["status"].startswith("generated puzzle #") and out["hint"] == f"({task.puzzle_help})"
+    assert not out["generate"]
     assert "6x6 sudoku" in out["line"] and out["task"] == task.description
     ok, wrong = out["draws"]
     assert ok["flagged"] == 0 and ok["className"] == "symbols" and len(ok["cells"]) == 36

@@ -35,7 +35,7 @@ async function loadModel() {
     $("run-on-label").hidden = true;
     document.querySelector("footer").hidden = true;
   }
-  const g = MODEL.grid || {}, view = MODEL.view;
+  const view = MODEL.view;
   $("model-line").textContent =
     `${MODEL.preset}: ${view.label}, ${MODEL.parameters.dense.toLocaleString()} parameters, ` +
     `T=${MODEL.architecture.T}, n=${MODEL.architecture.n}, N_sup=${MODEL.architecture.N_sup} (${MODEL.backend})`;
@@ -56,7 +56,7 @@ async function generate() {
     if (!r.ok) { setStatus(body.detail || "no generator", "error"); return; }
     puzzle = body.puzzle;
   }
-  $("puzzle").value = typeof puzzle === "string" ? rows(puzzle).join("\n") : JSON.stringify(puzzle);
+  $("puzzle").value = typeof puzzle === "string" ? (rows(puzzle) || [puzzle]).join("\n") : JSON.stringify(puzzle);
   clearOutput();
   setStatus("generated puzzle #" + seed, "ready");
 }
