@@ -111,7 +111,7 @@ def test_grouped_fields_keep_their_bounds_and_messages():
         base.override(["train.optim.beta2=x"])
     with pytest.raises(ConfigError, match="train.optimizer: must be one of"):
         Config.from_dict({"train": {"optim": {"optimizer": "sgd"}}})
-    with pytest.raises(ConfigError, match=r"train.lr is given twice \(also as train.optim.lr\)"):
+    with pytest.raises(ConfigError, match=r"^train.lr: given twice \(also as train.optim.lr\)$"):
         Config.from_dict({"train": {"lr": 1e-3, "optim": {"lr": 2e-3}}})
     with pytest.raises(ConfigError, match="unknown override key 'train.lrr'.*'lr'"):
         base.override(["train.lrr=1"])

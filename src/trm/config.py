@@ -478,7 +478,7 @@ def grouped_train(train: Any) -> Any:
         if not isinstance(group, dict):
             continue  # from_dict says train.GROUP must be a mapping
         if name in group:
-            raise ConfigError(f"train.{name} is given twice (also as train.{TRAIN_KEYS[name]}.{name})")
+            raise ConfigError(f"train.{name}: given twice (also as train.{TRAIN_KEYS[name]}.{name})")
         group[name] = value
     return out
 
