@@ -74,8 +74,7 @@ COLOURS = {"official": (200, 60, 40), "ours": (40, 90, 200)}
 
 def recipe(preset: str, sets: list[str]) -> Config:
     cfg = get_preset(preset).override(sets).override(FORCED)
-    d = cfg.to_dict()
-    bad = [f"{k}={_get(d, k)!r}" for k, v in OFFICIAL.items() if _get(d, k) != v]
+    bad = [f"{k}={_get(cfg, k)!r}" for k, v in OFFICIAL.items() if _get(cfg, k) != v]
     if bad:
         raise SystemExit(
             f"error: not an official recipe ({', '.join(bad)}); the official code has no such switch"
@@ -83,10 +82,11 @@ def recipe(preset: str, sets: list[str]) -> Config:
     return cfg
 
 
-def _get(d: dict, dotted: str):
+def _get(cfg: Config, dotted: str):
+    """The value of a dotted key (a flat ``train.KEY`` reads its group's field)."""
     for part in dotted.split("."):
-        d = d[part]
-    return d
+        cfg = getattr(cfg, part)
+    return cfg
 
 
 def eval_set(data_dir: Path, limit: int, batch: int) -> list[dict[str, torch.Tensor]]:

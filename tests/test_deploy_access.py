@@ -277,3 +277,28 @@ def test_mcp_over_http_needs_the_key(model_dir):
             c.post("/mcp", json=init, headers={**accept, "X-API-Key": KEY}).status_code for _ in range(4)
         ]
         assert 429 in codes
+
+
+def test_listen_flags_come_from_one_declaration(monkeypatch):
+    import argparse
+    import dataclasses
+
+    from trm.cli.serve import add_network_arguments, check_network_arguments
+    from trm.deploy.access import Listen
+
+    p = argparse.ArgumentParser()
+    add_network_arguments(p, "http: ")
+    args = p.parse_args([])
+    assert {f.name: getattr(args, f.name) for f in dataclasses.fields(Listen)} == dataclasses.asdict(Listen())
+    helps = {a.dest: a.help for a in p._actions}
+    assert helps["port"] == "http: port (default 8000; 1 to 65535)" and "1 to 4096" in helps["threads"]
+    # the bounds checked are the declared ones: narrowing the declaration narrows the check
+    port = next(f for f in dataclasses.fields(Listen) if f.name == "port")
+    monkeypatch.setattr(port, "metadata", {**port.metadata, "max": 9000})
+    monkeypatch.delenv("TRM_API_KEY", raising=False)
+    with pytest.raises(TRMError, match=r"--port must be in \[1, 9000\], got 9001"):
+        check_network_arguments(p.parse_args(["--port", "9001"]))
+    assert Listen(threads=None).validate().threads is None
+    for bad in (Listen(threads=True), Listen(port=80.5), Listen(host=" ")):
+        with pytest.raises(TRMError, match="--threads|--port|--host"):
+            bad.validate()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from .tasks import TASKS, TokensTask
 from .typed import (
@@ -26,7 +26,20 @@ from .typed import (
     from_dict,
 )
 
-__all__ = ["Config", "ConfigError", "DataConfig", "EvalConfig", "ModelConfig", "TrainConfig", "field_help"]
+__all__ = [
+    "Config",
+    "ConfigError",
+    "DataConfig",
+    "EvalConfig",
+    "LogConfig",
+    "LoopConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "RecipeConfig",
+    "SystemConfig",
+    "TrainConfig",
+    "field_help",
+]
 
 
 # Caps on the recursion, for what a run can compute at all. One supervision step applies T * (n + 1) blocks
@@ -223,7 +236,7 @@ class DataConfig:
     val_groups: int = _f(
         500,
         "datasets without a validation split: hold out this many training groups (a puzzle with all its "
-        "augmented copies; at most a tenth of them, at least one, seeded by train.seed) for validation, never trained on; "
+        "augmented copies; at most a tenth of them, at least one, seeded by train.loop.seed) for validation, never trained on; "
         "0 = none (then the dataset needs a val split, or eval.select_on=test)",
         ge=0,
         le=2**31 - 1,
@@ -243,18 +256,13 @@ class DataConfig:
 
 
 @dataclass
-class TrainConfig:
-    """Optimisation and the training loop (SPEC §3–5)."""
+class OptimConfig:
+    """The optimizers of the dense parameters and of the puzzle-embedding table, their learning-rate schedule
+    and the EMA of the weights (``train.optim``)."""
 
-    global_batch_size: int = _f(768, "examples per optimizer step, summed over all ranks", ge=1, le=2**20)
-    epochs: int = _f(50000, "passes over the training groups", ge=1)
-    max_steps: int = _f(0, "stop after this many optimizer steps (0 = derived from epochs)", ge=0)
-    max_minutes: float = _f(0.0, "stop after this much wall-clock training time (0 = no limit)", ge=0)
-    target_accuracy: float = _f(
-        0.0,
-        "stop at the first evaluation whose exact accuracy reaches this (0 = never)",
-        ge=0,
-        le=1,
+    optimizer: Literal["adam_atan2", "adamw", "muon"] = _f(
+        "adam_atan2",
+        "dense optimizer; muon = Muon on the hidden weight matrices, AdamW (train.optim.lr) on the rest",
     )
     lr: float = _f(1e-4, "peak learning rate of the dense parameters", gt=0, le=10)
     lr_min_ratio: float = _f(
@@ -267,19 +275,31 @@ class TrainConfig:
     beta1: float = _f(0.9, "first-moment decay", ge=0, lt=1)
     beta2: float = _f(0.95, "second-moment decay", ge=0, lt=1)
     weight_decay: float = _f(1.0, "decoupled weight decay of the dense parameters", ge=0)
-    optimizer: Literal["adam_atan2", "adamw", "muon"] = _f(
-        "adam_atan2",
-        "dense optimizer; muon = Muon on the hidden weight matrices, AdamW (train.lr) on the rest",
+    muon_lr: float = _f(
+        0.02, "learning rate of the Muon parameter group (train.optim.optimizer=muon)", gt=0, le=10
     )
-    muon_lr: float = _f(0.02, "learning rate of the Muon parameter group (train.optimizer=muon)", gt=0, le=10)
     muon_weight_decay: float | None = _f(
-        None, "weight decay of the Muon group (null: train.weight_decay)", ge=0
+        None, "weight decay of the Muon group (null: train.optim.weight_decay)", ge=0
     )
     grad_clip: float = _f(
         0.0,
         "clip the dense gradients to this global norm (0 = no clipping, as in the paper)",
         ge=0,
     )
+    puzzle_emb_lr: float = _f(1e-4, "sign-SGD learning rate of the puzzle-embedding table", ge=0)
+    puzzle_emb_weight_decay: float = _f(1.0, "weight decay of the puzzle-embedding table", ge=0)
+    ema: bool = _f(True, "keep an exponential moving average of the dense weights for evaluation and saving")
+    ema_rate: float = _f(0.999, "EMA decay per optimizer step", ge=0, lt=1)
+    ema_warmup: bool = _f(
+        False, "ramp the EMA decay as min(ema_rate, (1 + k) / (10 + k)) over the first steps"
+    )
+
+
+@dataclass
+class RecipeConfig:
+    """What the loss weighs and how the recursion is trained beyond the optimizer: the halting-loss weight,
+    supervision-step weights, label smoothing, training noise, the depth curriculum (``train.recipe``)."""
+
     halt_loss_weight: float = _f(
         0.5,
         "weight of the halting (and continue) BCE in the total loss (0.5 in the paper)",
@@ -309,12 +329,21 @@ class TrainConfig:
         "training depth schedule 'F:T,n;F:T,n;...': from fraction F of the training steps on, the recursion "
         "uses T, n (CGAR); empty = the model's T, n throughout. Evaluation always uses the model's T, n",
     )
-    puzzle_emb_lr: float = _f(1e-4, "sign-SGD learning rate of the puzzle-embedding table", ge=0)
-    puzzle_emb_weight_decay: float = _f(1.0, "weight decay of the puzzle-embedding table", ge=0)
-    ema: bool = _f(True, "keep an exponential moving average of the dense weights for evaluation and saving")
-    ema_rate: float = _f(0.999, "EMA decay per optimizer step", ge=0, lt=1)
-    ema_warmup: bool = _f(
-        False, "ramp the EMA decay as min(ema_rate, (1 + k) / (10 + k)) over the first steps"
+
+
+@dataclass
+class LoopConfig:
+    """How long the run goes and when it evaluates and saves (``train.loop``)."""
+
+    global_batch_size: int = _f(768, "examples per optimizer step, summed over all ranks", ge=1, le=2**20)
+    epochs: int = _f(50000, "passes over the training groups", ge=1)
+    max_steps: int = _f(0, "stop after this many optimizer steps (0 = derived from epochs)", ge=0)
+    max_minutes: float = _f(0.0, "stop after this much wall-clock training time (0 = no limit)", ge=0)
+    target_accuracy: float = _f(
+        0.0,
+        "stop at the first evaluation whose exact accuracy reaches this (0 = never)",
+        ge=0,
+        le=1,
     )
     eval_interval: int = _f(5000, "evaluate every this many epochs (0 = only at the end)", ge=0)
     eval_interval_steps: int = _f(
@@ -324,10 +353,17 @@ class TrainConfig:
     )
     checkpoint_every_eval: bool = _f(True, "save the last checkpoint at every evaluation")
     seed: int = _f(0, "seed of every random choice (init, sampler, exploration)", ge=0)
+
+
+@dataclass
+class SystemConfig:
+    """Where and how the step runs: device, dtype, compilation, kernels, the measured CPU set-up
+    (``train.system``)."""
+
+    device: str = _f("auto", "auto, cpu, cuda, cuda:N or mps")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = _f(
         "auto", "forward dtype: auto = bfloat16 on CUDA, float32 elsewhere"
     )
-    device: str = _f("auto", "auto, cpu, cuda, cuda:N or mps")
     compile: Literal["off", "loss", "step"] = _f(
         "off",
         "torch.compile: loss = the forward and loss (and so their backward); step = the whole optimizer step "
@@ -337,17 +373,122 @@ class TrainConfig:
     kernels: Literal["auto", "eager", "fused"] = _f(
         "auto",
         "elementwise kernels of the blocks: fused = compiled SwiGLU activation and residual + RMS norm; "
-        "auto = fused when training in bfloat16/float16 without train.compile, eager otherwise",
+        "auto = fused when training in bfloat16/float16 without train.system.compile, eager otherwise",
     )
     autotune: bool = _f(
         False,
         "on the CPU, choose dtype and kernels by timing the real step for each candidate "
         "(a few seconds; cached per machine in ~/.cache/trm); only with dtype and kernels 'auto'",
     )
+
+
+@dataclass
+class LogConfig:
+    """Where metrics go besides the console and metrics.jsonl (``train.log``)."""
+
     log_interval: int = _f(10, "steps between console/JSONL metric lines", ge=1)
     tensorboard: bool = _f(False, "also log to TensorBoard (needs the tensorboard package)")
     wandb: bool = _f(False, "also log to Weights & Biases (needs the wandb package)")
     project: str = _f("trm", "W&B project name")
+
+
+# the groups of ``train``, by attribute name; every field name is unique across them (the flat ``train.KEY``
+# spelling of earlier versions names it)
+TRAIN_GROUPS: dict[str, type] = {
+    "optim": OptimConfig,
+    "recipe": RecipeConfig,
+    "loop": LoopConfig,
+    "system": SystemConfig,
+    "log": LogConfig,
+}
+TRAIN_KEYS: dict[str, str] = {f.name: g for g, cls in TRAIN_GROUPS.items() for f in dataclasses.fields(cls)}
+assert len(TRAIN_KEYS) == sum(len(dataclasses.fields(c)) for c in TRAIN_GROUPS.values()), (
+    "duplicate train keys"
+)
+
+
+@dataclass(init=False)
+class TrainConfig:
+    """Optimisation and the training loop (SPEC §3–5), in groups: ``optim``, ``recipe``, ``loop``, ``system``,
+    ``log`` (``cfg.train.optim.lr``; ``trm train ... train.optim.lr=3e-4``; config files ``train: {optim: {lr:
+    ...}}``).
+
+    The flat spellings of earlier versions keep working: ``cfg.train.lr`` reads and assigns the group's field,
+    ``TrainConfig(lr=...)`` sets it, ``train.lr=...`` overrides it and a flat ``train:`` mapping (config files,
+    saved runs and checkpoints written before the groups) loads. Messages name a field as an override spelled
+    it, else ``train.KEY``, the spelling both versions accept (``_flat_keys``)."""
+
+    _flat_keys: ClassVar[bool] = True
+
+    optim: OptimConfig = field(default_factory=OptimConfig, metadata={"help": "optimizers, schedule, EMA"})
+    recipe: RecipeConfig = field(
+        default_factory=RecipeConfig, metadata={"help": "loss weights, noise, curriculum"}
+    )
+    loop: LoopConfig = field(
+        default_factory=LoopConfig, metadata={"help": "length, evaluations, checkpoints"}
+    )
+    system: SystemConfig = field(default_factory=SystemConfig, metadata={"help": "device, dtype, kernels"})
+    log: LogConfig = field(default_factory=LogConfig, metadata={"help": "metric logging"})
+
+    def __init__(
+        self,
+        optim: OptimConfig | None = None,
+        recipe: RecipeConfig | None = None,
+        loop: LoopConfig | None = None,
+        system: SystemConfig | None = None,
+        log: LogConfig | None = None,
+        **flat: Any,
+    ):
+        self.optim = OptimConfig() if optim is None else optim
+        self.recipe = RecipeConfig() if recipe is None else recipe
+        self.loop = LoopConfig() if loop is None else loop
+        self.system = SystemConfig() if system is None else system
+        self.log = LogConfig() if log is None else log
+        for name, value in flat.items():  # the flat keywords of earlier versions: TrainConfig(lr=1e-3)
+            if name not in TRAIN_KEYS:
+                raise TypeError(f"TrainConfig got an unexpected keyword argument {name!r}")
+            setattr(getattr(self, TRAIN_KEYS[name]), name, value)
+
+
+def _forward(group: str, name: str) -> property:
+    def get(self: TrainConfig) -> Any:
+        return getattr(getattr(self, group), name)
+
+    def put(self: TrainConfig, value: Any) -> None:
+        setattr(getattr(self, group), name, value)
+
+    return property(get, put, doc=f"``train.{group}.{name}``, by the flat name of earlier versions")
+
+
+for _name, _group in TRAIN_KEYS.items():
+    setattr(TrainConfig, _name, _forward(_group, _name))
+
+
+def grouped_train(train: Any) -> Any:
+    """A ``train`` mapping with the flat keys of earlier versions moved into their groups (``{"lr": 1e-3}`` ->
+    ``{"optim": {"lr": 1e-3}}``); grouped keys stay, unknown keys are left for :func:`~trm.typed.from_dict` to
+    refuse. A key given both ways is a :class:`ConfigError`."""
+    if not isinstance(train, dict) or not any(k in TRAIN_KEYS for k in train):
+        return train
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in train.items() if k not in TRAIN_KEYS}
+    for name, value in train.items():
+        if name not in TRAIN_KEYS:
+            continue
+        group = out.setdefault(TRAIN_KEYS[name], {})
+        if not isinstance(group, dict):
+            continue  # from_dict says train.GROUP must be a mapping
+        if name in group:
+            raise ConfigError(f"train.{name}: given twice (also as train.{TRAIN_KEYS[name]}.{name})")
+        group[name] = value
+    return out
+
+
+def train_key(key: str) -> str:
+    """A dotted key with the flat ``train.KEY`` spelling of earlier versions written ``train.GROUP.KEY``."""
+    parts = key.split(".")
+    if len(parts) == 2 and parts[0] == "train" and parts[1] in TRAIN_KEYS:
+        return f"train.{TRAIN_KEYS[parts[1]]}.{parts[1]}"
+    return key
 
 
 @dataclass
@@ -388,7 +529,7 @@ class EvalConfig:
     )
     select_on: Literal["val", "test"] = _f(
         "val",
-        "split the trainer evaluates on during training, stops early on (train.target_accuracy) and keeps "
+        "split the trainer evaluates on during training, stops early on (train.loop.target_accuracy) and keeps "
         "checkpoints/best by: val (data.val_split), or test for the official protocol (paper comparisons; "
         "the test score is then no longer an unbiased estimate)",
     )
@@ -418,13 +559,14 @@ class Config:
         check_fields(self)
         self.model.validate()
         t, m = self.train, self.model
-        if t.max_steps > 0:
+        warmup, max_steps = t.optim.lr_warmup_steps, t.loop.max_steps
+        if max_steps > 0:
             _check(
-                t.lr_warmup_steps <= t.max_steps,
+                warmup <= max_steps,
                 "train.lr_warmup_steps",
-                f"{t.lr_warmup_steps} warm-up steps exceed train.max_steps={t.max_steps} (lower the warm-up too)",
+                f"{warmup} warm-up steps exceed train.max_steps={max_steps} (lower the warm-up too)",
             )
-        for _, T, n in parse_depth_curriculum(t.depth_curriculum):
+        for _, T, n in parse_depth_curriculum(t.recipe.depth_curriculum):
             blocks = blocks_per_step(m.arch, T, n, m.num_layers, m.h_layers)
             _check(
                 blocks <= MAX_BLOCKS_PER_STEP,
@@ -442,19 +584,26 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Config:
-        if isinstance(d, dict) and isinstance(d.get("train"), dict) and "compile" in d["train"]:
-            d = {**d, "train": {**d["train"], "compile": _legacy_compile(d["train"]["compile"])}}
+        if isinstance(d, dict) and isinstance(d.get("train"), dict):  # saved before the train groups
+            d = {**d, "train": grouped_train(d["train"])}
+            system = d["train"].get("system")
+            if isinstance(system, dict) and "compile" in system:
+                system = {**system, "compile": _legacy_compile(system["compile"])}
+                d["train"] = {**d["train"], "system": system}
         ev = d.get("eval") if isinstance(d, dict) else None
         if isinstance(ev, dict) and "vote" in ev and "select" not in ev:  # saved before "select" replaced it
             d = {**d, "eval": {("select" if k == "vote" else k): v for k, v in ev.items()}}
         return from_dict(cls, d).validate()
 
     def override(self, overrides: list[str] | dict[str, Any]) -> Config:
-        """Return a copy with dotted overrides applied: ``["model.n=4", "train.lr=3e-4"]``."""
+        """Return a copy with dotted overrides applied: ``["model.n=4", "train.optim.lr=3e-4"]`` (a train key
+        may also be written flat, ``train.lr=3e-4``, as before the groups)."""
         d = self.to_dict()
         items = overrides.items() if isinstance(overrides, dict) else (_split_override(o) for o in overrides)
         for key, value in items:
-            _set_dotted(type(self), d, key, _legacy_compile(value) if key == "train.compile" else value)
+            path = train_key(key)
+            value = _legacy_compile(value) if path == "train.system.compile" else value
+            _set_dotted(type(self), d, path, value, label=key)
         return Config.from_dict(d)
 
 

@@ -5,6 +5,12 @@ bfloat16 matmul runs several times faster than float32; on AVX2-only CPUs PyTorc
 ~15x slower. :func:`choose_cpu_setup` times the real training step for each candidate (dtype x elementwise
 kernels) for a few seconds, keeps the fastest, and caches the choice per machine and model shape in
 ``~/.cache/trm/autotune.json`` (``TRM_CACHE_DIR`` overrides the folder).
+
+The rules of a training set-up live here too, beside the measurement: when ``train.autotune`` chooses
+(:func:`autotunes`), the cache key of a config (:func:`setup_key`), which dtypes a device trains in
+(:func:`check_train_dtype`) and what ``train.kernels=auto`` means (:func:`fused_kernels`). A config is read
+by its attribute names (``cfg.train.system.dtype``, ``cfg.model.hidden_size``): this module sits beside
+:mod:`trm.config` and does not import it; the step it times is the trainer's (:mod:`trm.train.step`).
 """
 
 from __future__ import annotations
@@ -16,9 +22,14 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+from .errors import TRMError
+
+if TYPE_CHECKING:  # hints only: hardware sits beside config in the layers (pyproject.toml)
+    from .config import Config
 
 
 def cpu_model() -> str:
@@ -189,3 +200,51 @@ def choose_cpu_setup(
         cache[full_key] = asdict(best)
         _write_cache(cache)
     return best
+
+
+def autotunes(cfg: Config, device: torch.device) -> bool:
+    """Whether ``train.autotune`` chooses the dtype and kernels of ``cfg`` on ``device``: on a CPU only, and
+    only where the user left ``train.dtype`` and ``train.kernels`` at ``auto`` without ``train.compile``."""
+    t = cfg.train.system
+    return (
+        bool(t.autotune)
+        and torch.device(device).type == "cpu"
+        and t.dtype == "auto"
+        and t.kernels == "auto"
+        and t.compile == "off"
+    )
+
+
+def setup_key(cfg: Config) -> str:
+    """What a measured training set-up of ``cfg`` depends on besides the machine (:func:`machine_key`): the
+    model's shape, the batch and the depth curriculum."""
+    m, t = cfg.model, cfg.train
+    return (
+        f"{cfg.name} D{m.hidden_size} L{m.total_len} {m.mixer} T{m.T} n{m.n} layers{m.num_layers} "
+        f"m{m.swiglu_multiple} batch{t.loop.global_batch_size} curriculum[{t.recipe.depth_curriculum}]"
+    )
+
+
+def choose_train_setup(
+    cfg: Config,
+    device: torch.device,
+    time_step: Callable[[Setup], float],
+    log: Callable[[str], None] = print,
+) -> Setup | None:
+    """The fastest set-up for ``cfg`` on this CPU by ``time_step`` (:func:`choose_cpu_setup`), or None where
+    ``train.autotune`` does not choose (:func:`autotunes`)."""
+    if not autotunes(cfg, device):
+        return None
+    return choose_cpu_setup(setup_key(cfg), time_step, log=log)
+
+
+def fused_kernels(kernels: str, dtype: torch.dtype, compile: str) -> bool:
+    """Whether the blocks' elementwise parts run as compiled fused kernels for ``train.kernels``: ``fused``
+    always, ``auto`` when training in bfloat16/float16 without ``train.compile``, ``eager`` never."""
+    return kernels == "fused" or (kernels == "auto" and dtype != torch.float32 and compile == "off")
+
+
+def check_train_dtype(dtype: torch.dtype, device: torch.device) -> None:
+    """Refuse a forward dtype that ``device`` cannot train in (float16 on a CPU)."""
+    if dtype == torch.float16 and torch.device(device).type == "cpu":
+        raise TRMError("float16 training on the CPU is not supported; use bfloat16 or float32")

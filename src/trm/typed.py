@@ -113,9 +113,10 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def from_dict(cls: type, d: Any, prefix: str = "") -> Any:
-    """Build dataclass ``cls`` from a dict, rejecting unknown keys and coercing types."""
-    where = prefix.rstrip(".") or "config"
+def from_dict(cls: type, d: Any, prefix: str = "", where: str | None = None) -> Any:
+    """Build dataclass ``cls`` from a dict, rejecting unknown keys and coercing types; messages name a field
+    ``prefix + name`` and the section itself ``where`` (default: the prefix)."""
+    where = where or prefix.rstrip(".") or "config"
     if not isinstance(d, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(d).__name__}")
     types = _field_types(cls)
@@ -123,35 +124,55 @@ def from_dict(cls: type, d: Any, prefix: str = "") -> Any:
     unknown = sorted((k for k in d if k not in names), key=repr)
     if unknown:
         shown = ", ".join(_short(k) for k in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
-        raise ConfigError(f"{where}: unknown key(s) {shown}; valid keys: {sorted(names)}")
+        raise ConfigError(f"{where}: unknown key(s) {shown}; valid keys: {_valid_keys(cls)}")
     kwargs = {}
     for name, value in d.items():
         tp = types[name]
         key = f"{prefix}{name}"
         if dataclasses.is_dataclass(tp):
-            kwargs[name] = from_dict(tp, value, prefix=f"{key}.")
+            kwargs[name] = from_dict(tp, value, prefix=_group_prefix(cls, prefix, key), where=key)
         else:
             kwargs[name] = _coerce(tp, value, key)
     return cls(**kwargs)
 
 
-def _set_dotted(cls: type, d: dict[str, Any], key: str, value: Any) -> None:
+def _valid_keys(cls: type) -> list[str]:
+    """The keys a section takes: its fields, and where its groups are named flat (``_flat_keys``) theirs too."""
+    names = sorted(f.name for f in dataclasses.fields(cls))
+    if getattr(cls, "_flat_keys", False):
+        hints = _field_types(cls)
+        names += sorted(g.name for f in dataclasses.fields(cls) for g in dataclasses.fields(hints[f.name]))
+    return names
+
+
+def _group_prefix(cls: type, prefix: str, key: str) -> str:
+    """The prefix of a nested section's keys in messages: ``key.``, or the parent's own ``prefix`` where the
+    parent's groups are named flat (a class attribute ``_flat_keys``: ``train.lr`` for ``train.optim.lr``)."""
+    return prefix if getattr(cls, "_flat_keys", False) else f"{key}."
+
+
+def _set_dotted(cls: type, d: dict[str, Any], key: str, value: Any, label: str | None = None) -> None:
+    """Set ``key`` (a dotted path of ``cls``'s fields) in ``d``, its value coerced; messages name ``label``
+    (the key as the user wrote it) where given."""
+    shown = key if label is None else label
     parts = key.split(".")
     node, tp = d, cls
     for i, part in enumerate(parts):
         types = _field_types(tp)
         if part not in types:
             where = ".".join(parts[:i]) or "config"
-            valid = sorted(f.name for f in dataclasses.fields(tp))
-            raise ConfigError(f"unknown override key {key!r}: {where} has no field {part!r}; valid: {valid}")
+            valid = _valid_keys(tp)
+            raise ConfigError(
+                f"unknown override key {shown!r}: {where} has no field {part!r}; valid: {valid}"
+            )
         sub = types[part]
         if i == len(parts) - 1:
             if dataclasses.is_dataclass(sub):
-                raise ConfigError(f"override {key!r} names a section, not a value")
-            node[part] = _coerce(sub, value, key)
+                raise ConfigError(f"override {shown!r} names a section, not a value")
+            node[part] = _coerce(sub, value, shown)
         else:
             if not dataclasses.is_dataclass(sub):
-                raise ConfigError(f"override {key!r}: {part!r} is a value, not a section")
+                raise ConfigError(f"override {shown!r}: {part!r} is a value, not a section")
             node, tp = node[part], sub
 
 
@@ -186,15 +207,36 @@ def check_flag_bounds(obj: Any) -> None:
     :class:`~trm.errors.TRMError` names the flag."""
     for f in dataclasses.fields(obj):
         v, meta = getattr(obj, f.name), f.metadata
-        if "min" not in meta:
+        if "min" not in meta or (v is None and flag_optional(f)):
             continue
-        want_int = f.type == "int"
+        want_int = flag_type(f) is int
         if isinstance(v, bool) or not isinstance(v, int if want_int else (int, float)):
             raise TRMError(f"{meta['flag']} must be {'an integer' if want_int else 'a number'}, got {v!r}")
         if not (math.isfinite(v) and meta["min"] <= v <= meta["max"]):
             raise TRMError(
                 f"{meta['flag']} must be in [{num_text(meta['min'])}, {num_text(meta['max'])}], got {v}"
             )
+
+
+def flag_type(f: dataclasses.Field) -> type:
+    """The scalar type of a flag field declared ``int``, ``float`` or ``str``, optional (``| None``) or not."""
+    name = str(f.type).replace(" ", "").removesuffix("|None")
+    return {"int": int, "float": float, "bool": bool}.get(name, str)
+
+
+def flag_optional(f: dataclasses.Field) -> bool:
+    """Whether a flag field may be unset (declared ``X | None``)."""
+    return str(f.type).replace(" ", "").endswith("|None")
+
+
+def flag_help(f: dataclasses.Field) -> str:
+    """A flag field's help with its default and range: ``port (default 8000; 1 to 65535)``."""
+    meta, parts = f.metadata, []
+    if f.default is not None and not isinstance(f.default, (bool, tuple)):
+        parts.append(f"default {num_text(f.default) if isinstance(f.default, (int, float)) else f.default}")
+    if "min" in meta:
+        parts.append(f"{num_text(meta['min'])} to {num_text(meta['max'])}")
+    return meta["help"] + (f" ({'; '.join(parts)})" if parts else "")
 
 
 def in_bounds(metadata: Any, value: float) -> bool:
@@ -218,7 +260,7 @@ def check_fields(obj: Any, prefix: str = "") -> None:
         if dataclasses.is_dataclass(tp):
             if not isinstance(value, tp):
                 raise ConfigError(f"{key}: expected a {tp.__name__} section, got {_short(value)}")
-            check_fields(value, f"{key}.")
+            check_fields(value, _group_prefix(type(obj), prefix, key))
             continue
         value = _coerce(tp, value, key)
         setattr(obj, f.name, value)
@@ -226,16 +268,21 @@ def check_fields(obj: Any, prefix: str = "") -> None:
             raise ConfigError(f"{key}: {_short(value)} is out of range (allowed: {bounds_text(f.metadata)})")
 
 
-def field_help(cls: type) -> dict[str, str]:
-    """``{"section.key": help}`` for every field, for CLI help text, with its bounds (``[allowed: >= 1]``)."""
+def field_help(cls: type, aliases: bool = True) -> dict[str, str]:
+    """``{"section.key": help}`` for every field, for CLI help text, with its bounds (``[allowed: >= 1]``).
+    The fields of a section whose groups are named flat (``_flat_keys``: ``train.optim.lr``) are listed under
+    their full key and, with ``aliases``, under the flat one too (``train.lr``)."""
     out: dict[str, str] = {}
     hints = _field_types(cls)
+    flat: dict[str, str] = {}
     for f in dataclasses.fields(cls):
         tp = hints[f.name]
         if dataclasses.is_dataclass(tp):
-            for k, v in field_help(tp).items():
+            for k, v in field_help(tp, aliases).items():
                 out[f"{f.name}.{k}"] = v
+                if aliases and getattr(cls, "_flat_keys", False):
+                    flat[k] = v
         else:
             allowed = bounds_text(f.metadata, tp)
             out[f.name] = f.metadata.get("help", "") + (f" [allowed: {allowed}]" if allowed else "")
-    return out
+    return {**out, **flat}

@@ -7,7 +7,7 @@ import dataclasses
 
 from ..deploy import access as access_mod
 from ..deploy.batcher import Limits
-from ..typed import num_text
+from ..typed import flag_help, flag_type
 
 HELP = "serve a model over HTTP (POST /v1/solve, web page at /)"
 DESCRIPTION = """Serve CHECKPOINT (model folder, checkpoint, run directory or ONNX export folder).
@@ -23,28 +23,27 @@ per second (429 beyond). See docs/RELIABILITY.md for the threat model; put TLS i
 """
 
 
+def add_flags(p: argparse.ArgumentParser, cls: type, what: str = "") -> None:
+    """One flag per field of the dataclass ``cls`` from its metadata (``flag``, ``help``; ``min``/``max``
+    shown), the field's name as its destination; ``what`` prefixes the help (``"http: "`` for ``trm mcp``)."""
+    for f in dataclasses.fields(cls):
+        p.add_argument(f.metadata["flag"], dest=f.name, type=flag_type(f), default=f.default,
+                       help=what + flag_help(f))  # fmt: skip
+
+
 def add_network_arguments(p: argparse.ArgumentParser, what: str = "") -> None:
-    """--host, --port, --threads and the access flags (shared with ``trm mcp``)."""
-    p.add_argument("--host", default="127.0.0.1", help=f"{what}interface to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help=f"{what}port, 1-65535 (default 8000)")
-    p.add_argument("--device", default="cpu", help="PyTorch device for model folders (cpu, cuda, mps, auto)")
-    p.add_argument(
-        "--threads", type=int, default=None, help="intra-op threads of the model (default: every core)"
-    )
+    """The flags of :class:`~trm.deploy.access.Listen` (--host, --port, --device, --threads) and of
+    :class:`~trm.deploy.access.Access` (shared with ``trm mcp``)."""
+    add_flags(p, access_mod.Listen, what)
     access_mod.add_arguments(p)
 
 
 def check_network_arguments(args: argparse.Namespace, listens: bool = True) -> access_mod.Access:
-    """Bounds of --port and --threads, and the access options (one-line :class:`TRMError`); a server that
-    ``listens`` on --host must not be reachable from other machines without a key (or --insecure)."""
-    from ..utils import TRMError
-
-    if not 1 <= args.port <= 65535:
-        raise TRMError(f"--port must be in [1, 65535], got {args.port}")
-    if args.threads is not None and not 1 <= args.threads <= 4096:
-        raise TRMError(f"--threads must be in [1, 4096], got {args.threads}")
-    if not args.host or any(c.isspace() for c in args.host):
-        raise TRMError(f"--host must be an interface name or address, got {args.host!r}")
+    """The :class:`~trm.deploy.access.Listen` and access options checked (one-line :class:`TRMError`); a
+    server that ``listens`` on --host must not be reachable from other machines without a key (or --insecure)."""
+    access_mod.Listen(
+        **{f.name: getattr(args, f.name) for f in dataclasses.fields(access_mod.Listen)}
+    ).validate()
     access = access_mod.from_arguments(args)
     if listens:
         access.check_bind(args.host)
@@ -57,15 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="model folder, checkpoint, run directory, ONNX export folder or shipped name (sudoku6)",
     )
     add_network_arguments(p)
-    for f in dataclasses.fields(Limits):
-        meta = f.metadata
-        p.add_argument(
-            meta["flag"],
-            dest=f.name,
-            type=int if f.type == "int" else float,
-            default=f.default,
-            help=f"{meta['help']} (default {num_text(f.default)}; {num_text(meta['min'])} to {num_text(meta['max'])})",
-        )
+    add_flags(p, Limits)
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 
 

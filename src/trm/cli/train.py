@@ -20,13 +20,28 @@ a checkpoint that --resume continues exactly.
 
 
 def _field_list() -> str:
-    """Every config field with its help and its bounds, from their one declaration (:mod:`trm.config`)."""
-    from ..config import Config, field_help
+    """Every config field with its help and its bounds, from their one declaration (:mod:`trm.config`), the
+    train keys under their groups."""
+    import dataclasses
 
-    helps = field_help(Config)
+    from ..config import TRAIN_GROUPS, Config, TrainConfig, field_help
+
+    helps = field_help(Config, aliases=False)
+    group_help = {f.name: f.metadata.get("help", "") for f in dataclasses.fields(TrainConfig)}
+    lines, shown = [], None
+    for key, text in helps.items():
+        if "." not in key:
+            continue
+        parts = key.split(".")
+        group = parts[1] if parts[0] == "train" and parts[1] in TRAIN_GROUPS else None
+        if group is not None and group != shown:
+            lines.append(f" train.{group}: {group_help[group]}")
+        shown = group
+        lines.append(f"  {key:<36} {text}")
     return (
-        "config fields (section.key=value; [allowed: ...] is checked before anything is written):\n"
-        + "\n".join(f"  {k:<28} {v}" for k, v in helps.items() if "." in k)
+        "config fields (section.key=value; [allowed: ...] is checked before anything is written; a train key\n"
+        "may also be written without its group, as before the groups: train.lr_warmup_steps is\n"
+        "train.optim.lr_warmup_steps):\n" + "\n".join(lines)
     )
 
 

@@ -108,6 +108,30 @@ class Access:
             )
 
 
+@dataclass
+class Listen:
+    """Where a service listens and what runs its model; every option's help and bounds, declared once (the
+    ``trm serve`` and ``trm mcp`` flags are generated from it, and :meth:`validate` checks them)."""
+
+    host: str = field(default="127.0.0.1", metadata={"help": "interface to listen on", "flag": "--host"})
+    port: int = field(default=8000, metadata={"help": "port", "flag": "--port", "min": 1, "max": 65535})
+    device: str = field(
+        default="cpu", metadata={"help": "PyTorch device for model folders (cpu, cuda, mps, auto)", "flag": "--device"}
+    )  # fmt: skip
+    threads: int | None = field(
+        default=None,
+        metadata={"help": "intra-op threads of the model; unset: every core", "flag": "--threads", "min": 1,
+                  "max": 4096},
+    )  # fmt: skip
+
+    def validate(self) -> Listen:
+        """Check every option; raise :class:`TRMError` with one line naming the flag."""
+        check_flag_bounds(self)
+        if not isinstance(self.host, str) or not self.host or any(c.isspace() for c in self.host):
+            raise TRMError(f"--host must be an interface name or address, got {self.host!r}")
+        return self
+
+
 def is_loopback(host: str) -> bool:
     """Whether ``host`` names only this machine (``localhost``, ``127.x``, ``::1``)."""
     if host.lower() == "localhost":

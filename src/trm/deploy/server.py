@@ -4,7 +4,7 @@
                         "trace", "timeout"} -> {"answer", "steps", "confidence", "valid", "errors", "calls"[,
                         "trace"]} (the object ``trm solve --json`` prints; unset options: the model's protocol)
     GET  /healthz      liveness and queue depth (open: no API key needed)
-    GET  /v1/model     preset, task, parameters, training data, protocol, limits
+    GET  /v1/model     preset, task, the page's view of it, parameters, training data, protocol, limits
     GET  /v1/tool      a JSON tool definition an LLM can use to call /v1/solve
     GET  /v1/example   a generated puzzle for the page
     GET  /openapi.json the OpenAPI schema (FastAPI)
@@ -38,6 +38,7 @@ from ..utils import TRMError
 from .access import Access, AccessMiddleware
 from .backends import LoadedModel, load_for_serving
 from .batcher import Batcher, Busy, Limits
+from .page import page_view
 from .web_export import WEB_MANIFEST
 
 try:
@@ -208,6 +209,7 @@ class Service:
             "preset": cfg.name,
             "task": self.task,
             "grid": self.solver.info.to_dict(),
+            "view": page_view(self.solver.task),  # what the web page shows and how it draws answers
             "backend": loaded.kind,
             "parameters": {
                 "dense": loaded.dense_parameters,

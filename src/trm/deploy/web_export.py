@@ -34,6 +34,7 @@ from ..tasks import TASKS, Task, get_task
 from ..tasks.examples import example_puzzle  # the examples of `trm serve`'s GET /v1/example
 from ..utils import TRMError, atomic_write_json
 from .onnx_export import export_model
+from .page import page_view
 
 WEB_MANIFEST = "web.json"
 WEB_FORMAT_VERSION = 1
@@ -184,6 +185,7 @@ def web_manifest(model, cfg, manifest: dict[str, Any], runtime: dict[str, str]) 
             "preset": cfg.name,
             "task": task.kind,
             "grid": task.info.to_dict(),
+            "view": page_view(task),
             "backend": "onnxruntime-web",
             "parameters": manifest["parameters"],
             "architecture": {"T": m.T, "n": m.n, "N_sup": m.N_sup},

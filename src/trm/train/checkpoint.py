@@ -265,7 +265,7 @@ def _check_train_tensors(
         if missing:
             raise TRMError(f"{where}: incomplete ACT carry (missing {', '.join(missing)})")
         y, z, steps, halted = (tensors[k] for k in need)
-        rows = cfg.train.global_batch_size
+        rows = cfg.train.loop.global_batch_size
         if (
             tuple(y.shape) != (rows, cfg.model.total_len, cfg.model.hidden_size)
             or y.shape != z.shape

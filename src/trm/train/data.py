@@ -99,22 +99,22 @@ def open_data(
     _check_same_shape(train.metadata, test.metadata, data_dir, d.test_split)
     cfg = cfg.override({"data.path": str(data_dir.resolve())})
     if d.test_limit > 0:
-        test = subset_examples(test, d.test_limit, seed=cfg.train.seed)
+        test = subset_examples(test, d.test_limit, seed=cfg.train.loop.seed)
     val, validation, groups = _validation(data_dir, cfg, train, test)
     augment = make_augment(cfg, task) if d.augment_on_the_fly else None
     sampler = TrainSampler(
         train,
-        cfg.train.global_batch_size,
-        seed=cfg.train.seed,
+        cfg.train.loop.global_batch_size,
+        seed=cfg.train.loop.seed,
         rank=rank,
         world_size=world_size,
         augment=augment,
         groups=groups,
     )
-    if sampler.steps_per_epoch() < 1 or train.num_examples < cfg.train.global_batch_size:
+    if sampler.steps_per_epoch() < 1 or train.num_examples < cfg.train.loop.global_batch_size:
         raise TRMError(
             f"{data_dir}: the training split is smaller than one global batch "
-            f"({cfg.train.global_batch_size}); lower train.global_batch_size"
+            f"({cfg.train.loop.global_batch_size}); lower train.loop.global_batch_size"
         )
     return TrainData(cfg, train, test, val, validation, task, sampler, rank, world_size)
 
@@ -122,7 +122,7 @@ def open_data(
 def _validation(data_dir: Path, cfg: Config, train: Any, test: Any) -> tuple[Any, dict[str, Any], Any]:
     """The split evaluated during training, its description, and the training groups the sampler may visit
     (None: all)."""
-    d, seed = cfg.data, cfg.train.seed
+    d, seed = cfg.data, cfg.train.loop.seed
     if cfg.eval.select_on == "test":
         info = {"selected_on": "test", "split": d.test_split, "source": "the dataset's test split"}
         return test, {**info, "examples": test.num_examples}, None

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from ..config import TrainConfig
+from ..config import OptimConfig
 
 
 class AdamATan2(torch.optim.Optimizer):
@@ -157,8 +157,8 @@ def _all_gather_cat(t: torch.Tensor, group) -> torch.Tensor:
     return torch.cat(out, dim=0)
 
 
-def build_dense_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """The dense optimizer of ``cfg.optimizer`` for ``model.dense_parameters()``; the learning rate is set per
+def build_dense_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
+    """The dense optimizer of ``cfg.optimizer`` (the ``train.optim`` group) for ``model.dense_parameters()``; the learning rate is set per
     step by the schedule (each parameter group's ``base_lr`` times the schedule's factor)."""
     betas = (cfg.beta1, cfg.beta2)
     params = model.dense_parameters()
@@ -188,7 +188,7 @@ class MuonWithAdamW(torch.optim.Optimizer):
     ``param_groups`` lists both inner optimizers' groups so that the schedule sets their rates from each
     group's ``base_lr``; ``state`` is one dict shared by both (their parameters are disjoint)."""
 
-    def __init__(self, model: nn.Module, cfg: TrainConfig):
+    def __init__(self, model: nn.Module, cfg: OptimConfig):
         hidden, other = muon_parameters(model)
         self.muon = torch.optim.Muon(
             hidden,

@@ -21,7 +21,7 @@ from ..utils import TRMError
 
 def open_loggers(cfg: Config, run_dir: Path, fresh: bool) -> list[Any]:
     """The loggers ``cfg.train`` asks for (TensorBoard, W&B), opened on ``run_dir``."""
-    t = cfg.train
+    t = cfg.train.log
     loggers: list[Any] = []
     if t.tensorboard:
         from torch.utils.tensorboard import SummaryWriter
@@ -44,9 +44,9 @@ def open_loggers(cfg: Config, run_dir: Path, fresh: bool) -> list[Any]:
 def check_loggers_available(cfg: Config) -> None:
     import importlib.util
 
-    if cfg.train.tensorboard and importlib.util.find_spec("tensorboard") is None:
+    if cfg.train.log.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise TRMError("train.tensorboard=true needs the tensorboard package (pip install tensorboard)")
-    if cfg.train.wandb and importlib.util.find_spec("wandb") is None:
+    if cfg.train.log.wandb and importlib.util.find_spec("wandb") is None:
         raise TRMError("train.wandb=true needs the wandb package (pip install wandb)")
 
 

@@ -58,7 +58,7 @@ def write_run_info(
         "command": sys.argv,
         "cwd": os.getcwd(),
         "dataset": str(Path(data_dir).resolve()),
-        "seed": cfg.train.seed,
+        "seed": cfg.train.loop.seed,
         "selected_on": cfg.eval.select_on,
         "validation": validation,
         "device": str(device),

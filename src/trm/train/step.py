@@ -17,6 +17,7 @@ from dataclasses import fields, replace
 import torch
 
 from ..config import Config, ModelConfig, parse_depth_curriculum
+from ..hardware import Setup, choose_train_setup, fused_kernels
 from ..model import TRM, act_loss
 from ..model.layers import inductor_isa_options
 from ..model.losses import step_weights
@@ -80,12 +81,13 @@ class TrainStep:
         self.model, self.opt, self.puzzle_opt, self.ema = model, opt, puzzle_opt, ema
         self.cfg, self.total_steps = cfg, total_steps
         self.dist = dist or D.DistInfo()
-        self.global_batch = cfg.train.global_batch_size
+        self.global_batch = cfg.train.loop.global_batch_size
         self.curriculum = [
-            (round(f * total_steps), T, n) for f, T, n in parse_depth_curriculum(cfg.train.depth_curriculum)
+            (round(f * total_steps), T, n)
+            for f, T, n in parse_depth_curriculum(cfg.train.recipe.depth_curriculum)
         ]
         device = model.y_init.device
-        weights = step_weights(cfg.model.N_sup, cfg.train.step_weight_decay)
+        weights = step_weights(cfg.model.N_sup, cfg.train.recipe.step_weight_decay)
         self.weights = None if weights is None else weights.to(device)
         self.ddp_model: torch.nn.Module = model
         if self.dist.enabled:
@@ -98,7 +100,7 @@ class TrainStep:
                 else {"broadcast_buffers": False}
             )
             self.ddp_model = DDP(model, **no_sync)
-        mode = cfg.train.compile
+        mode = cfg.train.system.compile
         self.cuda_graphs = mode == "step" and device.type == "cuda"
         self.forward_loss = _MaybeCompiled(self._forward_loss, note) if mode == "loss" else self._forward_loss
         self.update = self._update
@@ -118,7 +120,7 @@ class TrainStep:
 
     def _forward_loss(self, carry: Carry, batch: Batch):
         carry, outputs = self.ddp_model(carry, batch)
-        t = self.cfg.train
+        t = self.cfg.train.recipe
         loss, metrics = act_loss(
             carry,
             outputs,
@@ -134,7 +136,7 @@ class TrainStep:
     def _with_noise(self, carry: Carry, batch: Batch) -> Carry:
         """Training noise (EqR): halted rows are reset here, their y, z starting at y_init, z_init plus
         N(0, init_noise²); every row's z gets N(0, latent_noise²). The model then sees no halted row."""
-        t = self.cfg.train
+        t = self.cfg.train.recipe
         carry = self.model.reset_rows(carry, batch)
         y, z = carry.y, carry.z
         if t.init_noise:
@@ -145,20 +147,21 @@ class TrainStep:
         return replace(carry, y=y, z=z, halted=torch.zeros_like(carry.halted))
 
     def _update(self, carry: Carry, batch: Batch) -> tuple[Carry, torch.Tensor, torch.Tensor]:
-        t = self.cfg.train
-        if t.init_noise or t.latent_noise:
+        r = self.cfg.train.recipe
+        if r.init_noise or r.latent_noise:
             carry = self._with_noise(carry, batch)
         carry, loss, sums = self.forward_loss(carry, batch)
         # DDP averages gradients over ranks: scale so that the result is Σ_ranks loss / global batch
         (loss * (self.dist.world_size / self.global_batch)).backward()
-        if t.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.dense_parameters(), t.grad_clip)
+        clip = self.cfg.train.optim.grad_clip
+        if clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.dense_parameters(), clip)
         self.opt.step()
         self.opt.zero_grad(set_to_none=True)
         return carry, loss.detach(), sums
 
     def __call__(self, carry: Carry, batch: Batch, k: int) -> tuple[Carry, torch.Tensor, torch.Tensor]:
-        t = self.cfg.train
+        t = self.cfg.train.optim
         if self.curriculum:
             self.model.train_depth = self.depth_at(k)
         for group in self.opt.param_groups:
@@ -187,8 +190,7 @@ def _clone(v):
 
 def use_fused_kernels(cfg: Config, dtype: torch.dtype) -> bool:
     """Whether the blocks' elementwise parts run as compiled fused kernels (``train.kernels``)."""
-    k = cfg.train.kernels
-    return k == "fused" or (k == "auto" and dtype != torch.float32 and cfg.train.compile == "off")
+    return fused_kernels(cfg.train.system.kernels, dtype, cfg.train.system.compile)
 
 
 def build_training(
@@ -200,20 +202,21 @@ def build_training(
     note: Callable[[str], None] = _log.info,
     model: TRM | None = None,
 ) -> tuple[TRM, torch.optim.Optimizer, PuzzleEmbeddingSignSGD | None, EMA | None, TrainStep]:
-    """Model (seeded by ``cfg.train.seed``; or ``model``, e.g. with imported weights), optimizers, EMA (starting
+    """Model (seeded by ``cfg.train.loop.seed``; or ``model``, e.g. with imported weights), optimizers, EMA (starting
     from the model's weights) and the step function for ``cfg``."""
-    seed_everything(cfg.train.seed)
+    seed_everything(cfg.train.loop.seed)
     model = (TRM(cfg.model, dtype=dtype) if model is None else model).to(device)
     model.train()
     if use_fused_kernels(cfg, dtype):
         model.use_fused_kernels(True)
-    opt = build_dense_optimizer(model, cfg.train)
+    o = cfg.train.optim
+    opt = build_dense_optimizer(model, o)
     puzzle_opt = (
-        PuzzleEmbeddingSignSGD(model.puzzle_emb.weight, cfg.train.puzzle_emb_weight_decay)
+        PuzzleEmbeddingSignSGD(model.puzzle_emb.weight, o.puzzle_emb_weight_decay)
         if hasattr(model, "puzzle_emb")
         else None
     )
-    ema = EMA(model, cfg.train.ema_rate, warmup=cfg.train.ema_warmup) if cfg.train.ema else None
+    ema = EMA(model, o.ema_rate, warmup=o.ema_warmup) if o.ema else None
     step = TrainStep(model, opt, puzzle_opt, ema, cfg, total_steps, dist=dist, note=note)
     return model, opt, puzzle_opt, ema, step
 
@@ -234,11 +237,17 @@ def time_train_step(cfg: Config, device: torch.device, repeats: int = 2, warmup:
 
     rng = torch.get_rng_state()
     try:
-        trial = cfg.override(["train.ema=false"])
+        trial = cfg.override(["train.optim.ema=false"])
         model, _, _, _, step = build_training(
-            trial, device, resolve_dtype(trial.train.dtype, device), total_steps=10**6, note=lambda _: None
+            trial,
+            device,
+            resolve_dtype(trial.train.system.dtype, device),
+            total_steps=10**6,
+            note=lambda _: None,
         )
-        batch = random_batch(cfg.model, cfg.train.global_batch_size, device, torch.Generator().manual_seed(0))
+        batch = random_batch(
+            cfg.model, cfg.train.loop.global_batch_size, device, torch.Generator().manual_seed(0)
+        )
         carry = model.initial_carry(batch)
         k = 10**6 if step.curriculum else 1  # past every start of the curriculum: its final depth
         times = []
@@ -253,28 +262,13 @@ def time_train_step(cfg: Config, device: torch.device, repeats: int = 2, warmup:
 
 
 def autotune_cpu_setup(cfg: Config, device: torch.device, note: Callable[[str], None] = _log.info) -> Config:
-    """``cfg`` with ``train.dtype`` and ``train.kernels`` set to the fastest measured set-up on this CPU (see
-    :func:`trm.hardware.choose_cpu_setup`); unchanged on accelerators, or where the user fixed either value."""
-    t = cfg.train
-    if (
-        not t.autotune
-        or device.type != "cpu"
-        or t.dtype != "auto"
-        or t.kernels != "auto"
-        or t.compile != "off"
-    ):
-        return cfg
-    from ..hardware import Setup, choose_cpu_setup
+    """``cfg`` with ``train.dtype`` and ``train.kernels`` set to the fastest set-up measured on this CPU (the
+    choice and its rules are :func:`trm.hardware.choose_train_setup`'s; this supplies the real step to time);
+    unchanged where the chooser does not choose."""
     from ..model import layers
 
-    m = cfg.model
-    key = (
-        f"{cfg.name} D{m.hidden_size} L{m.total_len} {m.mixer} T{m.T} n{m.n} layers{m.num_layers} "
-        f"m{m.swiglu_multiple} batch{t.global_batch_size} curriculum[{t.depth_curriculum}]"
-    )
-
     def time_step(setup: Setup) -> float:
-        trial = cfg.override([f"train.dtype={setup.dtype}", f"train.kernels={setup.kernels}"])
+        trial = cfg.override([f"train.system.dtype={setup.dtype}", f"train.system.kernels={setup.kernels}"])
         sec = time_train_step(trial, device, repeats=3 if setup.kernels == "fused" else 2)
         if setup.kernels == "fused" and (
             layers.fused_add_rms_norm.failed or layers.fused_swiglu_activation.failed
@@ -282,8 +276,10 @@ def autotune_cpu_setup(cfg: Config, device: torch.device, note: Callable[[str], 
             raise RuntimeError("compiling the fused kernels failed")
         return sec
 
-    chosen = choose_cpu_setup(key, time_step, log=note)
-    return cfg.override([f"train.dtype={chosen.dtype}", f"train.kernels={chosen.kernels}"])
+    chosen = choose_train_setup(cfg, device, time_step, log=note)
+    if chosen is None:
+        return cfg
+    return cfg.override([f"train.system.dtype={chosen.dtype}", f"train.system.kernels={chosen.kernels}"])
 
 
 class _MaybeCompiled:

@@ -36,7 +36,7 @@ import torch
 from ..checkpoint import load_model
 from ..config import Config
 from ..model.recursive import Batch, Carry
-from ..utils import TRMError, atomic_write_json, resolve_dtype
+from ..utils import TRMError, atomic_write_json
 from . import distributed as D
 from .checkpoint import (
     TrainingState,
@@ -45,14 +45,24 @@ from .checkpoint import (
 from .data import TrainData, open_data
 from .evaluate import evaluate
 from .progress import Progress, StopRequest, check_loggers_available, enable_console, open_loggers
+from .resolve import Resolved, resolve
 from .resume import Checkpointer, Trained, saved_config
 from .rundir import append_resume_info, prepare_run_dir, write_run_info
 from .schedule import lr_at
-from .step import METRICS, TrainStep, autotune_cpu_setup, build_training, reduce_metrics, use_fused_kernels
+from .step import METRICS, TrainStep, build_training, reduce_metrics, use_fused_kernels
 
 log = logging.getLogger(__name__)
 
-__all__ = ["train", "TrainResult", "Trainer", "TrainStep", "build_training", "use_fused_kernels", "METRICS"]
+__all__ = [
+    "train",
+    "TrainResult",
+    "Trainer",
+    "Resolved",
+    "TrainStep",
+    "build_training",
+    "use_fused_kernels",
+    "METRICS",
+]
 
 
 @dataclass
@@ -134,7 +144,7 @@ class Trainer:
             if not resume:
                 raise TRMError("no config given")
             cfg = saved_config(self.run_dir)
-        self.dist, self.device = D.setup(cfg.train.device)
+        self.dist, self.device = D.setup(cfg.train.system.device)
         self.main = self.dist.is_main
         self.console = console and self.main
         if self.console:
@@ -159,27 +169,16 @@ class Trainer:
         )
         if not resume:
             prepare_run_dir(self.run_dir, overwrite, self.main)
-        cfg = self.data.cfg
-        if not resume:
-            cfg = autotune_cpu_setup(cfg, self.device, note=self.note)
-        self.cfg = cfg
-        self.dtype = resolve_dtype(cfg.train.dtype, self.device)
-        if self.dtype == torch.float16 and self.device.type == "cpu":
-            raise TRMError("float16 training on the CPU is not supported; use bfloat16 or float32")
-        self.global_batch = cfg.train.global_batch_size
-        if self.global_batch % self.dist.world_size:
-            raise TRMError(
-                f"train.global_batch_size {self.global_batch} is not divisible by the "
-                f"{self.dist.world_size} processes"
-            )
-        self.steps_per_epoch = self.data.sampler.steps_per_epoch()
-        self.total_steps = cfg.train.max_steps or max(1, int(cfg.train.epochs * self.steps_per_epoch))
-        if cfg.train.eval_interval_steps > 0:
-            self.eval_every = cfg.train.eval_interval_steps
-        elif cfg.train.eval_interval > 0:
-            self.eval_every = max(1, round(cfg.train.eval_interval * self.steps_per_epoch))
-        else:
-            self.eval_every = 0
+        # the config made final once (set-up chosen, step counts derived): everything below reads self.run_spec
+        self.run_spec = resolve(
+            self.data.cfg,
+            device=self.device,
+            world_size=self.dist.world_size,
+            steps_per_epoch=self.data.sampler.steps_per_epoch(),
+            choose_setup=not resume,
+            note=self.note,
+        )
+        cfg = self.cfg
         if self.main:
             self.loggers = open_loggers(cfg, self.run_dir, fresh=not resume)
         if self.main:
@@ -192,7 +191,7 @@ class Trainer:
                     cfg,
                     data_dir,
                     self.device,
-                    self.dtype,
+                    self.run_spec.dtype,
                     self.dist.world_size,
                     validation=self.data.validation,
                 )
@@ -202,21 +201,26 @@ class Trainer:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
         self.model, self.opt, self.puzzle_opt, self.ema, self.stepper = build_training(
-            cfg, self.device, self.dtype, self.total_steps, dist=self.dist, note=self.note
+            cfg, self.device, self.run_spec.dtype, self.run_spec.total_steps, dist=self.dist, note=self.note
         )
         self.names = model_parameter_names(self.model)
         self.parts = Trained(self.model, self.opt, self.ema, self.names, self.data.sampler)
-        torch.manual_seed(cfg.train.seed + 1 + self.dist.rank)
+        torch.manual_seed(cfg.train.loop.seed + 1 + self.dist.rank)
         self.state = TrainingState(world_size=self.dist.world_size)
         self.carry: Carry | None = None
         if resume_state is not None:
             self.state, self.carry = self.checkpointer.restore(
-                resume_state, self.parts, self.device, self.dtype, self.global_batch
+                resume_state, self.parts, self.device, self.run_spec.dtype, self.run_spec.global_batch
             )
         self.stop = StopRequest(self.note)
         self._note_validation()
 
     # ------------------------------------------------------------------ setup helpers
+    @property
+    def cfg(self) -> Config:
+        """The run's final config (:attr:`run_spec`'s, saved as config.json)."""
+        return self.run_spec.cfg
+
     def note(self, msg: str) -> None:
         if self.main:
             log.info(msg, extra={"console": self.console})
@@ -244,25 +248,20 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
     def run(self, stop_at_step: int | None = None, score_test: bool = True) -> TrainResult:
-        t = self.cfg.train
+        t, r = self.cfg.train.loop, self.run_spec
         sampler_iter = iter(self.data.sampler)
-        limit_s = t.max_minutes * 60.0 if t.max_minutes > 0 else math.inf
-        log_every = max(1, t.log_interval)
-        # non-finite losses: checked every step on the CPU (free), at logging intervals on accelerators (a host
-        # synchronisation); under DDP only on the all-reduced logging sums, so that every rank stops together
-        check_every = 1 if self.device.type == "cpu" else log_every
         evals: list[dict[str, Any]] = []
         status = "finished"
         self.stop.install()
         self._print_header()
         progress = Progress(
-            self.total_steps, self.state.step, self.console, limit_s, self.state.train_seconds
+            r.total_steps, self.state.step, self.console, r.time_limit_s, self.state.train_seconds
         )
         sums = torch.zeros(len(METRICS), dtype=torch.float64, device=self.device)
         window_steps, window_t = 0, 0.0
         last_eval_step = None
         try:
-            while self.state.step < self.total_steps:
+            while self.state.step < r.total_steps:
                 t0 = time.perf_counter()
                 batch = _to_device(next(sampler_iter), self.device)
                 loss, step_sums = self._train_step(batch)
@@ -274,26 +273,26 @@ class Trainer:
                 window_t += dt
                 if (
                     not self.dist.enabled
-                    and step % check_every == 0
+                    and step % r.check_every == 0
                     and not bool(torch.isfinite(sums[METRICS.index("lm_loss") :]).all())
                 ):
                     self._nonfinite(step)
-                if step % log_every == 0 or step == self.total_steps:
+                if step % r.log_every == 0 or step == r.total_steps:
                     record = self._log_train(sums, window_steps, window_t, step)
                     if not all(math.isfinite(record[k]) for k in ("loss", "lm_loss")):
                         self._nonfinite(step)
                     progress.update(step, record, self.state.train_seconds)
                     sums.zero_()
                     window_steps, window_t = 0, 0.0
-                if self.eval_every and step % self.eval_every == 0:
+                if r.eval_every and step % r.eval_every == 0:
                     evals.append(self._evaluate_and_save(step, final=False))
                     last_eval_step = step
                     if 0 < t.target_accuracy <= evals[-1]["exact_accuracy"]:
                         status = "target_reached"
                         break
                 stop = self.stop.requested
-                timed_out = self.state.train_seconds >= limit_s
-                if self.dist.enabled and (step % log_every == 0):
+                timed_out = self.state.train_seconds >= r.time_limit_s
+                if self.dist.enabled and (step % r.log_every == 0):
                     stop = D.broadcast_flag(stop, self.dist, self.device)
                     timed_out = D.broadcast_flag(timed_out and self.main, self.dist, self.device)
                 elif self.dist.enabled:
@@ -348,13 +347,13 @@ class Trainer:
         )
 
     def _print_header(self) -> None:
-        c, t = self.cfg, self.cfg.train
+        c, t, r = self.cfg, self.cfg.train.loop, self.run_spec
         n = self.model.num_dense_parameters()
         where = f"{self.device}" + (f" x{self.dist.world_size} processes" if self.dist.enabled else "")
         self.note(
-            f"training {c.name}: {n:,} parameters, {where}, {str(self.dtype).replace('torch.', '')}, "
-            f"global batch {self.global_batch}, {self.total_steps:,} steps "
-            f"({self.steps_per_epoch:,.1f} per epoch)"
+            f"training {c.name}: {n:,} parameters, {where}, {str(r.dtype).replace('torch.', '')}, "
+            f"global batch {r.global_batch}, {r.total_steps:,} steps "
+            f"({r.steps_per_epoch:,.1f} per epoch)"
             + (f", at most {t.max_minutes:g} min" if t.max_minutes else "")
         )
         self.note(f"run directory: {self.run_dir}")
@@ -372,18 +371,14 @@ class Trainer:
 
     def _log_train(self, sums: torch.Tensor, steps: int, seconds: float, step: int) -> dict[str, Any]:
         D.all_reduce_sum(sums, self.dist)
-        m = reduce_metrics(dict(zip(METRICS, sums.tolist(), strict=True)), self.global_batch, steps)
-        lr = lr_at(
-            step,
-            self.cfg.train.lr,
-            self.cfg.train.lr_warmup_steps,
-            self.total_steps,
-            self.cfg.train.lr_min_ratio,
-        )
+        r = self.run_spec
+        m = reduce_metrics(dict(zip(METRICS, sums.tolist(), strict=True)), r.global_batch, steps)
+        o = self.cfg.train.optim
+        lr = lr_at(step, o.lr, o.lr_warmup_steps, r.total_steps, o.lr_min_ratio)
         record = {
             "kind": "train",
             "step": step,
-            "epoch": step / self.steps_per_epoch,
+            "epoch": step / r.steps_per_epoch,
             "lr": lr,
             "loss": m["loss"],
             "lm_loss": m["lm_loss"],
@@ -395,7 +390,7 @@ class Trainer:
             "halt_steps": m["steps"],
             "halted": int(sums[METRICS.index("count")]),
             "steps_per_s": steps / max(seconds, 1e-9),
-            "examples_per_s": steps * self.global_batch / max(seconds, 1e-9),
+            "examples_per_s": steps * r.global_batch / max(seconds, 1e-9),
             "train_seconds": round(self.state.train_seconds, 3),
         }
         self._write_jsonl(record)
@@ -430,7 +425,7 @@ class Trainer:
             "split": self.data.validation["split"],
             "selected_on": self.cfg.eval.select_on,
             "step": step,
-            "epoch": step / self.steps_per_epoch,
+            "epoch": step / self.run_spec.steps_per_epoch,
             "train_seconds": round(self.state.train_seconds, 3),
             "eval_seconds": round(eval_s, 3),
             **metrics,
@@ -449,7 +444,7 @@ class Trainer:
             f"tokens {metrics['accuracy']:.2%}, q_halt acc {metrics['q_halt_accuracy']:.2%} "
             f"on {metrics['count']:,} puzzles" + (" (best)" if improved else "")
         )
-        if self.cfg.train.checkpoint_every_eval or final:
+        if self.cfg.train.loop.checkpoint_every_eval or final:
             self.save(best=improved, eval_metrics=metrics)
         elif improved and self.main:  # the best weights are kept even when the resumable state is not
             self.checkpointer.save_best(self.cfg, self.parts, self.state, self._meta(metrics))
@@ -463,7 +458,7 @@ class Trainer:
         slot = "best" if (self.ckpt_dir / "best").is_dir() else "last"
         if self.dist.enabled:
             torch.distributed.barrier(group=self.dist.group)
-        model, _, meta = load_model(self.ckpt_dir / slot, device=self.device, dtype=self.dtype)
+        model, _, meta = load_model(self.ckpt_dir / slot, device=self.device, dtype=self.run_spec.dtype)
         t0 = time.perf_counter()
         batches = self.data.test_batches(self.cfg.eval.batch_size)
         metrics = evaluate(model, batches, self.device, loss=self.cfg.model.loss, group=self.dist.group)

@@ -4,7 +4,6 @@
 // or as a static web export (data-backend="browser": static/trm-web.js and onnxruntime-web only).
 
 const $ = (id) => document.getElementById(id);
-const DIGITS = ".123456789ABCDEFG";
 const SERVED = document.body.dataset.backend === "server";
 const WEB_BASE = SERVED ? "web/" : "./";
 let MODEL = null;
@@ -36,20 +35,16 @@ async function loadModel() {
     $("run-on-label").hidden = true;
     document.querySelector("footer").hidden = true;
   }
-  const g = MODEL.grid || {};
-  const size = g.side ? `${g.side}×${g.side} ` : "";
+  const view = MODEL.view;
   $("model-line").textContent =
-    `${MODEL.preset}: ${size}${MODEL.task}, ${MODEL.parameters.dense.toLocaleString()} parameters, ` +
+    `${MODEL.preset}: ${view.label}, ${MODEL.parameters.dense.toLocaleString()} parameters, ` +
     `T=${MODEL.architecture.T}, n=${MODEL.architecture.n}, N_sup=${MODEL.architecture.N_sup} (${MODEL.backend})`;
+  $("task-line").textContent = view.description;
   $("max-steps").placeholder = MODEL.architecture.N_sup;
   $("max-steps").max = MODEL.limits.max_steps;
-  const hints = {
-    sudoku: `(${g.side}×${g.side}, '.' or 0 for blanks)`,
-    maze: "(rows of # walls, spaces, S start, G goal)",
-    arc: '(JSON: {"test": [{"input": [[...]]}]})',
-  };
-  $("format-hint").textContent = hints[MODEL.task] || "(tokens)";
-  $("generate").disabled = !(MODEL.task === "sudoku" || MODEL.task === "maze");
+  $("format-hint").textContent = `(${view.input_help})`;
+  $("puzzle").placeholder = `type or paste ${view.title.match(/^[aeiou]/i) ? "an" : "a"} ${view.title}`;
+  $("generate").disabled = !view.examples;
 }
 
 async function generate() {
@@ -61,18 +56,9 @@ async function generate() {
     if (!r.ok) { setStatus(body.detail || "no generator", "error"); return; }
     puzzle = body.puzzle;
   }
-  $("puzzle").value = sudokuPretty(puzzle);
+  $("puzzle").value = typeof puzzle === "string" ? (rows(puzzle) || [puzzle]).join("\n") : JSON.stringify(puzzle);
   clearOutput();
   setStatus("generated puzzle #" + seed, "ready");
-}
-
-function sudokuPretty(text) {
-  if (!MODEL || MODEL.task !== "sudoku") return text;
-  const n = MODEL.grid.side;
-  const cells = text.replace(/\s+/g, "");
-  const rows = [];
-  for (let r = 0; r < n; r++) rows.push(cells.slice(r * n, (r + 1) * n));
-  return rows.join("\n");
 }
 
 function clearOutput() {
@@ -81,20 +67,41 @@ function clearOutput() {
   $("verdict").className = "";
 }
 
-// ---------------------------------------------------------------- Sudoku
-function sudokuCells(text) {
-  return Array.from(text.replace(/\s+/g, "")).map((c) => (c === "0" ? 0 : Math.max(DIGITS.indexOf(c.toUpperCase()), 0)));
+// ---------------------------------------------------------------- answers as grids
+// An answer (or puzzle) as rows of one-character cells: a JSON list of rows (grids of colours), the N² symbols of
+// the model's N×N grid (whitespace ignored where it is no symbol of the family), or lines of text; null when it
+// is none of these (then it is shown as text).
+function rows(answer) {
+  let value = answer;
+  if (typeof value === "string" && /^\s*\[/.test(value)) {
+    try { value = JSON.parse(value); } catch (e) { return null; }
+  }
+  if (Array.isArray(value)) {
+    const flat = (r) => Array.isArray(r) && r.every((v) => v === null || typeof v !== "object");
+    return value.length && value.every(flat) ? value.map((r) => r.map(String).join("")) : null;
+  }
+  if (typeof value !== "string") return null;
+  const n = (MODEL.grid || {}).side;
+  if (!(" " in MODEL.view.palette)) {
+    const flat = value.replace(/\s+/g, "");
+    if (n && flat.length === n * n) return [...Array(n).keys()].map((r) => flat.slice(r * n, (r + 1) * n));
+  }
+  const lines = value.replace(/\n+$/, "").split("\n");
+  return lines.length > 1 ? lines : null;
 }
 
-// cells that break a rule or change a given: the verifier's checks, cell by cell
-function sudokuWrong(givens, cells, n, br, bc) {
+const BLANK = ".0 ";  // a puzzle cell holding none of these was given
+
+// cells breaking a rule of a grid with boxes (every row, column and box holds each symbol once), blank, or
+// changing a given: the verifier's checks, cell by cell
+function ruleBreakers(givens, cells, n, br, bc) {
   const wrong = new Set();
   for (let i = 0; i < n * n; i++) {
-    if (cells[i] === 0 || (givens[i] !== 0 && givens[i] !== cells[i])) wrong.add(i);
+    if (BLANK.includes(cells[i]) || (givens && !BLANK.includes(givens[i]) && givens[i] !== cells[i])) wrong.add(i);
   }
   const unit = (idx) => {
     const seen = {};
-    for (const i of idx) { const v = cells[i]; if (v) (seen[v] = seen[v] || []).push(i); }
+    for (const i of idx) { const v = cells[i]; if (!BLANK.includes(v)) (seen[v] = seen[v] || []).push(i); }
     for (const v in seen) if (seen[v].length > 1) seen[v].forEach((i) => wrong.add(i));
   };
   for (let r = 0; r < n; r++) unit([...Array(n).keys()].map((c) => r * n + c));
@@ -107,56 +114,48 @@ function sudokuWrong(givens, cells, n, br, bc) {
   return wrong;
 }
 
-function drawSudoku(puzzleText, answerText, prevText) {
-  const g = MODEL.grid, n = g.side, [br, bc] = g.box || [1, n];
-  const givens = sudokuCells(puzzleText), cells = sudokuCells(answerText);
-  const prev = prevText ? sudokuCells(prevText) : null;
-  const wrong = sudokuWrong(givens, cells, n, br, bc);
-  const grid = $("grid");
-  grid.className = "sudoku";
-  grid.style.gridTemplateColumns = `repeat(${n}, auto)`;
+// draw an answer; returns how many cells are flagged, or null where nothing is checked cell by cell
+function draw(puzzleText, answer, prev, final) {
+  const view = MODEL.view, grid = $("grid"), lines = rows(answer);
+  grid.style.gridTemplateColumns = "";
+  if (!lines) {
+    grid.className = "";
+    grid.textContent = typeof answer === "string" ? answer : JSON.stringify(answer);
+    return null;
+  }
+  const colours = Object.keys(view.palette).length > 0;
+  const w = Math.max(...lines.map((r) => r.length)), h = lines.length;
+  // the cells of a text as one string (symbols written, not coloured, compare regardless of case: 'a' is 'A')
+  const flat = (t) => { const r = t && rows(t), s = r ? r.map((x) => x.padEnd(w)).join("") : null; return s && !colours ? s.toUpperCase() : s; };
+  const cells = flat(answer), before = prev ? flat(prev) : null, given = view.givens ? flat(puzzleText) : null;
+  const box = (MODEL.grid || {}).box;
+  const checked = Boolean(box) && w === h && w === MODEL.grid.side;
+  const wrong = checked ? ruleBreakers(given, cells, w, box[0], box[1]) : new Set();
+  const [br, bc] = checked ? box : [h, w];
+  const rejected = final && final.valid === false;
+  grid.className = colours ? "palette" : "symbols";
+  grid.style.gridTemplateColumns = `repeat(${w}, auto)`;
   grid.innerHTML = "";
-  for (let i = 0; i < n * n; i++) {
-    const r = Math.floor(i / n), c = i % n, d = document.createElement("div");
-    d.className = "cell" + (givens[i] ? " given" : " pred") + (wrong.has(i) ? " wrong" : "") +
-      (prev && prev[i] !== cells[i] ? " changed" : "") +
-      ((c + 1) % bc === 0 && c < n - 1 ? " box-right" : "") + ((r + 1) % br === 0 && r < n - 1 ? " box-bottom" : "");
-    d.textContent = cells[i] ? DIGITS[cells[i]] : "";
+  for (let i = 0; i < w * h; i++) {
+    const r = Math.floor(i / w), c = i % w, ch = cells[i], d = document.createElement("div");
+    const mark = view.marks[ch] || "";
+    let cls = "cell" + (mark ? ` ${mark}` : "");
+    if (colours) {
+      d.style.background = view.palette[ch] || "#ff00ff";  // a symbol outside the palette (as the images draw it)
+      if (rejected && mark === "path") wrong.add(i);
+    } else {
+      d.textContent = BLANK.includes(ch) ? "" : ch;
+      cls += given && !BLANK.includes(given[i]) ? " given" : " pred";
+      cls += (c + 1) % bc === 0 && c < w - 1 ? " box-right" : "";
+      cls += (r + 1) % br === 0 && r < h - 1 ? " box-bottom" : "";
+    }
+    if (before && before[i] !== ch) cls += " changed";
+    if (wrong.has(i)) cls += " wrong";
+    d.className = cls;
     d.dataset.index = i;
     grid.appendChild(d);
   }
-  return wrong.size;
-}
-
-// ---------------------------------------------------------------- Maze
-function drawMaze(answerText, flagPath) {
-  const rows = answerText.split("\n");
-  const w = Math.max(...rows.map((r) => r.length));
-  const grid = $("grid");
-  grid.className = "maze";
-  grid.style.gridTemplateColumns = `repeat(${w}, auto)`;
-  grid.innerHTML = "";
-  const cls = { "#": "wall", S: "start", G: "goal", o: "path" };
-  for (const row of rows) for (const ch of row.padEnd(w)) {
-    const d = document.createElement("div");
-    d.className = "cell " + (cls[ch] || "open") + (flagPath && ch === "o" ? " wrong" : "");
-    grid.appendChild(d);
-  }
-  return 0;
-}
-
-function drawOther(answer) {
-  const grid = $("grid");
-  grid.className = "";
-  grid.style.gridTemplateColumns = "";
-  grid.textContent = typeof answer === "string" ? answer : JSON.stringify(answer);
-  return 0;
-}
-
-function draw(puzzleText, answer, prev, final) {
-  if (MODEL.task === "sudoku") return drawSudoku(puzzleText, answer, prev);
-  if (MODEL.task === "maze") return drawMaze(answer, final && final.valid === false);
-  return drawOther(answer);
+  return checked ? wrong.size : null;
 }
 
 function drawChart(trace, upto) {
@@ -176,8 +175,8 @@ async function solve() {
   clearOutput();
   const text = $("puzzle").value;
   let puzzle = text;
-  if (MODEL.task === "arc") {
-    try { puzzle = JSON.parse(text); } catch (e) { setStatus("the ARC task must be JSON", "error"); return; }
+  if (MODEL.view.json_puzzles) {
+    try { puzzle = JSON.parse(text); } catch (e) { setStatus(`${MODEL.view.title}: the puzzle must be JSON (${e.message})`, "error"); return; }
   }
   const body = { task: MODEL.task, puzzle, mode: $("mode").value, trace: true };
   if ($("mode").value === "adaptive") body.threshold = parseFloat($("threshold").value);
@@ -209,7 +208,7 @@ function replay(text, res) {
     const nWrong = draw(text, t.answer, i ? trace[i - 1].answer : null, last ? res : null);
     drawChart(trace, i);
     $("step-line").textContent = `step ${t.step} / ${trace.length}: confidence ${t.confidence.toFixed(3)}` +
-      (MODEL.task === "sudoku" ? `, ${nWrong} cell(s) flagged` : "");
+      (nWrong === null ? "" : `, ${nWrong} cell(s) flagged`);
     if (last) {
       clearInterval(timer); timer = null;
       const v = $("verdict");
