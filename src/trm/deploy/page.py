@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..tasks import Task
-from ..tasks.examples import EXAMPLES
+from ..tasks.examples import has_examples
 
 
 def page_view(task: Task) -> dict[str, Any]:
@@ -22,7 +22,7 @@ def page_view(task: Task) -> dict[str, Any]:
         "description": task.description,
         "input_help": task.puzzle_help,
         "json_puzzles": task.json_puzzles,
-        "examples": task.kind in EXAMPLES,
+        "examples": has_examples(task.kind),
         "givens": type(task).givens is not Task.givens,
         "palette": {symbol: "#{:02x}{:02x}{:02x}".format(*rgb) for symbol, rgb in task.palette.items()},
         "marks": dict(task.marks),
