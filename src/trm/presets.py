@@ -370,12 +370,13 @@ PRESETS: dict[str, Callable[[], Config]] = {
 def nqueens_cpu_fast() -> Config:
     """``trm demo --task nqueens``: the 6x6 Sudoku demo's fast recipe (TRM-MLP on the fixed 8x8 board, hidden 64,
     T=2, n=3, N_sup=8, Muon, depth curriculum) on N-Queens completion (vocab 3: PAD, empty, queen), without
-    on-the-fly symmetries (a board's label is its first completion, which a symmetry does not keep); inference
-    votes over the 8 dihedral copies. Measured: docs/BENCHMARKS.md, "nqueens"."""
+    on-the-fly symmetries (a board's label is its first completion, which a symmetry does not keep); an
+    800-step cosine schedule (about 12 min on 2 cores); inference votes over the 8 dihedral copies. Measured:
+    docs/BENCHMARKS.md, "nqueens"."""
     c = sudoku6_mlp_fast()
     c.name, c.task, c.data.augment_on_the_fly = "nqueens_cpu_fast", "nqueens", False
     c.model.vocab_size, c.model.seq_len = 3, 64
-    c.train.max_steps, c.train.eval_interval_steps = 1500, 100
+    c.train.max_steps, c.train.eval_interval_steps = 800, 100
     c.eval.augment_votes = 8
     return c
 
@@ -499,9 +500,11 @@ DEMO_TASKS: dict[str, DemoTask] = {  # `trm demo --task NAME`: run by trm.app.de
             "nqueens",
             {"size": 8, "val": 100},
             "nqueens_cpu_fast",
-            10.0,
-            1.0,
-            "MEASURED_PLACEHOLDER",
+            12.0,
+            0.99,
+            "a 2-core AMD EPYC (AVX2, shared) reached 75.4% valid completions (56.9% exact) on 452 held-out boards "
+            "in 12 min with 8 symmetric copies voted, 25.4% in one pass; direct prediction reached 100.0% valid "
+            "(70.8% in one pass): on this budget recursion does not pay here",
             "20,000 solved 8x8 boards less 5-7 queens (5,148 distinct boards exist); 15% held out by input board; "
             "any valid completion counts; 8 symmetric copies voted",
             (
