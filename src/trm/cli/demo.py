@@ -42,7 +42,7 @@ demo_summary.json:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--task", default="sudoku6", help="sudoku6 (default), sudoku9, maze or arc (see above)")
+    p.add_argument("--task", default="sudoku6", help=f"{', '.join(TASKS)} (default sudoku6; see above)")
     p.add_argument(
         "--out", default="runs/demo", help="run directory (default runs/demo; replaced if it exists)"
     )
