@@ -34,13 +34,29 @@ def _json_line(out: str) -> dict:
 
 def test_solve_json(sudoku_run, capsys):
     root, puzzles = sudoku_run
-    code = main(["solve", str(root / "run"), puzzles[0], "--json", "--trace", "--mode", "adaptive"])
+    code = main(
+        ["solve", str(root / "run"), puzzles[0], "--json", "--trace", "--mode", "adaptive", "--budget", "0"]
+    )
     res = _json_line(capsys.readouterr().out)
-    assert set(res) == {"answer", "steps", "confidence", "valid", "errors", "calls", "trace"}
-    assert len(res["answer"]) == 16 and 1 <= res["steps"] <= 6 and 0 <= res["confidence"] <= 1
-    assert len(res["trace"]) == res["steps"] and res["trace"][-1]["answer"] == res["answer"]
-    assert code == (0 if res["valid"] else 1)
-    assert res["valid"] == sd.is_valid_solution(puzzles[0], res["answer"], (2, 2))
+    keys = {
+        "answer",
+        "verified",
+        "candidate",
+        "steps",
+        "confidence",
+        "valid",
+        "errors",
+        "calls",
+        "rung",
+        "rungs",
+    }
+    assert set(res) == keys | {"trace"}
+    shown = res["answer"] if res["verified"] else res["candidate"]  # never an unverified answer as the answer
+    assert (res["answer"] is None) == (not res["verified"]) and res["rungs"] == ["protocol"]
+    assert len(shown) == 16 and 1 <= res["steps"] <= 6 and 0 <= res["confidence"] <= 1
+    assert len(res["trace"]) == res["steps"] and res["trace"][-1]["answer"] == shown
+    assert code == (0 if res["verified"] else 1) and res["valid"] == res["verified"]
+    assert res["valid"] == sd.is_valid_solution(puzzles[0], shown, (2, 2))
 
 
 def test_solve_text_says_when_the_answer_is_wrong(sudoku_run, capsys, tmp_path):
@@ -57,6 +73,8 @@ def test_solve_text_says_when_the_answer_is_wrong(sudoku_run, capsys, tmp_path):
             str(tmp_path / "t.png"),
             "--gif",
             str(tmp_path / "t.gif"),
+            "--budget",
+            "0",
         ]
     )
     out = capsys.readouterr().out
@@ -64,7 +82,9 @@ def test_solve_text_says_when_the_answer_is_wrong(sudoku_run, capsys, tmp_path):
     lines = out.strip().splitlines()
     answer_at = next(i for i, ln in enumerate(lines) if ln.startswith("steps "))
     assert all(len(ln) == 4 for ln in lines[answer_at - 4 : answer_at])  # answered in the input's layout
-    assert ("WRONG" in out) == (code == 1) and ("valid: " in out) == (code == 0)
+    assert ("WRONG" in out) == (code == 1) == ("NO VERIFIED ANSWER" in out) and ("valid: " in out) == (
+        code == 0
+    )
     from PIL import Image
 
     assert Image.open(tmp_path / "t.png").size[0] > 0
@@ -190,8 +210,13 @@ def test_solve_maze(tmp_path, capsys):
     (tmp_path / "maze.txt").write_text(text + "\n")
     code = main(["solve", str(tmp_path / "m"), str(tmp_path / "maze.txt"), "--json", "--augment", "8"])
     res = _json_line(capsys.readouterr().out)
-    assert len(res["answer"].splitlines()) == 6 and code == (0 if res["valid"] else 1)
-    answer = np.array([list(r) for r in res["answer"].splitlines()])
+    shown = res["answer"] if res["verified"] else res["candidate"]
+    assert (
+        len(shown.splitlines()) == 6
+        and code == (0 if res["valid"] else 1)
+        and res["valid"] == res["verified"]
+    )
+    answer = np.array([list(r) for r in shown.splitlines()])
     if "?" not in answer:  # '?' marks a PAD prediction, which the data checker would read as a wall
         assert res["valid"] == maze.check_path(mazes[0], np.vectorize(maze.CHARSET.index)(answer))[1]
     else:
@@ -223,7 +248,7 @@ def test_the_runs_eval_section_is_the_default_protocol(sudoku_run, capsys, tmp_p
     main([*args, "--mode", "official"])
     report = _json_line(capsys.readouterr().out)
     assert (report["mode"], report["max_steps"], report["mean_steps"]) == ("official", 5, 5)
-    main(["solve", str(tmp_path / "m"), puzzles[0], "--json"])
+    main(["solve", str(tmp_path / "m"), puzzles[0], "--json", "--budget", "0"])
     assert _json_line(capsys.readouterr().out)["steps"] <= 5
     card = model_card(cfg, {}, 1)
     assert "5 at evaluation" in card and "sigmoid(q_halt) > 0.7" in card

@@ -26,7 +26,12 @@ from trm.train.trainer import train  # noqa: E402
 
 from .test_train_loop import make_dataset  # noqa: E402
 
-SETTINGS = [{}, {"mode": "adaptive", "threshold": 0.6}, {"samples": 3, "noise": 0.3, "augment": 2, "seed": 4}]
+# budget 0: the protocol once (its answers are what trm eval's exact accuracy scores); the last setting escalates
+SETTINGS = [
+    {"budget": 0},
+    {"mode": "adaptive", "threshold": 0.6, "budget": 0},
+    {"samples": 3, "noise": 0.3, "augment": 2, "seed": 4},
+]
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +91,8 @@ def _onnx_runner(export, puzzles, tmp_path):
 
 def _same(a, b):
     assert a["answer"] == b["answer"] and a["steps"] == b["steps"] and a["valid"] == b["valid"]
+    for key in ("verified", "candidate", "calls", "rung", "rungs"):
+        assert a[key] == b[key], key
     assert a["errors"] == b["errors"] and abs(a["confidence"] - b["confidence"]) <= 2e-3  # float32 rounding
 
 
@@ -122,6 +129,15 @@ def test_four_paths_give_the_same_answers(trained, capsys, tmp_path):
             == 0
         )
         report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        # trm eval's verified solving climbs the same ladder as trm solve, with the same calls
+        verified = report["verified"]
+        assert verified["verified_rate"] == pytest.approx(np.mean([r["verified"] for r in cli]))
+        assert verified["calls_mean"] == pytest.approx(np.mean([r["calls"] for r in cli]))
+        assert verified["wrong"] == 0 and verified["abstention_rate"] == pytest.approx(
+            1 - verified["verified_rate"]
+        )
+        if st.get("budget") != 0:
+            continue
         exact = [
             r["answer"] == sudoku.format_sudoku(sudoku.decode(y)) for r, y in zip(cli, labels, strict=True)
         ]

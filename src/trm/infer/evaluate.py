@@ -234,7 +234,7 @@ class Sound:
                 spent = (calls[i], [ladder[0].rung.name])
                 requests.append(VerifiedRequest(task, parsed, ladder, st.budget, False, 1, spent))
                 which.append(i)
-        for i, res in zip(which, self.solver.run(requests, st.batch_size), strict=True):
+        for i, res in zip(which, self.solver.run_requests(requests, st.batch_size), strict=True):
             calls[i] = res.calls
             if res.verified:
                 answer[i] = (np.asarray(res.tokens), res.rung)

@@ -267,7 +267,8 @@ def plan(base: Settings, n_sup: int, symmetries: int, caps: Mapping[str, int] | 
                 samples=samples,
                 **(dict(rung.options) if samples > 1 else {}),
             ).validate()
-        if any(p.settings == st for p in out):
+        same = st.replace(max_steps=st.max_steps or n_sup)
+        if any(p.settings.replace(max_steps=p.settings.max_steps or n_sup) == same for p in out):
             continue
         out.append(Planned(rung, st, (st.max_steps or n_sup) * st.augment * st.samples))
     return out

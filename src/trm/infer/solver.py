@@ -395,9 +395,9 @@ class Solver:
     ) -> list[SolveResult]:
         """Solve several puzzles in shared batches; the answers do not depend on what else is in the batch."""
         st = self.settings(settings, **options)
-        return self.run([self.request(p, st, trace) for p in puzzles], st.batch_size)
+        return self.run_requests([self.request(p, st, trace) for p in puzzles], st.batch_size)
 
-    def run(self, requests: list[Request], batch_size: int) -> list[SolveResult]:
+    def run_requests(self, requests: list[Request], batch_size: int) -> list[SolveResult]:
         """Run requests in one engine, escalating ones included, until each has its result."""
         engine = Engine(self.backend, self.n_sup, batch_size)
         waiting = {r.submit(engine).key: i for i, r in enumerate(requests)}
