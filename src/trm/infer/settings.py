@@ -198,7 +198,8 @@ class Settings:
 class Rung:
     """One protocol of verified solving, relative to the protocol asked for (rung 1): ``depth`` times its
     supervision steps, at least ``augment`` symmetric copies and ``samples`` trajectories, and ``options``
-    (other :class:`Settings` options) where it adds trajectories."""
+    (other :class:`Settings` options) where it adds trajectories. Every rung after the first runs all its steps
+    (official mode): a row that halted early would halt at the same step again and repeat the answer rejected."""
 
     name: str
     help: str
@@ -262,6 +263,7 @@ def plan(base: Settings, n_sup: int, symmetries: int, caps: Mapping[str, int] | 
         if rung is not LADDER[0]:
             samples = min(max(base.samples, rung.samples), caps.get("samples", hi["samples"]))
             st = base.replace(
+                mode="official",
                 max_steps=min(rung.depth * steps, caps.get("max_steps", hi["max_steps"]), hi["max_steps"]),
                 augment=min(max(base.augment, rung.augment), caps.get("augment", hi["augment"]), symmetries),
                 samples=samples,

@@ -177,13 +177,14 @@
       const base = st.max_steps || W.n_sup, ladder = [];
       for (const [k, r] of (W.ladder || [{ name: "protocol" }]).entries()) {  // exports before the ladder: one rung
         const limit = k ? Math.min(r.depth * base, W.settings.max_steps.max) : base;
-        if (!ladder.some((x) => x.limit === limit)) ladder.push({ name: r.name, limit });
+        const mode = k ? "official" : st.mode;  // rungs after the first run every step, as plan() says
+        if (!ladder.some((x) => x.limit === limit && x.mode === mode)) ladder.push({ name: r.name, limit, mode });
       }
       const rungs = [];
       let calls = 0, res;
       for (const [k, rung] of ladder.entries()) {
         if (k && calls + rung.limit > st.budget) break;
-        res = await this.run(p, st, rung.limit);
+        res = await this.run(p, { ...st, mode: rung.mode }, rung.limit);
         calls += res.steps;
         rungs.push(rung.name);
         if (res.valid) break;
