@@ -95,7 +95,7 @@ def _same(a, b):
     "settings",
     [
         {},
-        {"mode": "adaptive", "threshold": 0.5},
+        {"mode": "adaptive", "threshold": 0.5, "budget": 0},  # the protocol alone
         {"max_steps": 3, "trace": True},
         # slow here (30-40 s each on 2 cores); tests/test_infer_paths.py compares sampled + augmented runs of the
         # runner with trm solve, trm eval and the service in the default suite

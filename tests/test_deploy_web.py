@@ -228,6 +228,7 @@ def test_static_page_solves_like_the_python_runner(chromium, export, static_host
             page.wait_for_selector("body[data-state=ready]", timeout=30_000)
             assert "onnxruntime-web, wasm" in page.text_content("#model-line")
             page.fill("#puzzle", puzzles[0])
+            page.fill("#budget", "0")  # the protocol alone: N_sup steps
             page.select_option("#mode", "official")
             page.click("#solve")
             page.wait_for_selector("body[data-state=done]", timeout=30_000)
