@@ -148,7 +148,8 @@ def test_standalone_runner_needs_no_torch(sudoku_export, tmp_path):
         cwd=tmp_path,
     )
     assert cli.returncode == 0, cli.stderr
-    assert set(json.loads(cli.stdout)) == {"answer", "steps", "confidence", "valid", "errors", "calls"}
+    keys = {"answer", "verified", "candidate", "steps", "confidence", "valid", "errors", "calls", "rung", "rungs"}
+    assert set(json.loads(cli.stdout)) == keys
     bad = subprocess.run(
         [sys.executable, str(export / "trm_onnx_runner.py"), str(export), "12"],
         capture_output=True,
