@@ -148,7 +148,18 @@ def test_standalone_runner_needs_no_torch(sudoku_export, tmp_path):
         cwd=tmp_path,
     )
     assert cli.returncode == 0, cli.stderr
-    keys = {"answer", "verified", "candidate", "steps", "confidence", "valid", "errors", "calls", "rung", "rungs"}
+    keys = {
+        "answer",
+        "verified",
+        "candidate",
+        "steps",
+        "confidence",
+        "valid",
+        "errors",
+        "calls",
+        "rung",
+        "rungs",
+    }
     assert set(json.loads(cli.stdout)) == keys
     bad = subprocess.run(
         [sys.executable, str(export / "trm_onnx_runner.py"), str(export), "12"],
