@@ -103,13 +103,19 @@ def test_a_maze_model_offers_solve_maze_only(tmp_path):
     names, (ok, wrong) = _in_process(
         create_server(tmp_path / "maze"),
         [
-            ("solve_maze", {"puzzle": maze.format_maze(mazes[0]), "max_steps": 1}),
+            ("solve_maze", {"puzzle": maze.format_maze(mazes[0]), "max_steps": 1, "budget": 0}),
             ("solve_maze", {"puzzle": "S#x"}),
         ],
     )
     assert names == {"solve_maze", "describe_model"}
     res = ok.structured_content  # an untrained model: the verifier's verdict and its reasons come back
     assert not ok.is_error and res["steps"] == 1 and res["valid"] is False and res["errors"]
+    assert (
+        res["verified"] is False
+        and res["answer"] is None
+        and res["candidate"]
+        and res["rungs"] == ["protocol"]
+    )
     assert wrong.is_error and "\n" not in wrong.content[0].text
 
 

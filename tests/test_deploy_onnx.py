@@ -95,7 +95,7 @@ def _same(a, b):
     "settings",
     [
         {},
-        {"mode": "adaptive", "threshold": 0.5},
+        {"mode": "adaptive", "threshold": 0.5, "budget": 0},  # the protocol alone
         {"max_steps": 3, "trace": True},
         # slow here (30-40 s each on 2 cores); tests/test_infer_paths.py compares sampled + augmented runs of the
         # runner with trm solve, trm eval and the service in the default suite
@@ -148,7 +148,19 @@ def test_standalone_runner_needs_no_torch(sudoku_export, tmp_path):
         cwd=tmp_path,
     )
     assert cli.returncode == 0, cli.stderr
-    assert set(json.loads(cli.stdout)) == {"answer", "steps", "confidence", "valid", "errors", "calls"}
+    keys = {
+        "answer",
+        "verified",
+        "candidate",
+        "steps",
+        "confidence",
+        "valid",
+        "errors",
+        "calls",
+        "rung",
+        "rungs",
+    }
+    assert set(json.loads(cli.stdout)) == keys
     bad = subprocess.run(
         [sys.executable, str(export / "trm_onnx_runner.py"), str(export), "12"],
         capture_output=True,

@@ -143,7 +143,7 @@ def test_requests_are_batched_across_clients(model_dir):
         out = [None] * 16
 
         def call(i):
-            out[i] = c.post("/v1/solve", json={"puzzle": puzzles[i]})
+            out[i] = c.post("/v1/solve", json={"puzzle": puzzles[i], "budget": 0})
 
         threads = [threading.Thread(target=call, args=(i,)) for i in range(16)]
         for t in threads:
@@ -184,7 +184,7 @@ def test_slow_request_times_out_without_stalling_others(model_dir):
         def slow():
             t = time.monotonic()
             res["slow"] = (
-                c.post("/v1/solve", json={"puzzle": puzzle, "max_steps": 64, "timeout": 0.6}),
+                c.post("/v1/solve", json={"puzzle": puzzle, "max_steps": 64, "timeout": 0.6, "budget": 0}),
                 time.monotonic() - t,
             )
 
@@ -192,7 +192,7 @@ def test_slow_request_times_out_without_stalling_others(model_dir):
         th.start()
         time.sleep(0.1)  # the slow one is in the batch
         t = time.monotonic()
-        fast = c.post("/v1/solve", json={"puzzle": puzzle, "max_steps": 2})
+        fast = c.post("/v1/solve", json={"puzzle": puzzle, "max_steps": 2, "budget": 0})
         fast_s = time.monotonic() - t
         th.join()
         assert fast.status_code == 200 and fast.json()["steps"] == 2
@@ -212,7 +212,7 @@ def test_busy_server_answers_503(model_dir):
         codes = []
 
         def call():
-            codes.append(c.post("/v1/solve", json={"puzzle": "." * 36}).status_code)
+            codes.append(c.post("/v1/solve", json={"puzzle": "." * 36, "budget": 0}).status_code)
 
         threads = [threading.Thread(target=call) for _ in range(6)]
         for t in threads:
@@ -231,8 +231,10 @@ def test_a_runs_protocol_above_the_limits_is_served_at_the_limits(model_dir):
     with TestClient(app) as c:
         protocol = c.get("/v1/model").json()["protocol"]
         assert (protocol["augment"], protocol["samples"], protocol["max_steps"]) == (2, 2, 3)
-        r = c.post("/v1/solve", json={"puzzle": _puzzle(c)})
+        r = c.post("/v1/solve", json={"puzzle": _puzzle(c), "budget": 0})
         assert r.status_code == 200 and r.json()["calls"] <= 2 * 2 * 3
+        r = c.post("/v1/solve", json={"puzzle": _puzzle(c)})  # every rung of the ladder within the limits too
+        assert r.status_code == 200 and r.json()["calls"] <= 2 * 2 * 3 * len(r.json()["rungs"])
         r = c.post("/v1/solve", json={"puzzle": _puzzle(c), "augment": 4})
         assert r.status_code == 400 and "limit of 2" in r.text
 

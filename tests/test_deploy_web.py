@@ -26,7 +26,7 @@ from trm.config import Config, ModelConfig  # noqa: E402
 from trm.data import maze_generate, sudoku_generate  # noqa: E402
 from trm.deploy import web_export  # noqa: E402
 from trm.deploy.onnx_runner import OnnxSolver  # noqa: E402
-from trm.infer.settings import DEFAULT_HALT_THRESHOLD  # noqa: E402
+from trm.infer.settings import DEFAULT_HALT_THRESHOLD, LADDER  # noqa: E402
 from trm.model import TRM  # noqa: E402
 from trm.tasks import PuzzleError, maze, sudoku  # noqa: E402
 from trm.utils import TRMError  # noqa: E402
@@ -84,7 +84,10 @@ def test_export_needs_neither_node_nor_network(tmp_path, fake_runtime, monkeypat
     assert web["settings"]["threshold"]["default"] == DEFAULT_HALT_THRESHOLD
     assert web["task"]["units"] == [[name, idx.tolist()] for name, idx in sudoku.units((2, 3))]
     assert 'data-backend="browser"' in (out / "index.html").read_text()
-    assert OnnxSolver(out).solve(web["examples"][0]).steps == cfg.model.N_sup  # also an ONNX export folder
+    assert (
+        OnnxSolver(out).solve(web["examples"][0], budget=0).steps == cfg.model.N_sup
+    )  # also an ONNX export folder
+    assert [r["name"] for r in web["ladder"]] == [r.name for r in LADDER] and "budget" in web["settings"]
 
     (fake_runtime / "dist" / "ort.webgpu.min.js").unlink()  # the WebGPU runtime is asked for by default
     with pytest.raises(TRMError, match="no ort.webgpu.min.js"):
@@ -205,8 +208,16 @@ def test_static_page_solves_like_the_python_runner(chromium, export, static_host
     kind, folder = export
     url, asked = static_host
     ref = OnnxSolver(folder)
+    ref.caps = {"augment": 1, "samples": 1}  # the browser's ladder: one copy, one trajectory
     puzzles = _puzzles(kind, 3)
-    settings = [{}, {"mode": "adaptive", "threshold": 0.5}, {"max_steps": 3}, {"max_steps": 11}]
+    settings = [
+        {},
+        {"mode": "adaptive", "threshold": 0.5},
+        {"max_steps": 3},
+        {"max_steps": 11},
+        {"budget": 0},
+    ]
+    settings += [{"budget": 2 * ref.n_sup}, {"mode": "adaptive", "threshold": 0.5, "budget": 3 * ref.n_sup}]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=ARGS, headless=True)
         try:
@@ -217,6 +228,7 @@ def test_static_page_solves_like_the_python_runner(chromium, export, static_host
             page.wait_for_selector("body[data-state=ready]", timeout=30_000)
             assert "onnxruntime-web, wasm" in page.text_content("#model-line")
             page.fill("#puzzle", puzzles[0])
+            page.fill("#budget", "0")  # the protocol alone: N_sup steps
             page.select_option("#mode", "official")
             page.click("#solve")
             page.wait_for_selector("body[data-state=done]", timeout=30_000)
@@ -271,6 +283,9 @@ def test_serve_page_also_solves_in_the_browser(chromium, exports):  # noqa: F811
             page.goto(url + "/")
             page.wait_for_selector("body[data-state=ready]", timeout=15_000)
             page.fill("#puzzle", ".12...364.51625.1...16..2...34..3...")
+            page.fill(
+                "#budget", "0"
+            )  # the server escalates through copies and trajectories, the browser cannot
             answers = {}
             for where in ("browser", "server"):
                 page.select_option("#run-on", where)

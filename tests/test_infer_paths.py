@@ -26,7 +26,12 @@ from trm.train.trainer import train  # noqa: E402
 
 from .test_train_loop import make_dataset  # noqa: E402
 
-SETTINGS = [{}, {"mode": "adaptive", "threshold": 0.6}, {"samples": 3, "noise": 0.3, "augment": 2, "seed": 4}]
+# budget 0: the protocol once (its answers are what trm eval's exact accuracy scores); the last setting escalates
+SETTINGS = [
+    {"budget": 0},
+    {"mode": "adaptive", "threshold": 0.6, "budget": 0},
+    {"samples": 3, "noise": 0.3, "augment": 2, "seed": 4},
+]
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +89,16 @@ def _onnx_runner(export, puzzles, tmp_path):
     return json.loads(out.stdout)
 
 
-def _same(a, b):
-    assert a["answer"] == b["answer"] and a["steps"] == b["steps"] and a["valid"] == b["valid"]
+def _same(a, b, st=None):
+    for key in ("verified", "calls", "rung", "rungs"):
+        assert a[key] == b[key], (key, st)
+    if st is not None and st.get("budget") != 0:
+        # the ladder's last rung votes over 8 copies x 4 trajectories from noisy initial states, 8 steps each; on
+        # this barely trained model float32 rounding (ONNX vs PyTorch) can change which candidate wins that
+        # vote. Whether an answer is verified, and the calls, must still agree (above).
+        return
+    assert a["answer"] == b["answer"] and a["steps"] == b["steps"] and a["valid"] == b["valid"], st
+    assert a["candidate"] == b["candidate"], st
     assert a["errors"] == b["errors"] and abs(a["confidence"] - b["confidence"]) <= 2e-3  # float32 rounding
 
 
@@ -99,8 +112,8 @@ def test_four_paths_give_the_same_answers(trained, capsys, tmp_path):
     for st, by_server, by_runner in zip(SETTINGS, served, runner, strict=True):
         cli = [_solve_cli(root / "run", p, st, capsys) for p in puzzles]
         for a, b, c in zip(cli, by_server, by_runner, strict=True):
-            _same(a, b)
-            _same(a, c)
+            _same(a, b)  # both PyTorch: the same answers on every rung
+            _same(a, c, st)
         if st.get("mode") == "adaptive":
             assert len({r["steps"] for r in cli}) > 1, "expected puzzles halting at different steps"
 
@@ -122,6 +135,15 @@ def test_four_paths_give_the_same_answers(trained, capsys, tmp_path):
             == 0
         )
         report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        # trm eval's verified solving climbs the same ladder as trm solve, with the same calls
+        verified = report["verified"]
+        assert verified["verified_rate"] == pytest.approx(np.mean([r["verified"] for r in cli]))
+        assert verified["calls_mean"] == pytest.approx(np.mean([r["calls"] for r in cli]))
+        assert verified["wrong"] == 0 and verified["abstention_rate"] == pytest.approx(
+            1 - verified["verified_rate"]
+        )
+        if st.get("budget") != 0:
+            continue
         exact = [
             r["answer"] == sudoku.format_sudoku(sudoku.decode(y)) for r, y in zip(cli, labels, strict=True)
         ]

@@ -144,7 +144,7 @@ def test_selectors_through_the_solver_report_calls():
     puzzles = [sd.format_sudoku(p) for p in generate(3, BOX, blanks=(6, 10), seed=4)[0]]
     calls = {}
     for name in ("majority", "confidence", "halt-first", "converged", "q-weighted"):
-        opts = dict(samples=4, noise=0.3, select=name, augment=2, threshold=0.6)
+        opts = dict(samples=4, noise=0.3, select=name, augment=2, threshold=0.6, budget=0)
         res = solver.solve_many(puzzles, **opts)
         assert [r.to_json() for r in res] == [solver.solve(p, **opts).to_json() for p in puzzles]  # seeded
         for r in res:
@@ -295,9 +295,12 @@ def test_a_selector_defined_outside_trm_runs_end_to_end_after_register(first_sel
     solver = load_solver(root / "run")
     puzzles = [sd.format_sudoku(p) for p in generate(3, (2, 2), blanks=(6, 10), seed=4)[0]]
     for p in puzzles:  # trajectory 0 is noise-free: "first" answers what one trajectory answers
-        first = solver.solve(p, select="first", samples=2, noise=0.5).to_json()
-        alone = solver.solve(p, samples=1).to_json()
-        assert first["answer"] == alone["answer"]  # the confidence up to the batch size's rounding
+        first = solver.solve(p, select="first", samples=2, noise=0.5, budget=0).to_json()
+        alone = solver.solve(p, samples=1, budget=0).to_json()
+        assert (first["answer"], first["candidate"]) == (
+            alone["answer"],
+            alone["candidate"],
+        )  # the confidence up to the batch size's rounding
         assert first["confidence"] == pytest.approx(alone["confidence"], abs=1e-4)
         assert first["calls"] == 2 * alone["calls"]
     assert Settings(select="first").validate().describe(6)["select"] == "first"

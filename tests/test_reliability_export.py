@@ -148,7 +148,8 @@ def test_symlink_inside_the_folder_is_fine(export, tmp_path):
     d = _clone(export, tmp_path / "e")
     (d / "step.onnx").rename(d / "real.onnx")
     os.symlink("real.onnx", d / "step.onnx")
-    assert OnnxSolver(d).solve(PUZZLE).answer
+    r = OnnxSolver(d).solve(PUZZLE)
+    assert r.answer or r.candidate  # an untrained model: a candidate, no verified answer
 
 
 @pytest.mark.parametrize("damage", ["truncate", "random", "empty", "npz-keys", "npz-random", "npz-shape"])

@@ -31,6 +31,12 @@ separated by spaces or commas, a grid drawn with |, - and + lines, an .sdk file 
 
 The inference options start from the run's protocol (its config's eval section), else the library defaults.
 
+Verified solving (tasks with a verifier: Sudoku, maze): while the verifier rejects the answer, the solve
+climbs a ladder of costlier protocols (--budget lists it) within --budget network calls (one call = one
+supervision step of one symmetric copy x trajectory); it prints the first answer the verifier accepts, or "no
+verified answer" with the best unverified candidate (JSON: "answer": null, "verified": false, "candidate").
+--budget 0: the protocol once, no escalation (still verified).
+
 examples:
   trm solve runs/demo 1.2...3..45.....6.1..2...3..4.2...5.
   trm solve sudoku6 drawn-grid.txt --raw                     # the answer as one line of 36 digits
@@ -40,7 +46,8 @@ examples:
   trm solve runs/arc task.json --data data/arc1
   trm solve export-dir puzzle.txt --backend onnx
 
-exit status: 0 when the answer is valid (or cannot be checked), 1 when the verifier rejects it, 2 on bad input.
+exit status: 0 when the answer is verified (or the task has no verifier), 1 when there is no verified answer
+(ARC: the task file's expected outputs reject the answer), 2 on bad input.
 """
 
 
@@ -147,11 +154,12 @@ def run(args: argparse.Namespace) -> int:
             print()
         if not (args.raw or solver.task.per_task):  # the answer drawn for a person (a Sudoku with its boxes)
             drawn = solver.task.display(np.asarray(result.tokens), solver.parse(text))
-            result = dataclasses.replace(result, answer=drawn)
+            shown = "candidate" if result.verified is False else "answer"  # never an unverified "answer"
+            result = dataclasses.replace(result, **{shown: drawn})
         print(result.text())
         for n in notes:
             print(n)
-    return 1 if result.valid is False else 0
+    return 1 if result.verified is False or result.valid is False else 0
 
 
 def _with_shipped_model(e: OtherSizeError) -> str:

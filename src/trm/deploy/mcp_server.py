@@ -6,8 +6,8 @@ Tools (typed input schemas; every inference option is derived from :class:`~trm.
                                                  offered a tool that cannot work (run one server per model)
     describe_model                               preset, task, grid, parameters, protocol, training, results
 
-A solve tool returns ``{"answer", "steps", "confidence", "valid", "errors", ...}``: the object ``trm solve
---json`` prints (``valid``: the symbolic verifier's verdict, ``errors``: why not). A bad puzzle or option is a
+A solve tool returns ``{"answer", "verified", "candidate", "calls", "steps", "confidence", "valid", "errors",
+...}``: the object ``trm solve --json`` prints (verified solving: an answer only where the verifier accepts it). A bad puzzle or option is a
 tool error (``isError``) with one line saying what is wrong; the server keeps serving. Puzzles go through the
 ``trm serve`` path: the model's :class:`~trm.infer.solver.Solver` (task parser and verifier) and the
 cross-client :class:`~trm.deploy.batcher.Batcher` with its limits and per-request timeout. Transports: stdio
@@ -36,12 +36,18 @@ from .server import MAX_ARC_TESTS, Service
 
 
 class SolveOutput(TypedDict):
-    answer: Any  # text in the puzzle's format; ARC: one grid per test input
+    answer: Any  # text in the puzzle's format; ARC: one grid per test input; None when verified is False
+    verified: NotRequired[
+        bool | None
+    ]  # the verifier accepts the answer; False: no verified answer; None: no verifier
+    candidate: NotRequired[Any]  # when verified is False: the best unverified answer (not an answer)
     steps: int  # supervision steps used
     confidence: float  # sigmoid(q_halt): the model's own estimate that the answer is right
     valid: bool | None  # the symbolic verifier's verdict (None: no verifier)
     errors: list[str]  # why the verifier rejects the answer
-    calls: NotRequired[int]  # network calls: supervision steps summed over the candidates
+    calls: NotRequired[int]  # network calls: supervision steps summed over the candidates and rungs
+    rung: NotRequired[str | None]  # the ladder rung of the answer (verified solving)
+    rungs: NotRequired[list[str]]  # the ladder rungs run
 
 
 def _require_mcp():
@@ -146,10 +152,10 @@ def create_server(
         name=family.tool_name,
         title=f"Solve a {what} puzzle",
         description=f"Solve a {what} puzzle with a Tiny Recursive Model ({info['parameters']['dense']:,} "
-        "parameters) and check the answer with a symbolic verifier. Returns the answer, the supervision steps "
-        "used, the model's confidence (sigmoid of its halting head) and the verifier's verdict (valid) with its "
-        "errors. Use mode 'adaptive' for speed; if valid is false, retry with more max_steps or samples, or "
-        "treat the answer as unreliable.",
+        "parameters). The answer is verified: while the symbolic verifier rejects it, the solver escalates "
+        "(more steps, symmetric copies, noisy trajectories) within `budget` network calls, and returns either an "
+        "answer the verifier accepts (verified true) or no answer (verified false, answer null; the best "
+        "unverified attempt is in candidate, not to be used as the answer), with the calls used.",
         structured_output=True,
     )
 

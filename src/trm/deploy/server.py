@@ -1,8 +1,9 @@
 """``trm serve``: the solver over HTTP (FastAPI), with a web page at ``/``.
 
-    POST /v1/solve     {"task", "puzzle", one field per inference option ("mode", "samples", "select", ...),
-                        "trace", "timeout"} -> {"answer", "steps", "confidence", "valid", "errors", "calls"[,
-                        "trace"]} (the object ``trm solve --json`` prints; unset options: the model's protocol)
+    POST /v1/solve     {"task", "puzzle", one field per inference option ("mode", "samples", "budget", ...),
+                        "trace", "timeout"} -> {"answer", "verified", "candidate", "steps", "confidence",
+                        "valid", "errors", "calls", "rung", "rungs"[, "trace"]} (the object ``trm solve --json``
+                        prints; unset options: the model's protocol; verified solving within "budget")
     GET  /healthz      liveness and queue depth (open: no API key needed)
     GET  /v1/model     preset, task, the page's view of it, parameters, training data, protocol, limits
     GET  /v1/tool      a JSON tool definition an LLM can use to call /v1/solve
@@ -175,12 +176,27 @@ if _MISSING is None:
         confidence: float
 
     class SolveResponse(BaseModel):
-        answer: Any = Field(..., description="the answer in the puzzle's format")
+        answer: Any = Field(
+            ...,
+            description="the answer in the puzzle's format; null when verified is false (no verified answer)",
+        )
+        verified: bool | None = Field(
+            ...,
+            description="true: the task's verifier accepts the answer; false: no rung of the ladder within the "
+            "budget gave an answer it accepts (see candidate); null: the task has no verifier",
+        )
+        candidate: Any = Field(
+            None, description="when verified is false: the best unverified answer, NOT an answer"
+        )
         steps: int = Field(..., description="supervision steps used")
         confidence: float = Field(..., description="sigmoid(q_halt): the model's estimate that it is right")
         valid: bool | None = Field(..., description="the symbolic verifier's verdict (null: no verifier)")
         errors: list[str] = Field(..., description="why the answer is invalid")
-        calls: int = Field(..., description="network calls: supervision steps summed over the candidates")
+        calls: int = Field(
+            ..., description="network calls: supervision steps summed over the candidates and the rungs run"
+        )
+        rung: str | None = Field(None, description="the ladder rung of the answer (verified solving)")
+        rungs: list[str] = Field([], description="the ladder rungs run, in order")
         trace: list[TraceStep] | None = Field(None, description="present when requested")
 
 
@@ -192,6 +208,11 @@ class Service:
         self.task = self.solver.task.kind
         self.batcher = Batcher(loaded.solver, limits)
         limits.validate()
+        self.solver.caps = {
+            "max_steps": limits.max_steps,
+            "samples": limits.max_samples,
+            "augment": limits.max_augment,
+        }
         # a run's declared protocol above this server's limits is served at the limits (a request naming a larger
         # value is refused; one naming none gets the capped default)
         d = self.solver.defaults
@@ -413,15 +434,17 @@ def tool_definition(task: str, info: dict[str, Any], request_schema: dict[str, A
     props = {
         k: v
         for k, v in request_schema.get("properties", {}).items()
-        if k in ("puzzle", "mode", "max_steps", "threshold", "samples", "trace")
+        if k in ("puzzle", "mode", "max_steps", "threshold", "samples", "budget", "trace")
     }
     grid = info.get("grid") or {}
     size = f"{grid.get('side')}x{grid.get('side')} " if grid.get("side") else ""
     description = (
         f"Solve a {size}{task} puzzle with a Tiny Recursive Model ({info['parameters']['dense']:,} parameters). "
-        "Returns the answer, the supervision steps used, the model's confidence and whether a symbolic verifier "
-        "accepts the answer (valid). Prefer mode 'adaptive' for speed; if valid is false, retry with more "
-        "max_steps or samples, or treat the answer as unreliable."
+        "Where the task has a verifier the answer is verified: the solver escalates through more steps, "
+        "symmetric copies and noisy trajectories within a budget of network calls and returns either an answer "
+        "the verifier accepts (verified true) or no answer (verified false, answer null; the best unverified "
+        "attempt is in candidate and must not be used as the answer). Also returns the calls used, the "
+        "supervision steps and the model's confidence."
     )
     schema = {"type": "object", "properties": props, "required": ["puzzle"], "additionalProperties": False}
     return {
@@ -436,7 +459,9 @@ def tool_definition(task: str, info: dict[str, Any], request_schema: dict[str, A
             "fixed_fields": {"task": task},
         },
         "returns": {
-            "answer": "the answer in the puzzle's format",
+            "answer": "the answer in the puzzle's format (null when verified is false)",
+            "verified": "bool, or null where the task has no verifier",
+            "candidate": "the best unverified answer when verified is false (not an answer)",
             "steps": "int",
             "confidence": "0..1",
             "valid": "bool or null",

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ..checkpoint import load_model
-from ..infer.settings import Settings
+from ..infer.settings import LADDER, Settings
 from ..infer.tasks import task_info
 from ..tasks import TASKS, Task, get_task
 from ..tasks.examples import example_puzzle  # the examples of `trm serve`'s GET /v1/example
@@ -54,7 +54,12 @@ RUNTIMES = {
         "ort-wasm-simd-threaded.asyncify.wasm",
     ),
 }
-WEB_OPTIONS = ("mode", "threshold", "max_steps")  # the Settings the browser runs; the rest stay at 1 / off
+WEB_OPTIONS = (
+    "mode",
+    "threshold",
+    "max_steps",
+    "budget",
+)  # the Settings the browser runs; the rest stay at 1 / off
 
 
 def tarball_name() -> str:
@@ -179,6 +184,9 @@ def web_manifest(model, cfg, manifest: dict[str, Any], runtime: dict[str, str]) 
         "puzzle_emb": f32(model.puzzle_emb.weight[0]) if m.prefix_len > 0 else None,  # row 0: Sudoku, maze
         "task": task_tables(task),
         "settings": settings,
+        # verified solving's ladder (trm.infer.settings.LADDER); the browser runs one copy and one trajectory, so
+        # its rungs are those of `trm serve --max-augment 1 --max-samples 1`: the protocol, then the deeper one
+        "ladder": [{"name": r.name, "help": r.help, "depth": r.depth} for r in LADDER],
         "examples": [example_puzzle(task.info, seed, data_info) for seed in range(8)],
         "runtime": {**ORT_WEB, "dir": "ort/", "bundles": runtime},
         "model": {  # the fields of `trm serve`'s GET /v1/model that the page shows

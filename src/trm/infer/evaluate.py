@@ -1,6 +1,7 @@
 """Dataset evaluation: accuracy with Wilson intervals, accuracy after each supervision step, halting
-statistics, the adaptive-halting trade-off, network calls per puzzle, Maze "valid and shortest", the ARC
-voting evaluator, the evaluated subset (checked to be what it claims) and an optional per-puzzle JSONL."""
+statistics, the adaptive-halting trade-off, network calls per puzzle, Maze "valid and shortest", verified
+solving (verified, abstention and wrong-answer rates, soundness, calls per puzzle), the ARC voting evaluator,
+the evaluated subset (checked to be what it claims) and an optional per-puzzle JSONL."""
 
 from __future__ import annotations
 
@@ -13,14 +14,15 @@ from typing import Any
 import numpy as np
 
 from ..data.format import SplitData, load_identifiers, load_split, load_task_info
-from ..tasks import IGNORE, TASKS, Task, get_task
+from ..tasks import IGNORE, TASKS, PuzzleError, Task, get_task
 from ..tasks.arc import ArcAugmentation, crop_canvas, grid_key
 from ..utils import TRMError, atomic_write_json, atomic_write_text
 from . import selectors
 from .engine import run
-from .metrics import Accumulator
+from .metrics import Accumulator, wilson
 from .render import plot_per_step
-from .settings import Settings
+from .settings import LADDER, Settings, plan
+from .solver import Solver, VerifiedRequest, verified_candidate
 from .tasks import TaskInfo, task_info
 from .torch_backend import as_backend
 from .voting import ArcVoter, Prediction, predict
@@ -147,6 +149,7 @@ def _evaluate_grid(
         raise TRMError(f"{task.kind} has only {len(syms)} symmetries; use --augment {len(syms)} or fewer")
     C = len(syms) * st.samples
     acc = Accumulator(st.max_steps or n_sup, SWEEP if C == 1 else ())
+    sound = Sound(backend, n_sup, task, st) if task.verifier_metric else None
     pids = _example_identifiers(data)
     chunk = max(1, max(CHUNK_ROWS, st.batch_size) // C)
     on_done = (lambda k: bar.update(k / C)) if bar is not None else None
@@ -171,6 +174,7 @@ def _evaluate_grid(
         if task.verifier_metric:
             valid = [bool(task.accepts(inputs[i], pred.preds[i])) for i in np.flatnonzero(keep)]
             acc.add_extra(task.verifier_metric, sum(valid))
+            done = sound.add(inputs, labels, pids[idx], np.flatnonzero(keep), pred, valid)
         if lines is not None:
             for n, i in enumerate(np.flatnonzero(keep)):
                 line = {
@@ -182,10 +186,92 @@ def _evaluate_grid(
                     "confidence": round(float(pred.confidence[i]), 6),
                     "votes": int(pred.votes[i]),
                     "exact": bool(exact[n]),
-                    **({} if valid is None else {"valid": valid[n]}),
+                    **({} if valid is None else {"valid": valid[n], **done[n]}),
                 }
                 lines.append(json.dumps(line) + "\n")
-    return {**acc.report(), "covered": int((seen == 1).sum())}
+    verified = {} if sound is None else {"verified": sound.report()}
+    return {**acc.report(), **verified, "covered": int((seen == 1).sum())}
+
+
+class Sound:
+    """Verified solving over a dataset (tasks with a verifier): the protocol's answers (the plain evaluation)
+    are rung 1; puzzles whose every candidate the verifier rejects climb the rest of the ladder within the
+    budget (:class:`~.solver.VerifiedRequest`). Counts answered (verified), abstained and wrong: an answer
+    returned as verified that neither equals the label nor passes the task's check re-run on the dataset's own
+    question row (``Task.accepts``; maze: any shortest path is right). Zero by construction; counted anyway."""
+
+    def __init__(self, backend, n_sup: int, task: Task, st: Settings):
+        self.task, self.st = task, st
+        self.solver = Solver(backend, task, n_sup, defaults=st, num_identifiers=2**62)
+        self.ladder = plan(st, n_sup, len(task.symmetries(max(r.augment for r in LADDER), st.seed)))
+        self.calls: list[int] = []
+        self.answered = self.wrong = self.exact = 0
+        self.rungs: dict[str, int] = {}
+
+    def add(self, inputs, labels, pids, rows, pred, first_valid) -> list[dict[str, Any]]:
+        """Rows ``rows`` of a chunk whose protocol answers are ``pred``, ``first_valid`` their verdicts; returns
+        each row's verdict for the per-puzzle file."""
+        task, st, ladder = self.task, self.st, self.ladder
+        answer: dict[int, tuple[np.ndarray, str]] = {}
+        calls = {int(i): int(pred.compute[i]) for i in rows}
+        requests, which = [], []
+        for n, i in enumerate(rows):
+            i = int(i)
+            tokens = pred.preds[i] if first_valid[n] else None
+            if tokens is None and pred.candidates > 1:
+                found = verified_candidate(
+                    lambda t, q=inputs[i]: task.accepts(q, t), pred.every[i], pred.every_conf[i]
+                )
+                tokens = None if found is None else found[0]
+            if tokens is not None:
+                answer[i] = (tokens, ladder[0].rung.name)
+            elif len(ladder) > 1 and calls[i] + ladder[1].cost <= st.budget:
+                try:
+                    parsed = task.parse(task.example_text(inputs[i]))
+                except PuzzleError:  # not a puzzle the solver reads: it abstains
+                    continue
+                parsed.pid = int(pids[i])
+                spent = (calls[i], [ladder[0].rung.name])
+                requests.append(VerifiedRequest(task, parsed, ladder, st.budget, False, 1, spent))
+                which.append(i)
+        for i, res in zip(which, self.solver.run_requests(requests, st.batch_size), strict=True):
+            calls[i] = res.calls
+            if res.verified:
+                answer[i] = (np.asarray(res.tokens), res.rung)
+        out = []
+        for i in map(int, rows):
+            self.calls.append(calls[i])
+            verdict: dict[str, Any] = {"verified": i in answer, "verified_calls": calls[i]}
+            if i in answer:
+                tokens, rung = answer[i]
+                mask = labels[i] != IGNORE
+                exact = bool((tokens[mask] == labels[i][mask]).all())
+                wrong = not exact and not task.accepts(inputs[i], tokens)
+                self.answered += 1
+                self.exact += exact
+                self.wrong += wrong
+                self.rungs[rung] = self.rungs.get(rung, 0) + 1
+                verdict.update(verified_rung=rung, verified_exact=exact, verified_wrong=wrong)
+            out.append(verdict)
+        return out
+
+    def report(self) -> dict[str, Any]:
+        n = max(len(self.calls), 1)
+        calls = np.asarray(self.calls or [0])
+        return {
+            "budget": self.st.budget,
+            "verified_rate": self.answered / n,
+            "verified_rate_ci95": list(wilson(self.answered, len(self.calls))),
+            "abstention_rate": 1 - self.answered / n,
+            "wrong_rate": self.wrong / n,
+            "wrong": self.wrong,
+            "soundness": (self.answered - self.wrong) / self.answered if self.answered else None,
+            "verified_exact_rate": self.exact / n,
+            "calls_mean": float(calls.mean()),
+            "calls_p50": float(np.percentile(calls, 50)),
+            "calls_p95": float(np.percentile(calls, 95)),
+            "by_rung": {r.rung.name: self.rungs.get(r.rung.name, 0) for r in self.ladder},
+        }
 
 
 def _evaluate_arc(
@@ -330,6 +416,18 @@ def format_report(report: dict[str, Any]) -> str:
         f"mean steps       {report['mean_steps']:.2f}  ({report['calls_per_puzzle']:.2f} network calls per "
         f"puzzle, selector {report['select']})   q_halt accuracy {report['q_halt_accuracy']:.4f}"
     )
+    v = report.get("verified")
+    if v:
+        sound = "-" if v["soundness"] is None else f"{v['soundness']:.4f}"
+        lines.append(
+            f"verified solving (budget {v['budget']} calls): verified {v['verified_rate']:.4f}  abstained "
+            f"{v['abstention_rate']:.4f}  wrong {v['wrong_rate']:.4f}  soundness {sound}"
+        )
+        lines.append(
+            f"                 calls per puzzle mean {v['calls_mean']:.1f}  p50 {v['calls_p50']:g}  p95 "
+            f"{v['calls_p95']:g}   verified by rung: "
+            + ", ".join(f"{k} {c}" for k, c in v["by_rung"].items())
+        )
     lines.append(f"speed            {report['puzzles_per_sec']:.1f} puzzles/s ({report['seconds']:.1f} s)")
     if report.get("per_step"):
         lines.append("")

@@ -20,6 +20,9 @@ MODES = ("official", "adaptive")
 # Adaptive halting stops a row once sigmoid(q_halt) exceeds this. The training rule (q_halt > 0) is 0.5, but at
 # inference 0.9 keeps nearly all of the official mode's accuracy for most of the savings (docs/BENCHMARKS.md).
 DEFAULT_HALT_THRESHOLD = 0.9
+# Network calls per puzzle a verified solve may spend climbing the ladder (LADDER below): the whole ladder of a
+# model with N_sup <= 8 (8 + 16 + 128 + 128 + 512 = 792 calls) fits, and of one with N_sup = 16 all but the last rung.
+DEFAULT_BUDGET = 1024
 
 
 class _Declared(Mapping):
@@ -102,6 +105,17 @@ class Settings:
         hi=64,
     )
     batch_size: int = _opt(256, "rows per forward pass", lo=1, hi=65536)
+    budget: int = _opt(
+        DEFAULT_BUDGET,
+        lambda: (
+            "network calls per puzzle that a verified solve (tasks with a verifier: Sudoku, maze) may spend: "
+            "while the verifier rejects the answer it climbs the ladder " + ladder_help() + "; a rung whose "
+            "worst-case calls exceed what is left is not run and the result is 'no verified answer'; the first rung "
+            "always runs, so 0 turns escalation off"
+        ),
+        lo=0,
+        hi=2**20,
+    )
 
     def validate(self) -> Settings:
         """Check types and bounds; raise :class:`PuzzleError` with a one-line message."""
@@ -170,12 +184,96 @@ class Settings:
             "init_noise": self.init_noise if self.samples > 1 else 0.0,
             "augment": self.augment,
             "select": self.select,
+            "budget": self.budget,
             **{
                 f.name: getattr(self, f.name) if f.name in sel.options else None
                 for f in dataclasses.fields(self)
                 if f.name in only_some  # the options of other selectors do not apply
             },
         }
+
+
+# ============================================================================================ the ladder
+@dataclass(frozen=True)
+class Rung:
+    """One protocol of verified solving, relative to the protocol asked for (rung 1): ``depth`` times its
+    supervision steps, at least ``augment`` symmetric copies and ``samples`` trajectories, and ``options``
+    (other :class:`Settings` options) where it adds trajectories. Every rung after the first runs all its steps
+    (official mode): a row that halted early would halt at the same step again and repeat the answer rejected."""
+
+    name: str
+    help: str
+    depth: int = 1
+    augment: int = 1
+    samples: int = 1
+    options: tuple[tuple[str, Any], ...] = ()
+
+
+NOISY = (
+    ("init_noise", 1.0),
+)  # noise on the initial state: what makes trajectories differ (docs/BENCHMARKS.md)
+LADDER = (
+    Rung("protocol", "the protocol asked for"),
+    Rung("depth", "twice the supervision steps", depth=2),
+    Rung("symmetries", "8 symmetric copies voted, twice the steps", depth=2, augment=8),
+    Rung(
+        "trajectories",
+        "8 trajectories from a noisy initial state (init_noise 1), the most confident chosen, twice the steps",
+        depth=2,
+        samples=8,
+        options=(*NOISY, ("select", "confidence")),
+    ),
+    Rung(
+        "both",
+        "8 symmetric copies x 4 noisy trajectories, twice the steps",
+        depth=2,
+        augment=8,
+        samples=4,
+        options=NOISY,
+    ),  # fmt: skip
+)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A rung made concrete for one request: its settings and its worst-case cost in network calls (supervision
+    steps x symmetric copies x trajectories; adaptive halting and early-stopping selectors may use fewer)."""
+
+    rung: Rung
+    settings: Settings
+    cost: int
+
+
+def ladder_help() -> str:
+    """The ladder as one line (``--budget``'s help, the HTTP and MCP schemas)."""
+    return "; ".join(f"{i}. {r.name}: {r.help}" for i, r in enumerate(LADDER, 1))
+
+
+def plan(base: Settings, n_sup: int, symmetries: int, caps: Mapping[str, int] | None = None) -> list[Planned]:
+    """The rungs of :data:`LADDER` for a request whose protocol is ``base`` (validated): each rung's settings,
+    its supervision steps capped at the engine's bound (and ``caps["max_steps"]``), its copies at the task's
+    ``symmetries`` (and ``caps["augment"]``), its trajectories at ``caps["samples"]``; a rung equal to an earlier
+    one is left out. The budget decides at run time how many are climbed (:class:`~.solver.VerifiedRequest`)."""
+    caps = caps or {}
+    hi = {f.name: f.metadata["max"] for f in dataclasses.fields(Settings)}
+    steps = base.max_steps or n_sup
+    out: list[Planned] = []
+    for rung in LADDER:
+        st = base
+        if rung is not LADDER[0]:
+            samples = min(max(base.samples, rung.samples), caps.get("samples", hi["samples"]))
+            st = base.replace(
+                mode="official",
+                max_steps=min(rung.depth * steps, caps.get("max_steps", hi["max_steps"]), hi["max_steps"]),
+                augment=min(max(base.augment, rung.augment), caps.get("augment", hi["augment"]), symmetries),
+                samples=samples,
+                **(dict(rung.options) if samples > 1 else {}),
+            ).validate()
+        same = st.replace(max_steps=st.max_steps or n_sup)
+        if any(p.settings.replace(max_steps=p.settings.max_steps or n_sup) == same for p in out):
+            continue
+        out.append(Planned(rung, st, (st.max_steps or n_sup) * st.augment * st.samples))
+    return out
 
 
 def add_arguments(parser: Any) -> None:

@@ -64,6 +64,8 @@ class Prediction:
     step_preds: np.ndarray | None = None  # [N, B, S] the voted answer after each step
     step_conf: np.ndarray | None = None  # [N, B]
     step_q: np.ndarray | None = None  # [N, B] halting logit of the one candidate (C = 1 only)
+    every: np.ndarray | None = None  # [B, C, S] every candidate's answer in its puzzle's frame
+    every_conf: np.ndarray | None = None  # [B, C] and its sigmoid(q_halt)
 
 
 class Candidates:
@@ -109,6 +111,8 @@ class Candidates:
             compute=steps.sum(-1),
             votes=votes,
             candidates=C,
+            every=preds,
+            every_conf=conf,
         )
         if job.record:
             sp, sc = self.undo(job.step_preds), sigmoid(job.step_q).reshape(-1, B, C)

@@ -470,8 +470,9 @@ class SudokuTask(Task):
     title = "Sudoku"
     description = "Sudoku (fill the grid so every row, column and box holds each digit once)"
     limitation = (
-        "Answers are not guaranteed to be valid Sudokus; check them with a verifier (the CLI and the "
-        "service report `valid`)."
+        "The network's own answers are not guaranteed to be valid Sudokus; the solvers (CLI, Python, service, "
+        "MCP, browser) return an answer only when the Sudoku verifier accepts it (`verified`), else "
+        "'no verified answer' (docs/VERIFIED.md)."
     )
     puzzle_help = (
         "the Sudoku as text (N*N characters row by row, '.' or '0' blank; or one row per line, cells separated "

@@ -181,6 +181,7 @@ async function solve() {
   const body = { task: MODEL.task, puzzle, mode: $("mode").value, trace: true };
   if ($("mode").value === "adaptive") body.threshold = parseFloat($("threshold").value);
   if ($("max-steps").value) body.max_steps = parseInt($("max-steps").value, 10);
+  if ($("budget") && $("budget").value !== "") body.budget = parseInt($("budget").value, 10);
   $("solve").disabled = true;
   setStatus("solving…", "solving");
   let res;
@@ -213,7 +214,9 @@ function replay(text, res) {
       clearInterval(timer); timer = null;
       const v = $("verdict");
       v.className = res.valid === true ? "valid" : res.valid === false ? "invalid" : "";
-      v.textContent = res.valid === true ? "✓ the verifier accepts this answer"
+      v.textContent = res.verified === false  // verified solving: the grid shows a candidate, not an answer
+        ? `✗ no verified answer within the budget (${(res.rungs || []).join(", ")}): the grid shows the best unverified candidate, not an answer`
+        : res.valid === true ? `✓ verified: the verifier accepts this answer (${res.calls} calls)`
         : res.valid === false ? "✗ the verifier rejects this answer" : "no verifier for this task";
       $("errors").innerHTML = "";
       for (const e of res.errors || []) { const li = document.createElement("li"); li.textContent = e; $("errors").appendChild(li); }

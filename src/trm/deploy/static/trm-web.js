@@ -5,6 +5,7 @@
 // Every table, default, bound and name they need is generated into web.json from the Python declarations.
 //   const solver = await TRMWeb.load("./");   // the folder holding web.json
 //   const res = await solver.solve(text, { mode: "adaptive", trace: true });  // the object of `trm solve --json`
+//   res.verified ? res.answer : res.candidate   // verified solving: an answer only where the verifier accepts it
 
 (function () {
   class PuzzleError extends Error {}
@@ -171,9 +172,36 @@
       return st;
     }
 
+    // Verified solving (trm/infer/solver.py VerifiedRequest): the rungs of web.json's ladder at one copy and one
+    // trajectory (plan() with augment and samples capped at 1: rungs that only add copies or trajectories fall
+    // onto the deeper one and are left out), climbed while the verifier rejects the answer and the next rung's
+    // calls fit in the budget; an answer only where the verifier accepts it, else the candidate.
     async solve(puzzle, options = {}) {
-      const W = this.W, S = W.seq_len, V = W.vocab_size, st = this.settings(options), p = this.task.parse(puzzle);
-      const limit = st.max_steps || W.n_sup, threshold = st.mode === "adaptive" ? st.threshold : 2;
+      const W = this.W, st = this.settings(options), p = this.task.parse(puzzle);
+      const base = st.max_steps || W.n_sup, ladder = [];
+      for (const [k, r] of (W.ladder || [{ name: "protocol" }]).entries()) {  // exports before the ladder: one rung
+        const limit = k ? Math.min(r.depth * base, W.settings.max_steps.max) : base;
+        const mode = k ? "official" : st.mode;  // rungs after the first run every step, as plan() says
+        if (!ladder.some((x) => x.limit === limit && x.mode === mode)) ladder.push({ name: r.name, limit, mode });
+      }
+      const rungs = [];
+      let calls = 0, res;
+      for (const [k, rung] of ladder.entries()) {
+        if (k && calls + rung.limit > st.budget) break;
+        res = await this.run(p, { ...st, mode: rung.mode }, rung.limit);
+        calls += res.steps;
+        rungs.push(rung.name);
+        if (res.valid) break;
+      }
+      const { answer, tokens, trace, ...rest } = res, verified = res.valid === true;
+      const out = { answer: verified ? answer : null, verified, candidate: verified ? null : answer, ...rest };
+      Object.assign(out, { calls, rung: rungs[rungs.length - 1], rungs });
+      if (options.trace) out.trace = trace;
+      return Object.assign(out, { tokens });
+    }
+
+    async run(p, st, limit) {  // one trajectory of at most `limit` supervision steps
+      const W = this.W, S = W.seq_len, V = W.vocab_size, threshold = st.mode === "adaptive" ? st.threshold : 2;
       const floats = (v, n) => {  // [1, n, D] copies of a vector (the reset state), or [1, D] for n = 0
         const a = new Float32Array(Math.max(n, 1) * v.length);
         for (let i = 0; i < a.length; i += v.length) a.set(v, i);
@@ -200,9 +228,7 @@
         trace.push({ step: trace.length + 1, answer: this.task.format(tokens, p), confidence: round6(confidence) });
       } while (trace.length < limit && !(confidence > threshold));
       const [valid, errors] = this.task.verify(p, tokens), steps = trace.length;
-      const res = { answer: this.task.format(tokens, p), steps, confidence: round6(confidence), valid, errors, calls: steps };
-      if (options.trace) res.trace = trace;
-      return Object.assign(res, { tokens });
+      return { answer: this.task.format(tokens, p), steps, confidence: round6(confidence), valid, errors, trace, tokens };
     }
   }
 
