@@ -168,7 +168,7 @@ def test_cli_help_lists_presets(capsys):
 def test_presets_are_library_objects(tmp_path, capsys):
     from trm.data.presets import DATASET_PRESETS
 
-    assert list(DATASET_PRESETS) == [
+    assert list(DATASET_PRESETS)[:11] == [  # the built-ins, then the builder modules' own (grid-pairs, ...)
         "sudoku6",
         "sudoku-hard",
         "sudoku-generated",

@@ -44,7 +44,13 @@ def test_every_family_provides_the_interface(kind):
     assert family.title and family.puzzle_help and family.tool_name.startswith("solve_")
     for method in ("parse", "format", "cells"):  # what every family must implement (docs/EXTENDING.md)
         assert getattr(family, method) is not getattr(Task, method), (kind, method)
-    seq_len, vocab = {"sudoku": (36, 8), "maze": (49, 6), "arc": (121, 12), "custom": (10, 5)}[kind]
+    seq_len, vocab = {
+        "sudoku": (36, 8),
+        "maze": (49, 6),
+        "arc": (121, 12),
+        "custom": (10, 5),
+        "grid": (16, 3),
+    }[kind]
     task = get_task(kind, seq_len, vocab)
     assert type(task) is family and task.info == resolve_info(kind, seq_len, vocab) and task.info.kind == kind
     assert task.headline == "pass@2" if task.per_task else task.headline == "exact_accuracy"
