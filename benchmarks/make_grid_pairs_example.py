@@ -3,6 +3,7 @@
 ``.`` falls to the bottom of its column (the output). Standard library only; every grid comes from ``--seed``.
 
     python benchmarks/make_grid_pairs_example.py --out gravity.jsonl --pairs 3000 --size 8 --seed 0
+    python benchmarks/make_grid_pairs_example.py --out mixed.jsonl --min-size 4 --size 8   # then --padded
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="the JSONL file to write")
     p.add_argument("--pairs", type=int, default=3000, help="input/output pairs")
-    p.add_argument("--size", type=int, default=8, help="grid side")
+    p.add_argument("--size", type=int, default=8, help="grid side (with --min-size: the largest)")
+    p.add_argument(
+        "--min-size", type=int, default=None, help="grids of random heights and widths from this to --size"
+    )
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
     rng = random.Random(a.seed)

@@ -54,6 +54,7 @@ def test_a_grid_is_text_rows_or_token_lists():
         ([3], "row 1: a grid row is a string or a list of tokens"),
         (7, "a grid is text"),
         ("x" * (MAX_SIDE + 1), f"at most {MAX_SIDE} rows"),
+        ("x" * (1 << 21), "the grid text is longer than 1,048,576 characters"),
     ]:
         with pytest.raises(PuzzleError, match=msg.replace("(", r"\(").replace(")", r"\)")):
             read_grid(bad, "f.jsonl:3: input")
@@ -82,6 +83,7 @@ def test_build_jsonl_fixed_size(tmp_path):
         "numeric": False,
     }
     assert (info["train_pairs"], info["val_pairs"], info["test_pairs"]) == (32, 4, 4)
+    assert info["source"] == "p.jsonl"  # the name only: the info travels with the model
     train, test = load_split(out, "train"), load_split(out, "test")
     assert train.metadata.seq_len == 9 and train.metadata.vocab_size == 4
     assert set(np.unique(train.inputs)) <= {1, 2, 3}

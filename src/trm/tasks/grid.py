@@ -18,6 +18,7 @@ row below it and the column right of it, PAD elsewhere (ARC's scheme, not square
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +30,7 @@ from .errors import PuzzleError
 MAX_SYMBOLS = 64  # the largest alphabet a grid dataset may have
 MAX_SIDE = 64  # the most rows or columns of a grid
 ROW_SEP = "|"  # separates the rows of one-line grid text (newlines always do)
+MAX_TEXT = 1 << 20  # the longest grid text read (64x64 cells of tokens up to ~250 characters)
 PAD, EOS = 0, 1
 FALLBACK = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ@#"  # no dataset info: symbols
 
@@ -38,6 +40,8 @@ def read_grid(value: Any, where: str = "", sep: bool = True) -> tuple[list[list[
     (one line, prefixed ``where``) when it is not a non-empty rectangular grid of at most :data:`MAX_SIDE`
     rows and columns. ``sep``: one-line text splits its rows at ``|``."""
     prefix = f"{where}: " if where else ""
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        raise PuzzleError(f"{prefix}the grid text is longer than {MAX_TEXT:,} characters")
     if isinstance(value, str):
         text = value.replace("\r\n", "\n").removesuffix("\n")
         lines = text.split("\n") if "\n" in text or not sep else text.split(ROW_SEP)
@@ -133,7 +137,7 @@ class GridTask(Task):
 
     @classmethod
     def resolve(cls, seq_len: int, vocab_size: int, box: Any = None) -> TaskInfo:
-        side = int(round(seq_len**0.5))
+        side = math.isqrt(seq_len)
         return TaskInfo(cls.kind, side if side * side == seq_len else 0)
 
     @classmethod

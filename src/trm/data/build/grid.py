@@ -219,7 +219,7 @@ def build_grid_pairs(
     info = {
         "task": GridTask.kind,
         "grid": grid,
-        "source": str(source),
+        "source": Path(source).name,  # the file's name only: the info travels with the model
         "seed": seed,
         "pairs": len(pairs),
         "distinct_inputs": n_inputs,
