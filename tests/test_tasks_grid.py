@@ -130,6 +130,9 @@ def test_build_csv_and_numeric_tokens(tmp_path):
     parsed = task.parse([[0, 10], [2, 1]])
     assert json.loads(task.format(parsed.tokens, parsed)) == [[0, 10], [2, 1]]
     assert task.format(parsed.tokens, task.parse("0 10\n2 1")) == "0 10\n2 1"  # wide symbols: spaced text
+    assert task.format(parsed.tokens, task.parse("0 10|2 1")) == "0 10|2 1"
+    with pytest.raises(PuzzleError, match="longer than"):
+        task.parse("0 " * (1 << 20))
 
 
 def test_padded_grids_of_several_sizes(tmp_path):

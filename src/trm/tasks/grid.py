@@ -181,6 +181,8 @@ class GridTask(Task):
 
     def parse(self, puzzle: Any) -> Parsed:
         value = puzzle
+        if isinstance(puzzle, str) and len(puzzle) > MAX_TEXT:
+            raise PuzzleError(f"the grid text is longer than {MAX_TEXT:,} characters")
         if isinstance(puzzle, str) and puzzle.lstrip().startswith("["):
             try:
                 value = json.loads(puzzle)
