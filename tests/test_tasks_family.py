@@ -50,6 +50,7 @@ def test_every_family_provides_the_interface(kind):
         "arc": (121, 12),
         "custom": (10, 5),
         "nqueens": (64, 3),
+        "grid": (16, 3),
     }[kind]
     task = get_task(kind, seq_len, vocab)
     assert type(task) is family and task.info == resolve_info(kind, seq_len, vocab) and task.info.kind == kind

@@ -14,7 +14,9 @@ ONNX export folder carries a copy of it (``trm_runtime/tasks/``, see :func:`trm.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
+from typing import Any
 
 from . import arc, maze, sudoku
 from .base import Parsed, Symmetry, Task, TaskInfo, TokensTask
@@ -39,23 +41,40 @@ def task_class(kind: str) -> type[Task]:
     return TASKS.get(kind, TokensTask)
 
 
-def resolve_info(kind: str, seq_len: int, vocab_size: int, box=None) -> TaskInfo:
+def resolve_info(
+    kind: str, seq_len: int, vocab_size: int, box=None, extra: Mapping[str, Any] | None = None
+) -> TaskInfo:
     """The task of a model with this sequence length and vocabulary, checked by its family
-    (:meth:`Task.resolve`: e.g. a Sudoku box defaults to the most square one, 36 -> 2x3)."""
-    return task_class(kind).resolve(seq_len, vocab_size, box)
+    (:meth:`Task.resolve`: e.g. a Sudoku box defaults to the most square one, 36 -> 2x3), with the family's
+    ``extra`` (:attr:`TaskInfo.extra`) when it has some."""
+    info = task_class(kind).resolve(seq_len, vocab_size, box)
+    return dataclasses.replace(info, extra=dict(extra)) if extra else info
+
+
+def info_extra(info: Mapping[str, Any], kind: str | None = None) -> dict[str, Any] | None:
+    """The :attr:`TaskInfo.extra` in ``info``: a TaskInfo dict's ``extra``, else what the family of ``kind`` (by
+    default the kind ``info`` names) takes from a dataset's ``trm_task.json`` (:meth:`Task.info_extra`)."""
+    if isinstance(info.get("extra"), Mapping):
+        return dict(info["extra"])
+    named = str(info.get("kind") or info.get("task") or "custom")
+    if kind is not None and named != kind:
+        return None
+    return task_class(named).info_extra(info)
 
 
 def get_task(info: TaskInfo | Mapping | str, seq_len: int, vocab_size: int) -> Task:
     """The task object of a model: ``info`` is a kind, a :class:`TaskInfo` or a dict with ``kind`` (or
-    ``task``) and optionally ``box``; unknown kinds are custom token rows."""
+    ``task``) and optionally ``box`` and ``extra`` (a dataset's ``trm_task.json`` gives its family's extra
+    through :meth:`Task.info_extra`); unknown kinds are custom token rows."""
     if isinstance(info, str):
-        kind, box = info, None
+        kind, box, extra = info, None, None
     elif isinstance(info, TaskInfo):
-        kind, box = info.kind, info.box
+        kind, box, extra = info.kind, info.box, info.extra
     else:
         kind, box = str(info.get("kind") or info.get("task") or "custom"), info.get("box")
+        extra = info_extra(info)
     family = task_class(kind)
-    return family.create(family.resolve(seq_len, vocab_size, box), seq_len, vocab_size)
+    return family.create(resolve_info(kind, seq_len, vocab_size, box, extra), seq_len, vocab_size)
 
 
 __all__ = [
@@ -69,6 +88,7 @@ __all__ = [
     "TokensTask",
     "arc",
     "get_task",
+    "info_extra",
     "maze",
     "resolve_info",
     "sudoku",

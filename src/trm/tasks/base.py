@@ -17,14 +17,21 @@ from .errors import PuzzleError
 @dataclass(frozen=True)
 class TaskInfo:
     """What a model solves: ``kind`` (sudoku, maze, arc or custom), the grid ``side`` N (the sequence is N·N
-    tokens) and, for Sudoku, the ``box`` shape (rows, cols)."""
+    tokens), for Sudoku the ``box`` shape (rows, cols), and ``extra``: what else a family needs to read and
+    write its puzzles that neither the sequence length nor the vocabulary says (a family declares it with
+    :meth:`Task.info_extra`, from its dataset's ``trm_task.json``; JSON values, e.g. a grid family's alphabet
+    and shape). ``extra`` travels wherever the info does (checkpoint meta, export manifests)."""
 
     kind: str
     side: int
     box: tuple[int, int] | None = None
+    extra: Mapping[str, Any] | None = field(default=None, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "side": self.side, "box": list(self.box) if self.box else None}
+        out = {"kind": self.kind, "side": self.side, "box": list(self.box) if self.box else None}
+        if self.extra:
+            out["extra"] = dict(self.extra)
+        return out
 
 
 @dataclass
@@ -137,6 +144,12 @@ class Task:
         (:class:`PuzzleError` where the family cannot have it)."""
         side = math.isqrt(seq_len)
         return TaskInfo(cls.kind, side if side * side == seq_len else 0)
+
+    @classmethod
+    def info_extra(cls, data_info: Mapping[str, Any]) -> dict[str, Any] | None:
+        """What of a dataset's ``trm_task.json`` (``data_info``, of this kind) a model of the family needs at
+        inference beyond its sequence length and vocabulary (kept as :attr:`TaskInfo.extra`); None: nothing."""
+        return None
 
     @classmethod
     def create(cls, info: TaskInfo, seq_len: int, vocab_size: int) -> Task:
@@ -270,6 +283,12 @@ class TokensTask(Task):
 
     def __init__(self, info: TaskInfo, seq_len: int, vocab: int):
         self.info, self.seq_len, self.vocab = info, seq_len, vocab
+
+    @classmethod
+    def info_extra(cls, data_info: Mapping[str, Any]) -> dict[str, Any] | None:
+        """What of a dataset's ``trm_task.json`` (``data_info``, of this kind) a model of the family needs at
+        inference beyond its sequence length and vocabulary (kept as :attr:`TaskInfo.extra`); None: nothing."""
+        return None
 
     @classmethod
     def create(cls, info: TaskInfo, seq_len: int, vocab_size: int) -> Task:
