@@ -134,14 +134,24 @@ def _run_python(argv: list[str], mp: pytest.MonkeyPatch, cwd: Path) -> None:
     script = argv[0]
     if script.startswith("benchmarks/"):
         args = argv[1:]
-        if script == "benchmarks/speedrun.py" and "--compare" not in args and "--report" not in args:
-            args = [*args, "--set", *TINY_TRAIN]
+        if script == "benchmarks/speedrun.py" and "--compare" not in args:
+            args = _after_set(args)
         mp.setattr(sys, "argv", [script, *args])
         return _exit_ok(lambda: runpy.run_path(str(REPO / script), run_name="__main__"))
     r = subprocess.run([sys.executable, *argv], cwd=cwd, capture_output=True, text=True, timeout=120)
     rejected = r.returncode == 1 and '"valid": false' in r.stdout  # the tiny run's answer, as for `trm solve`
     assert r.returncode == 0 or rejected, f"exit code {r.returncode}: {r.stderr[-2000:]}"
     return None
+
+
+def _after_set(args: list[str]) -> list[str]:
+    """speedrun.py's `--set` values with the tiny budget after them (so it wins)."""
+    if "--set" not in args:
+        return [*args, "--set", *TINY_TRAIN]
+    end = args.index("--set") + 1
+    while end < len(args) and not args[end].startswith("--"):
+        end += 1
+    return [*args[:end], *TINY_TRAIN, *args[end:]]
 
 
 def _exit_ok(fn) -> None:
