@@ -1,4 +1,4 @@
-"""The fenced blocks of README.md and docs/**/*.md, and how tests/test_docs.py runs them (docs/TESTING.md, "The
+"""The fenced blocks of README.md, CONTRIBUTING.md and docs/**/*.md, and how tests/test_docs.py runs them (docs/TESTING.md, "The
 documentation's commands").
 
 Every block fenced as ``bash``, ``sh``, ``shell``, ``console`` or ``python`` is either run or marked, on the lines
@@ -46,7 +46,7 @@ GENERATED = {"sudoku6", "sudoku-generated", "maze-small", "maze-hard"}
 
 
 def docs_files() -> list[Path]:
-    return [REPO / "README.md", *sorted((REPO / "docs").glob("**/*.md"))]
+    return [REPO / "README.md", REPO / "CONTRIBUTING.md", *sorted((REPO / "docs").glob("**/*.md"))]
 
 
 @dataclass
