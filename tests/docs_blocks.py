@@ -159,7 +159,9 @@ def shell_commands(text: str, where: str) -> list[list[str]]:
                 commands.append(cmd)
                 cmd = []
             elif set(w) <= set(";&|<>()") or w.startswith("$") or "`" in w:
-                raise ValueError(f"{where}: shell syntax {w!r} is not supported in a docs command: {line.strip()}")
+                raise ValueError(
+                    f"{where}: shell syntax {w!r} is not supported in a docs command: {line.strip()}"
+                )
             else:
                 cmd.append(w)
         if cmd:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import runpy
+import shlex
 import shutil
 import subprocess
 import sys
@@ -19,7 +21,17 @@ from pathlib import Path
 
 import pytest
 
-from .docs_blocks import GENERATED, REPO, TINY_DATA, TINY_TRAIN, TINY_TRAIN_ARC, Block, all_blocks, shell_commands
+from .docs_blocks import (
+    GENERATED,
+    REPO,
+    TINY_DATA,
+    TINY_TRAIN,
+    TINY_TRAIN_ARC,
+    Block,
+    all_blocks,
+    docs_files,
+    shell_commands,
+)
 from .test_app_demo_tasks import arc_source
 
 BLOCKS = [b for b in all_blocks() if b.runs]
@@ -229,6 +241,44 @@ def test_every_runnable_block_is_run_or_says_why_not():
         b.source()  # every replace directive matches its block
         if b.lang not in ("python", "py") and not b.skip:
             assert shell_commands(b.source(), b.where)
+
+
+INLINE = re.compile(r"`(trm [^`]+)`")
+SYNOPSIS = ("[", "]", "...", "…", "|", "<", ">", "{")
+
+
+def inline_commands() -> list[tuple[str, str]]:
+    """`trm ...` in running text (not fenced) of README, CONTRIBUTING and docs/; diaries, synopses (`[--flag]`,
+    `trm COMMAND`) and EXTENDING's commands for what it builds aside."""
+    found = []
+    for path in docs_files():
+        if "notes" in path.parts or path.name == "EXTENDING.md":  # EXTENDING's commands use what it builds
+            continue
+        for i, line in enumerate(path.read_text().splitlines(), 1):
+            for m in INLINE.finditer(line):
+                words = m.group(1).split()
+                if not any(c in m.group(1) for c in SYNOPSIS) and not words[1].isupper():
+                    found.append((f"{path.relative_to(REPO)}:{i}", m.group(1)))
+    return found
+
+
+def test_inline_commands_use_real_options():
+    """Commands quoted in running text are not run, but their subcommands and options must exist (a removed flag
+    such as `trm eval --sweep` fails here); missing positionals are allowed (`trm solve DIR --backend onnx`)."""
+    from trm.cli import build_parser
+
+    parser = build_parser()
+    bad = []
+    for where, text in inline_commands():
+        err = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(err):
+                parser.parse_args(shlex.split(text)[1:])
+        except SystemExit:
+            msg = err.getvalue().strip().splitlines()[-1:] or [""]
+            if "unrecognized arguments" in msg[0] or "invalid choice" in msg[0]:
+                bad.append(f"{where}: `{text}`: {msg[0]}")
+    assert not bad, "\n".join(bad)
 
 
 def count() -> dict:
