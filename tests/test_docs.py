@@ -207,9 +207,13 @@ def _run_command(argv: list[str], mp: pytest.MonkeyPatch, cwd: Path) -> None:
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[b.where for b in BLOCKS])
-def test_docs_block(block: Block, seed_dir, tmp_path_factory, monkeypatch, capsys):
+def test_docs_block(block: Block, seed_dir, tmp_path_factory, monkeypatch, capsys, request):
     if block.skip:
         pytest.skip(block.skip)
+    import torch
+
+    threads = torch.get_num_threads()  # benchmark scripts run in-process set it (--threads): restore it after
+    request.addfinalizer(lambda: torch.set_num_threads(threads))
     cwd = _workdir(block, seed_dir, tmp_path_factory)
     monkeypatch.chdir(cwd)
     _tiny_tasks(monkeypatch)
