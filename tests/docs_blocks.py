@@ -43,6 +43,7 @@ TINY_TRAIN_ARC = ["model.puzzle_emb_ndim=16", "train.global_batch_size=2"]
 # Dataset sizes of every generated dataset the docs build (`trm data build`, and what `trm demo` builds).
 TINY_DATA = {"train": 16, "test": 8, "val": 4}
 GENERATED = {"sudoku6", "sudoku-generated", "maze-small", "maze-hard"}
+TINY_DATA_OF = {"nqueens": {"instances": 200, "val": 4}}  # generated presets with counts of their own
 
 
 def docs_files() -> list[Path]:

@@ -25,6 +25,7 @@ from .docs_blocks import (
     GENERATED,
     REPO,
     TINY_DATA,
+    TINY_DATA_OF,
     TINY_TRAIN,
     TINY_TRAIN_ARC,
     Block,
@@ -62,6 +63,8 @@ def _tiny_tasks(mp: pytest.MonkeyPatch) -> None:
         build = dict(spec.build)
         if spec.dataset in GENERATED:
             build.update(TINY_DATA)
+        elif spec.dataset in TINY_DATA_OF:
+            build.update(TINY_DATA_OF[spec.dataset])
         else:
             build.update(augmentations=1)
         mp.setitem(demo_tasks.TASKS, name, replace(spec, build=build, data_check={}))
@@ -98,6 +101,9 @@ def _tiny_trm(args: list[str]) -> list[str]:
         preset = args[2]
         if preset in GENERATED:
             for k, v in TINY_DATA.items():
+                args = _set_opt(args, f"--{k}", str(v))
+        elif preset in TINY_DATA_OF:
+            for k, v in TINY_DATA_OF[preset].items():
                 args = _set_opt(args, f"--{k}", str(v))
         elif preset.startswith("arc"):
             args = _set_opt(_set_opt(args, "--source", "arc-source"), "--augmentations", "1")
