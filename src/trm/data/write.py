@@ -66,6 +66,19 @@ VAL_HELP = (
 )
 
 
+def one_per_puzzle(inputs: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
+    """A split of token rows [m, S] where every example is a puzzle of its own (one group each, no puzzle
+    identifiers): the arrays :func:`write_dataset` takes."""
+    m = len(inputs)
+    return {
+        "inputs": np.asarray(inputs).astype(np.uint8),
+        "labels": np.asarray(labels).astype(np.uint8),
+        "puzzle_identifiers": np.zeros(m, np.int32),
+        "puzzle_indices": np.arange(m + 1, dtype=np.int32),
+        "group_indices": np.arange(m + 1, dtype=np.int32),
+    }
+
+
 def val_count(val: int | None, n_test: int) -> int:
     """How many validation puzzles to write: ``val``, or by default a tenth of ``n_test`` (at least 1 when
     there is a test split, at most :data:`VAL_DEFAULT_MAX`)."""

@@ -27,7 +27,7 @@ from ...tasks.base import TaskInfo
 from ...tasks.grid import MAX_SYMBOLS, GridTask, canvas_shape, encode, read_grid
 from ..errors import DataError
 from ..options import BuildOptions, DatasetPreset, opt
-from ..write import write_dataset
+from ..write import one_per_puzzle, write_dataset
 
 MAX_FILE_BYTES = 1 << 30  # a grid-pairs source file is read whole
 EXAMPLES = 4  # training inputs kept in trm_task.json: what `trm serve` shows as examples
@@ -200,14 +200,7 @@ def build_grid_pairs(
     def split(indices: list[int]) -> dict[str, np.ndarray]:
         inputs = np.stack([_encode(task, pairs[i][0], grid) for i in indices])
         labels = np.stack([_encode(task, pairs[i][1], grid) for i in indices])
-        m = len(indices)
-        return {
-            "inputs": inputs.astype(np.uint8),
-            "labels": labels.astype(np.uint8),
-            "puzzle_identifiers": np.zeros(m, np.int32),
-            "puzzle_indices": np.arange(m + 1, dtype=np.int32),
-            "group_indices": np.arange(m + 1, dtype=np.int32),
-        }
+        return one_per_puzzle(inputs, labels)
 
     splits = {"train": split(train_idx)}
     counts = {"train_pairs": len(train_idx)}

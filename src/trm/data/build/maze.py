@@ -12,21 +12,14 @@ from ...tasks.maze import VOCAB_SIZE, encode
 from ..errors import DataError
 from ..maze_generate import default_min_path, generate
 from ..readers import read_maze_csv
-from ..write import val_count, write_dataset
+from ..write import one_per_puzzle, val_count, write_dataset
 
 
 def _maze_split(mazes: np.ndarray, labels: np.ndarray, dihedral_aug: bool) -> dict[str, np.ndarray]:
     if dihedral_aug:
         mazes = np.concatenate([np.stack([dihedral(m, t) for m in mazes]) for t in range(8)])
         labels = np.concatenate([np.stack([dihedral(m, t) for m in labels]) for t in range(8)])
-    m = len(mazes)
-    return {
-        "inputs": encode(mazes).astype(np.uint8),
-        "labels": encode(labels).astype(np.uint8),
-        "puzzle_identifiers": np.zeros(m, np.int32),
-        "puzzle_indices": np.arange(m + 1, dtype=np.int32),
-        "group_indices": np.arange(m + 1, dtype=np.int32),
-    }
+    return one_per_puzzle(encode(mazes), encode(labels))
 
 
 def write_maze(

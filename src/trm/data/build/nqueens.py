@@ -26,7 +26,7 @@ import numpy as np
 from ...tasks.nqueens import VOCAB_SIZE, NQueensTask, all_solutions, boards, default_removed, encode
 from ..errors import DataError
 from ..options import COUNT, BuildOptions, DatasetPreset, opt
-from ..write import val_count, write_dataset
+from ..write import one_per_puzzle, val_count, write_dataset
 
 DEFAULT_INSTANCES = {8: 20_000, 10: 40_000}
 
@@ -59,14 +59,7 @@ def completion_table(sols: np.ndarray, puzzles: np.ndarray) -> list[np.ndarray]:
 
 
 def _split(puzzles: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
-    m = len(puzzles)
-    return {
-        "inputs": encode(puzzles).astype(np.uint8),
-        "labels": encode(labels).astype(np.uint8),
-        "puzzle_identifiers": np.zeros(m, np.int32),
-        "puzzle_indices": np.arange(m + 1, dtype=np.int32),
-        "group_indices": np.arange(m + 1, dtype=np.int32),
-    }
+    return one_per_puzzle(encode(puzzles), encode(labels))
 
 
 def build_nqueens(
