@@ -178,7 +178,7 @@ def test_verifier_edge_cases():
     assert ok is False and any("was changed" in e for e in errors)
     # maze: "verified" means a valid path AND a shortest one
     mt = get_task(TaskInfo("maze", 4), 16, maze.VOCAB_SIZE)
-    mp = mt.parse("S G\n   ")
+    mp = mt.parse("S G#\n   #\n####\n####")  # (a line of spaces alone would be a blank line, dropped)
     codes = maze.decode(mp.tokens).reshape(4, 4).copy()
     codes[1, 0:3] = maze.PATH  # down, across and up: valid, 4 moves where 2 suffice
     ok, errors = mt.verify(mp, maze.encode(codes).reshape(-1))
