@@ -102,6 +102,7 @@ def test_page_solves_and_shows_steps(chromium, server, tmp_path):
             puzzle = page.input_value("#puzzle")
             assert len("".join(puzzle.split())) == 36
             page.select_option("#mode", "official")
+            page.fill("#budget", "0")  # the protocol once: a barely trained model would climb the ladder
             page.click("#solve")
             page.wait_for_selector("body[data-state=done]", timeout=30_000)
             assert page.locator("#grid .cell").count() == 36
@@ -111,9 +112,9 @@ def test_page_solves_and_shows_steps(chromium, server, tmp_path):
             assert page.locator("#conf-chart .bar").count() == steps
             assert page.text_content("#step-line").startswith(f"step {steps} / {steps}")
             verdict = page.text_content("#verdict")
-            assert "verifier" in verdict
+            assert "verifier" in verdict or "no verified answer" in verdict
             flagged = page.locator("#grid .cell.wrong").count()
-            if "rejects" in verdict:
+            if "rejects" in verdict or "no verified answer" in verdict:
                 assert flagged > 0 and page.locator("#errors li").count() > 0
             page.screenshot(path=str(shot), full_page=True)
         finally:
