@@ -21,6 +21,7 @@ import json
 import sys
 from pathlib import Path
 
+from trm.cli.common import add_overrides, overrides_of
 from trm.hardware import machine_info
 from trm.presets import get_preset
 from trm.train import train
@@ -153,12 +154,13 @@ def main(argv: list[str] | None = None) -> int:
         "for the final score)",
     )
     p.add_argument("--target", type=float, default=0.0, help="stop at this exact accuracy (0 = never)")
-    p.add_argument("--set", nargs="*", default=[], help="extra dotted overrides, e.g. train.compile=step")
+    add_overrides(p, help="config overrides, e.g. train.compile=step (docs/CLI.md)", old="--set", nargs="*")
     p.add_argument("--label", default="", help="name of the curve (default: the preset)")
     p.add_argument("--compare", nargs="+", metavar="JSON", help="plot and tabulate these speedrun.json files")
     p.add_argument("--png", default=None, help="where --compare writes its PNG")
     p.add_argument("--quiet", action="store_true")
-    args = p.parse_args(argv)
+    args = p.parse_intermixed_args(argv)
+    args.set = overrides_of(args)
     if args.compare:
         records = [json.loads(Path(f).read_text()) for f in args.compare]
         print(table(records))

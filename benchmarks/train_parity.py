@@ -1,7 +1,7 @@
 """Learning curves of the official code and of ours, side by side, on one dataset with one recipe.
 
     python benchmarks/train_parity.py --official PATH/TO/TinyRecursiveModels --data DIR --out OUT.json \
-        [--preset sudoku6_mlp] [--set KEY=VALUE ...] [--seeds 0 1 2] [--steps 1500] [--eval-every 100] \
+        [--preset sudoku6_mlp] [KEY=VALUE ...] [--seeds 0 1 2] [--steps 1500] [--eval-every 100] \
         [--eval-limit 500] [--codes official ours]
     python benchmarks/train_parity.py --report OUT.json [--png OUT.png]
 
@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from trm.cli.common import add_overrides, overrides_of
 from trm.config import Config
 from trm.data.format import load_split
 from trm.data.sampler import test_batches
@@ -251,7 +252,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", help="dataset directory (official layout) both codes train on")
     ap.add_argument("--out", help="JSON written after every evaluation")
     ap.add_argument("--preset", default="sudoku6_mlp")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
+    add_overrides(
+        ap,
+        help="config overrides of our side, e.g. train.lr=3e-4 (docs/CLI.md)",
+        old="--set",
+        action="append",
+    )
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--codes", nargs="+", default=["official", "ours"], choices=["official", "ours"])
     ap.add_argument("--steps", type=int, default=1500)
@@ -259,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eval-limit", type=int, default=500)
     ap.add_argument("--report", help="print the table of a written JSON (and --png its plot)")
     ap.add_argument("--png")
-    args = ap.parse_args(argv)
+    args = ap.parse_intermixed_args(argv)
     if args.report:
         record = json.loads(Path(args.report).read_text())
         print(report(record))
@@ -268,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not (args.official and args.data and args.out):
         ap.error("training needs --official, --data and --out (or --report FILE)")
-    cfg = recipe(args.preset, args.set)
+    cfg = recipe(args.preset, overrides_of(args))
     data_dir = Path(args.data)
     batches = eval_set(data_dir, args.eval_limit, cfg.eval.batch_size)
     out = Path(args.out)

@@ -22,6 +22,7 @@ import time
 
 import torch
 
+from trm.cli.common import add_overrides, overrides_of
 from trm.config import ModelConfig, swiglu_width
 from trm.hardware import cpu_model, matmul_gflops
 from trm.presets import get_preset
@@ -111,14 +112,16 @@ def main(argv: list[str] | None = None) -> int:
         "--peak-gflops", type=float, default=None, help="peak matmul rate to compare with (GFLOP/s)"
     )
     p.add_argument("--measure-peak", action="store_true", help="measure the peak on CUDA too (not the table)")
-    p.add_argument("--override", nargs="*", default=[], help="extra dotted config overrides")
+    add_overrides(
+        p, help="config overrides, e.g. train.compile=step (docs/CLI.md)", old="--override", nargs="*"
+    )
     p.add_argument("--json", action="store_true", help="print only the JSON line")
-    args = p.parse_args(argv)
+    args = p.parse_intermixed_args(argv)
 
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = get_preset(args.preset)
-    overrides = list(args.override)
+    overrides = overrides_of(args)
     if args.hidden_size:
         overrides.append(f"model.hidden_size={args.hidden_size}")
         if cfg.model.puzzle_emb_ndim > 0:

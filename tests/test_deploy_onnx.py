@@ -94,9 +94,9 @@ def _same(a, b):
 @pytest.mark.parametrize(
     "settings",
     [
-        {},
+        {"budget": 64},  # the protocol, then the ladder's first rungs (all of it: tests/test_infer_paths.py)
         {"mode": "adaptive", "threshold": 0.5, "budget": 0},  # the protocol alone
-        {"max_steps": 3, "trace": True},
+        {"max_steps": 3, "trace": True, "budget": 0},
         # slow here (30-40 s each on 2 cores); tests/test_infer_paths.py compares sampled + augmented runs of the
         # runner with trm solve, trm eval and the service in the default suite
         pytest.param({"max_steps": 12}, marks=pytest.mark.slow),
@@ -286,19 +286,29 @@ def test_cli_export_and_errors(tmp_path):
     assert Path(tmp_path / "e" / "trm_onnx_runner.py").read_text().count("import torch") == 0
 
 
-def test_trm_solve_backend_onnx_matches_torch(sudoku_export, capsys):
+def test_trm_solve_onnx_export_matches_torch(sudoku_export, capsys):
     import json
 
     from trm.cli import main
 
     root, _ = sudoku_export
     puzzle = _puzzles(1, seed=5)[0]
-    for extra in ([], ["--mode", "adaptive", "--threshold", "0.6", "--trace"]):
+    for extra in (
+        ["--budget", "64"],
+        ["--mode", "adaptive", "--threshold", "0.6", "--trace", "--budget", "0"],
+    ):
         main(["solve", str(root / "model"), puzzle, "--json", *extra])
-        ref = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        ref = capsys.readouterr()
+        assert "chosen by auto" in ref.err  # --device/--dtype auto: what ran the model is said on stderr
+        ref = json.loads(ref.out.strip().splitlines()[-1])
         main(["solve", str(root / "export"), puzzle, "--json", "--backend", "onnx", *extra])
         got = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         _same(ref, got)
+        # the export folder is detected without --backend (docs/CLI.md), torch is not used for it
+        main(["solve", str(root / "export"), puzzle, "--json", *extra])
+        out = capsys.readouterr()
+        assert "chosen by auto" not in out.err
+        _same(ref, json.loads(out.out.strip().splitlines()[-1]))
     assert main(["solve", str(root / "model"), puzzle, "--backend", "onnx"]) == 2
     assert "not an ONNX export folder" in capsys.readouterr().err
     assert main(["solve", str(root / "export"), "12345", "--backend", "onnx"]) == 2

@@ -64,10 +64,11 @@ def test_solve_matches_trm_solve(client, model_dir):
     solver = load_solver(model_dir)
     for seed, body in enumerate(
         [
-            {},
-            {"mode": "adaptive", "threshold": 0.6},
-            {"max_steps": 3, "trace": True},
-            {"samples": 3, "noise": 0.3},
+            {},  # the default: the verified-solving ladder within the default budget
+            # the protocol once (budget 0): each option's own path, without the ladder's minutes per puzzle
+            {"mode": "adaptive", "threshold": 0.6, "budget": 0},
+            {"max_steps": 3, "trace": True, "budget": 0},
+            {"samples": 3, "noise": 0.3, "budget": 0},
         ]
     ):
         puzzle = _puzzle(client, seed)
@@ -92,8 +93,8 @@ def test_solve_takes_a_drawn_grid(client):
         for r in range(6)
     ]
     drawn = "\n".join(rows[:2] + ["------+------"] + rows[2:4] + ["------+------"] + rows[4:])
-    one = client.post("/v1/solve", json={"puzzle": puzzle}).json()
-    r = client.post("/v1/solve", json={"puzzle": drawn})
+    one = client.post("/v1/solve", json={"puzzle": puzzle, "budget": 0}).json()  # the parser is under test
+    r = client.post("/v1/solve", json={"puzzle": drawn, "budget": 0})
     assert r.status_code == 200, r.text
     got = r.json()
     key = "answer" if one["verified"] else "candidate"  # a tiny model's answer may not verify
@@ -248,8 +249,8 @@ def test_serves_an_onnx_export(model_dir, tmp_path):
     with TestClient(create_app(tmp_path / "e")) as onnx_c, TestClient(create_app(model_dir)) as torch_c:
         assert onnx_c.get("/v1/model").json()["backend"] == "onnx"
         puzzle = _puzzle(torch_c, 5)
-        a = onnx_c.post("/v1/solve", json={"puzzle": puzzle, "mode": "adaptive"}).json()
-        b = torch_c.post("/v1/solve", json={"puzzle": puzzle, "mode": "adaptive"}).json()
+        a = onnx_c.post("/v1/solve", json={"puzzle": puzzle, "mode": "adaptive", "budget": 64}).json()
+        b = torch_c.post("/v1/solve", json={"puzzle": puzzle, "mode": "adaptive", "budget": 64}).json()
         assert a["answer"] == b["answer"] and a["steps"] == b["steps"]
         assert np.isclose(a["confidence"], b["confidence"], atol=1e-4)
 

@@ -1,6 +1,6 @@
 """The static web export (``trm export --format web``): where the runtime comes from, and in headless Chromium
 the page solving puzzles with requests to static files only, its answers, parse errors and verdicts equal to
-the onnxruntime Python runner's (``trm solve --backend onnx``) token for token.
+the onnxruntime Python runner's (``trm solve`` on an export folder) token for token.
 
 The browser tests need the pinned onnxruntime-web tarball and never download it: ``$TRM_ORT_WEB`` names it (or
 an unpacked package), else the export's own cache (``~/.cache/trm`` or ``$TRM_CACHE_DIR``) is read; without it

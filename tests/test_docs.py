@@ -109,6 +109,9 @@ def _tiny_trm(args: list[str]) -> list[str]:
             args = _set_opt(_set_opt(args, "--source", "arc-source"), "--augmentations", "1")
     if args[0] == "demo" and (_opt(args, "--source") or "").startswith("../shared"):
         args = _set_opt(args, "--source", "arc-source")
+    if args[0] == "demo" and "--overwrite" not in args and Path(_opt(args, "--out") or "runs/demo").exists():
+        # the directory starts with the seed run in runs/demo; a fresh clone has none
+        args = [*args, "--overwrite"]
     return args
 
 
@@ -153,23 +156,13 @@ def _run_python(argv: list[str], mp: pytest.MonkeyPatch, cwd: Path) -> None:
     if script.startswith("benchmarks/"):
         args = argv[1:]
         if script == "benchmarks/speedrun.py" and "--compare" not in args:
-            args = _after_set(args)
+            args = [*args, *TINY_TRAIN]  # positional overrides: the last given wins
         mp.setattr(sys, "argv", [script, *args])
         return _exit_ok(lambda: runpy.run_path(str(REPO / script), run_name="__main__"))
     r = subprocess.run([sys.executable, *argv], cwd=cwd, capture_output=True, text=True, timeout=120)
     rejected = r.returncode == 1 and '"valid": false' in r.stdout  # the tiny run's answer, as for `trm solve`
     assert r.returncode == 0 or rejected, f"exit code {r.returncode}: {r.stderr[-2000:]}"
     return None
-
-
-def _after_set(args: list[str]) -> list[str]:
-    """speedrun.py's `--set` values with the tiny budget after them (so it wins)."""
-    if "--set" not in args:
-        return [*args, "--set", *TINY_TRAIN]
-    end = args.index("--set") + 1
-    while end < len(args) and not args[end].startswith("--"):
-        end += 1
-    return [*args[:end], *TINY_TRAIN, *args[end:]]
 
 
 def _exit_ok(fn) -> None:

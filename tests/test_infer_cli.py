@@ -186,7 +186,7 @@ def test_eval_json_and_report(sudoku_run, capsys, tmp_path):
             "--json",
             "--out",
             str(tmp_path),
-            "--no-progress",
+            "--quiet",
             "--batch-size",
             "3",
         ]
@@ -224,7 +224,7 @@ def test_eval_json_and_report(sudoku_run, capsys, tmp_path):
             "--json",
             "--out",
             str(tmp_path),
-            "--no-progress",
+            "--quiet",
             "--mode",
             "adaptive",
             "--threshold",
@@ -279,7 +279,7 @@ def test_the_runs_eval_section_is_the_default_protocol(sudoku_run, capsys, tmp_p
         "--json",
         "--out",
         str(tmp_path),
-        "--no-progress",
+        "--quiet",
     ]
     main(args)
     report = _json_line(capsys.readouterr().out)

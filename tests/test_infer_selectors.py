@@ -162,7 +162,7 @@ def test_eval_contract_per_puzzle_lines_and_subset(tmp_path, capsys):
 
     root = _tiny_run(tmp_path)
     pp = tmp_path / "p.jsonl"
-    args = ["eval", str(root / "run"), "--data", str(root / "data"), "--no-progress", "--out", str(tmp_path)]
+    args = ["eval", str(root / "run"), "--data", str(root / "data"), "--quiet", "--out", str(tmp_path)]
     code = main(
         [
             *args,
@@ -235,7 +235,7 @@ def test_the_selector_names_everywhere_come_from_the_registry_and_the_old_vote_k
     assert meta["choices"] == selectors.names() and all(f"{n} (" in meta["help"] for n in selectors.names())
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    (action,) = [a for a in parser._actions if a.dest == "select"]
+    (action,) = [a for a in parser._actions if a.dest == "select" and a.help != argparse.SUPPRESS]
     assert tuple(action.choices) == selectors.names()
     d = Config().to_dict()
     d["eval"].pop("select")
@@ -304,7 +304,7 @@ def test_a_selector_defined_outside_trm_runs_end_to_end_after_register(first_sel
         assert first["confidence"] == pytest.approx(alone["confidence"], abs=1e-4)
         assert first["calls"] == 2 * alone["calls"]
     assert Settings(select="first").validate().describe(6)["select"] == "first"
-    args = ["eval", str(root / "run"), "--data", str(root / "data"), "--no-progress", "--json"]
+    args = ["eval", str(root / "run"), "--data", str(root / "data"), "--quiet", "--json"]
     assert main([*args, "--select", "first", "--samples", "2"]) == 0  # --select offers it
     first = _json_line(capsys.readouterr().out)
     assert main([*args, "--samples", "1"]) == 0

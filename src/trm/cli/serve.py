@@ -23,18 +23,24 @@ per second (429 beyond). See docs/RELIABILITY.md for the threat model; put TLS i
 """
 
 
-def add_flags(p: argparse.ArgumentParser, cls: type, what: str = "") -> None:
-    """One flag per field of the dataclass ``cls`` from its metadata (``flag``, ``help``; ``min``/``max``
-    shown), the field's name as its destination; ``what`` prefixes the help (``"http: "`` for ``trm mcp``)."""
+def add_flags(p: argparse.ArgumentParser, cls: type, what: str = "", defaults: dict | None = None) -> None:
+    """One flag per field of the dataclass ``cls`` from its metadata (``flag``, ``help``, ``choices``;
+    ``min``/``max`` shown), the field's name as its destination; ``what`` prefixes the help (``"http: "`` for
+    ``trm mcp``); ``defaults`` replaces some fields' defaults (``trm mcp``'s port)."""
     for f in dataclasses.fields(cls):
-        p.add_argument(f.metadata["flag"], dest=f.name, type=flag_type(f), default=f.default,
-                       help=what + flag_help(f))  # fmt: skip
+        default = (defaults or {}).get(f.name, f.default)
+        p.add_argument(f.metadata["flag"], dest=f.name, type=flag_type(f), default=default,
+                       choices=f.metadata.get("choices"),
+                       help=what + flag_help(f).replace(f"default {f.default}", f"default {default}"))  # fmt: skip
 
 
-def add_network_arguments(p: argparse.ArgumentParser, what: str = "") -> None:
-    """The flags of :class:`~trm.deploy.access.Listen` (--host, --port, --device, --threads) and of
+SERVE_PORT, MCP_PORT = 8000, 8001  # distinct, so that both can run on one machine with their defaults
+
+
+def add_network_arguments(p: argparse.ArgumentParser, what: str = "", port: int = SERVE_PORT) -> None:
+    """The flags of :class:`~trm.deploy.access.Listen` (--host, --port, --device, --dtype, --threads) and of
     :class:`~trm.deploy.access.Access` (shared with ``trm mcp``)."""
-    add_flags(p, access_mod.Listen, what)
+    add_flags(p, access_mod.Listen, what, defaults={"port": port})
     access_mod.add_arguments(p)
 
 
@@ -48,6 +54,14 @@ def check_network_arguments(args: argparse.Namespace, listens: bool = True) -> a
     if listens:
         access.check_bind(args.host)
     return access
+
+
+def runs_on(solver) -> str:
+    """What runs a loaded model: ``onnxruntime`` or the PyTorch device and dtype (what ``auto`` chose)."""
+    backend = solver.backend
+    if not hasattr(backend, "dtype") or not hasattr(backend, "device"):
+        return "onnxruntime"
+    return f"{backend.device}, {str(backend.dtype).removeprefix('torch.')}"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -71,11 +85,13 @@ def run(args: argparse.Namespace) -> int:
         raise TRMError("trm serve needs the serve extras: pip install 'trm[serve]'") from None
     from ..deploy.server import create_app  # FastAPI loads only for this command
 
-    app = create_app(args.checkpoint, limits=limits, device=args.device, threads=args.threads, access=access)
+    app = create_app(args.checkpoint, limits=limits, device=args.device, dtype=args.dtype, threads=args.threads,
+                     access=access)  # fmt: skip
     guard = "API key required" if access.api_keys else "no API key"
     rate = f"{access.rate:g}/s per client" if access.rate > 0 else "no rate limit"
     print(
-        f"serving {args.checkpoint} on http://{args.host}:{args.port}/ (API docs at /docs; {guard}; {rate})",
+        f"serving {args.checkpoint} ({runs_on(app.state.service.solver)}) on http://{args.host}:{args.port}/ "
+        f"(API docs at /docs; {guard}; {rate})",
         flush=True,
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)

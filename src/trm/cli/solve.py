@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..checkpoint import read_config
-from ..deploy.backends import load_onnx_solver
+from ..deploy.backends import is_export_dir, load_onnx_solver
 from ..infer import load_solver
 from ..infer.render import save_trace_images, trace_text, use_colour
 from ..infer.settings import add_arguments as add_settings_arguments
@@ -21,6 +21,7 @@ from ..models import shipped_model, shipped_names
 from ..tasks.base import names_file
 from ..tasks.errors import OtherSizeError
 from ..utils import TRMError
+from .common import add_device, add_dtype, add_threads, announce_device, deprecated_alias
 
 HELP = "solve one puzzle (Sudoku string, maze text file, ARC task JSON) and verify the answer"
 DESCRIPTION = """Solve one puzzle with a trained model, print the answer (a Sudoku drawn as a grid; --raw: in the
@@ -41,10 +42,11 @@ examples:
   trm solve runs/demo 1.2...3..45.....6.1..2...3..4.2...5.
   trm solve sudoku6 drawn-grid.txt --raw                     # the answer as one line of 36 digits
   trm solve runs/demo puzzle.txt --mode adaptive --threshold 0.7 --trace
+  trm solve runs/demo puzzle.txt --sup-steps 32               # test-time depth: 32 supervision steps
   trm solve runs/maze maze.txt --gif steps.gif --json
   trm solve runs/demo puzzle.txt --samples 8 --init-noise 1 --select confidence   # 8 trajectories, one chosen
   trm solve runs/arc task.json --data data/arc1
-  trm solve export-dir puzzle.txt --backend onnx
+  trm solve export-dir puzzle.txt                             # an ONNX export (trm export): onnxruntime
 
 exit status: 0 when the answer is verified (or the task has no verifier), 1 when there is no verified answer
 (ARC: the task file's expected outputs reject the answer), 2 on bad input.
@@ -54,7 +56,7 @@ exit status: 0 when the answer is verified (or the task has no verifier), 1 when
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "checkpoint",
-        help="run directory, checkpoint directory, model folder, (--backend onnx) export, or a shipped model "
+        help="run directory, checkpoint directory, model folder, ONNX export folder, or a shipped model "
         "name: sudoku6",
     )
     p.add_argument(
@@ -80,21 +82,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="print the answer as text in the puzzle's own form (as --json's answer: a Sudoku as one line of "
         "N*N digits), not drawn as a grid",
     )
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (default cpu)")
-    p.add_argument("--dtype", default="float32", choices=["auto", "float32", "bfloat16", "float16"])
-    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: every core)")
+    add_device(p)
+    add_dtype(p)
+    add_threads(p)
     p.add_argument(
         "--backend",
-        choices=["torch", "onnx"],
-        default="torch",
-        help="onnx: run an export folder (trm export) through onnxruntime, without torch",
+        choices=["auto", "torch", "onnx"],
+        default="auto",
+        help="auto (default): onnxruntime for an export folder (trm export), PyTorch for everything else",
     )
 
 
 def add_inference_arguments(p: argparse.ArgumentParser) -> None:
     """The inference flags of ``trm solve`` and ``trm eval`` (one per :class:`~trm.infer.engine.Settings` option)."""
     add_settings_arguments(
-        p.add_argument_group("inference (default: the run's eval config, else the value shown)")
+        p.add_argument_group("inference (default: the run's eval config, else the value shown)"),
+        alias=deprecated_alias,
     )
 
 
@@ -123,14 +126,7 @@ def _read_puzzle(arg: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     text = _read_puzzle(args.puzzle)
-    if args.backend == "onnx":
-        if args.data:
-            raise TRMError("--data is not supported with --backend onnx")
-        solver = load_onnx_solver(args.checkpoint, threads=args.threads)
-    else:
-        solver = load_solver(
-            args.checkpoint, device=args.device, dtype=args.dtype, data=args.data, threads=args.threads
-        )
+    solver = open_solver(args)
     # a task file (ARC) is passed by path: its name identifies the task's trained puzzle embeddings
     puzzle = args.puzzle if solver.task.per_task and args.puzzle != "-" and text != args.puzzle else text
     for path in (args.gif, args.png):  # refuse an unwritable image path before any compute
@@ -141,6 +137,10 @@ def run(args: argparse.Namespace) -> int:
         result = solver.solve(puzzle, solver.settings(**given_options(args)), trace=want_trace)
     except OtherSizeError as e:
         raise TRMError(_with_shipped_model(e)) from None
+    if hasattr(
+        solver.backend, "dtype"
+    ):  # PyTorch: what --device/--dtype auto chose, once the solve succeeded
+        announce_device(solver.backend.device, solver.backend.dtype, args.device, args.dtype)
     notes = []
     if args.gif or args.png:
         notes += _draw(solver, text, result, args)
@@ -160,6 +160,24 @@ def run(args: argparse.Namespace) -> int:
         for n in notes:
             print(n)
     return 1 if result.verified is False or result.valid is False else 0
+
+
+def open_solver(args: argparse.Namespace):
+    """The solver of ``args.checkpoint``: onnxruntime for an export folder (``--backend auto``/``onnx``),
+    PyTorch on ``--device``/``--dtype`` otherwise."""
+    backend = args.backend
+    if backend == "auto":
+        backend = "onnx" if is_export_dir(args.checkpoint) else "torch"
+    if backend == "onnx":
+        if args.data:
+            raise TRMError(
+                "--data is not supported with an ONNX export (the export carries its task details)"
+            )
+        return load_onnx_solver(args.checkpoint, threads=args.threads)
+    solver = load_solver(
+        args.checkpoint, device=args.device, dtype=args.dtype, data=args.data, threads=args.threads
+    )
+    return solver
 
 
 def _with_shipped_model(e: OtherSizeError) -> str:

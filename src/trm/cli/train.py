@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .common import add_device, add_dtype, add_overrides
+
 HELP = "train a preset on a dataset (resumable; multi-GPU with torchrun)"
 DESCRIPTION = """Train a preset on a dataset in the official layout.
 
@@ -48,7 +50,7 @@ def _field_list() -> str:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.epilog = _field_list()
     p.add_argument("preset", nargs="?", help="preset name (omit with --resume)")
-    p.add_argument("overrides", nargs="*", metavar="section.key=value", help="dotted config overrides")
+    add_overrides(p)
     p.add_argument("--data", help="dataset directory (official layout); with --resume defaults to the run's")
     p.add_argument("--out", help="run directory to create")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
@@ -56,6 +58,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--paper", action="store_true", help="use the paper text's values where they differ from the code"
     )
+    p.add_argument(
+        "--seed", type=int, default=None, help="training seed (train.seed; default the preset's, 0)"
+    )
+    add_device(p, default=None, what="train.device: ")
+    add_dtype(p, default=None, what="train.dtype: ")
     p.__class__ = _IntermixedParser
 
 
@@ -87,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     if preset is not None and "=" in preset:  # `trm train --resume RUN key=value`: no preset given
         overrides.insert(0, preset)
         preset = None
+    overrides = _flag_overrides(args, overrides) + overrides
     if args.resume:
         if preset is not None:
             raise TRMError(
@@ -134,6 +142,30 @@ def run(args: argparse.Namespace) -> int:
         f"{best} on {result.selected_on}{test}; run directory {result.run_dir}"
     )
     return 0
+
+
+# the flags that are shortcuts for a config key (one vocabulary with the other commands: docs/CLI.md)
+FLAG_KEYS = {
+    "seed": ("train.seed", "train.loop.seed"),
+    "device": ("train.device", "train.system.device"),
+    "dtype": ("train.dtype", "train.system.dtype"),
+}
+
+
+def _flag_overrides(args: argparse.Namespace, overrides: list[str]) -> list[str]:
+    """``--seed/--device/--dtype`` as overrides of their config keys; the same key given both ways is an error."""
+    from ..config import ConfigError
+
+    given = {o.split("=", 1)[0].strip() for o in overrides}
+    out = []
+    for flag, (key, grouped) in FLAG_KEYS.items():
+        value = getattr(args, flag)
+        if value is None:
+            continue
+        if key in given or grouped in given:
+            raise ConfigError(f"--{flag} and {key}= both given; give one")
+        out.append(f"{key}={value}")
+    return out
 
 
 def _check_inference_protocol(cfg) -> None:

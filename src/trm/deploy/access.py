@@ -116,7 +116,13 @@ class Listen:
     host: str = field(default="127.0.0.1", metadata={"help": "interface to listen on", "flag": "--host"})
     port: int = field(default=8000, metadata={"help": "port", "flag": "--port", "min": 1, "max": 65535})
     device: str = field(
-        default="cpu", metadata={"help": "PyTorch device for model folders (cpu, cuda, mps, auto)", "flag": "--device"}
+        default="auto",
+        metadata={"help": "PyTorch device of a model folder: auto, cpu, cuda, cuda:N or mps", "flag": "--device"},
+    )  # fmt: skip
+    dtype: str = field(
+        default="auto",
+        metadata={"help": "PyTorch dtype of a model folder: auto = bfloat16 on CUDA, float32 elsewhere",
+                  "flag": "--dtype", "choices": ("auto", "float32", "bfloat16", "float16")},
     )  # fmt: skip
     threads: int | None = field(
         default=None,
@@ -127,6 +133,8 @@ class Listen:
     def validate(self) -> Listen:
         """Check every option; raise :class:`TRMError` with one line naming the flag."""
         check_flag_bounds(self)
+        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
+            raise TRMError(f"--dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
         if not isinstance(self.host, str) or not self.host or any(c.isspace() for c in self.host):
             raise TRMError(f"--host must be an interface name or address, got {self.host!r}")
         return self

@@ -1,6 +1,6 @@
 """Loading a model to answer puzzles: a model folder, checkpoint or run directory (PyTorch backend) or an ONNX
 export folder (onnxruntime backend), as one :class:`~trm.infer.solver.Solver` with the same engine, settings
-and results either way (``trm solve --backend onnx``, ``trm serve``)."""
+and results either way (``trm solve``, ``trm serve`` on an export folder)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ..checkpoint import load_model
 from ..config import Config
 from ..infer.solver import Solver
 from ..infer.torch_backend import torch_solver
-from ..utils import TRMError, resolve_device
+from ..utils import TRMError, resolve_device, resolve_dtype
 from .onnx_runner import MANIFEST, OnnxSolver
 
 
@@ -49,8 +49,10 @@ class LoadedModel:
     puzzle_emb_parameters: int
 
 
-def load_for_serving(path: str | os.PathLike, device: str = "cpu", threads: int | None = None) -> LoadedModel:
-    """A model folder / checkpoint / run directory (PyTorch) or an ONNX export folder."""
+def load_for_serving(
+    path: str | os.PathLike, device: str = "cpu", threads: int | None = None, dtype: str = "float32"
+) -> LoadedModel:
+    """A model folder / checkpoint / run directory (PyTorch on ``device`` in ``dtype``) or an ONNX export folder."""
     if is_export_dir(path):
         solver = load_onnx_solver(path, threads=threads)
         man = solver.manifest
@@ -62,7 +64,8 @@ def load_for_serving(path: str | os.PathLike, device: str = "cpu", threads: int 
             man["parameters"]["dense"],
             man["parameters"]["puzzle_emb"],
         )
-    model, cfg, meta = load_model(path, device=resolve_device(device))
+    dev = resolve_device(device)
+    model, cfg, meta = load_model(path, device=dev, dtype=resolve_dtype(dtype, dev))
     table = model.puzzle_emb.weight.numel() if model.P > 0 else 0
     return LoadedModel(
         torch_solver(model, cfg, meta=meta, threads=threads),

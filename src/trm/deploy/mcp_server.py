@@ -97,12 +97,15 @@ def create_server(
     model_path: str | os.PathLike,
     *,
     device: str = "cpu",
+    dtype: str = "float32",
     threads: int | None = None,
     limits: Limits | None = None,
 ):
     """The MCP server (an ``mcp`` ``MCPServer``) of a model folder, run directory, ONNX export or shipped name."""
     MCPServer, ToolError = _require_mcp()
-    service = Service(load_for_serving(model_path, device=device, threads=threads), limits or Limits())
+    service = Service(
+        load_for_serving(model_path, device=device, threads=threads, dtype=dtype), limits or Limits()
+    )
     solver, lim = service.solver, service.limits
     info = service.info()
     family = solver.task
@@ -176,7 +179,8 @@ def http_app(server, access: Access | None = None, host: str = "127.0.0.1"):
 
 
 def serve(model_path: str | os.PathLike, transport: str = "stdio", host: str = "127.0.0.1", port: int = 8000,
-          device: str = "cpu", threads: int | None = None, access: Access | None = None) -> None:  # fmt: skip
+          device: str = "cpu", threads: int | None = None, access: Access | None = None,
+          dtype: str = "float32") -> None:  # fmt: skip
     """Run the MCP server until the client closes stdio (``stdio``) or the process is stopped (``http``). Over
     HTTP, a non-loopback ``host`` needs an API key in ``access`` (or ``access.insecure``)."""
     if transport not in ("stdio", "http"):
@@ -184,7 +188,7 @@ def serve(model_path: str | os.PathLike, transport: str = "stdio", host: str = "
     access = (access or Access()).validate()
     if transport == "http":
         access.check_bind(host)
-    server = create_server(model_path, device=device, threads=threads)
+    server = create_server(model_path, device=device, threads=threads, dtype=dtype)
     if transport == "stdio":
         server.run("stdio")
         return

@@ -331,6 +331,7 @@ def create_app(
     loaded: LoadedModel | None = None,
     limits: Limits | None = None,
     device: str = "cpu",
+    dtype: str = "float32",
     threads: int | None = None,
     access: Access | None = None,
 ):
@@ -345,7 +346,7 @@ def create_app(
     if loaded is None:
         if model_path is None:
             raise TRMError("create_app needs a model path")
-        loaded = load_for_serving(model_path, device=device, threads=threads)
+        loaded = load_for_serving(model_path, device=device, threads=threads, dtype=dtype)
     service = Service(loaded, limits or Limits())
     SolveRequest = request_model(service.task, service.solver.n_sup, service.limits)
 

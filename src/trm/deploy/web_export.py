@@ -4,7 +4,7 @@
     web.json              what the solver needs, generated here from the Python declarations: the task's token
                           tables, units and symbols, N_sup, the default settings and their bounds, the reset state
     ort/                  onnxruntime-web (pinned in :data:`ORT_WEB`): only the files the page loads, and its package.json
-    step.onnx, ...        an ONNX export (``trm_export.json``): ``trm solve DIR --backend onnx`` runs the same model
+    step.onnx, ...        an ONNX export (``trm_export.json``): ``trm solve DIR`` runs the same model
 
 The runtime comes from the npm registry's tarball, downloaded once over HTTPS, checked against its pinned
 integrity hash and cached (``~/.cache/trm`` or ``$TRM_CACHE_DIR``); ``runtime_dir`` (``--runtime-dir``) names a

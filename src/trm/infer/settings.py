@@ -8,6 +8,7 @@ all derived from :class:`Settings`.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -49,8 +50,14 @@ def _opt(
     lo: float | None = None,
     hi: float | None = None,
     choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None,
+    flag: str | None = None,
+    old: tuple[str, ...] = (),
 ) -> Any:
-    return field(default=default, metadata=_Declared(help=help, min=lo, max=hi, choices=choices))
+    """An option; ``flag``: its command-line spelling when not ``--name-with-dashes``; ``old``: former spellings,
+    still accepted (with a deprecation warning from the command line)."""
+    return field(
+        default=default, metadata=_Declared(help=help, min=lo, max=hi, choices=choices, flag=flag, old=old)
+    )
 
 
 def _select_help() -> str:
@@ -77,7 +84,13 @@ class Settings:
         hi=1.0,
     )
     max_steps: int | None = _opt(
-        None, "supervision steps (more than the model's N_sup: test-time depth)", lo=1, hi=256
+        None,
+        "supervision steps at most (more than the model's N_sup: test-time depth); `max_steps` in HTTP and "
+        "config, --sup-steps on the command line (train.max_steps counts optimizer steps)",
+        lo=1,
+        hi=256,
+        flag="--sup-steps",
+        old=("--max-steps",),
     )
     samples: int = _opt(
         1, "trajectories per puzzle; trajectory 0 is noise-free, the others add noise", lo=1, hi=256
@@ -92,7 +105,9 @@ class Settings:
         0.0, "std of the noise added once to the initial y and z of the extra trajectories", lo=0.0, hi=10.0
     )
     seed: int = _opt(0, "seed of the noise, the resampling and the symmetries", lo=0, hi=2**31 - 1)
-    select: str = _opt("majority", _select_help, choices=selectors.names)  # docs/BENCHMARKS.md compares them
+    select: str = _opt(
+        "majority", _select_help, choices=selectors.names, old=("--vote",)
+    )  # docs/BENCHMARKS.md compares them
     tolerance: float = _opt(
         0.0, "converged: fraction of answer tokens that may still change between steps", lo=0.0, hi=1.0
     )
@@ -276,24 +291,30 @@ def plan(base: Settings, n_sup: int, symmetries: int, caps: Mapping[str, int] | 
     return out
 
 
-def add_arguments(parser: Any) -> None:
+def add_arguments(parser: Any, alias: Callable[..., None] | None = None) -> None:
     """One command-line flag per :class:`Settings` option (``trm solve``, ``trm eval``, the exported runner),
-    with its help, type, choices, default and bound; an unset flag stays None (see :func:`given_options`)."""
+    with its help, type, choices, default and bound; an unset flag stays None (see :func:`given_options`).
+    An option's former spellings are added by ``alias(parser, old, new, dest, **kwargs)`` (the command line's
+    warns), else accepted silently."""
     for f in dataclasses.fields(Settings):
         meta = f.metadata
         kind = int if f.type.startswith("int") else float if f.type == "float" else str
         shown = "the model's N_sup" if f.default is None else f.default
         bound = f", at most {meta['max']}" if kind is int and meta["max"] else ""
+        flag = meta["flag"] or "--" + f.name.replace("_", "-")
+        spec = dict(type=kind, choices=meta["choices"], default=None)
         parser.add_argument(
-            "--" + f.name.replace("_", "-"),
-            *(["--vote"] if f.name == "select" else []),  # the option's former name
+            flag,
             dest=f.name,
-            type=kind,
-            choices=meta["choices"],
-            default=None,
             metavar=None if meta["choices"] else f.name.upper(),
             help=f"{meta['help']} (default {shown}{bound})",
+            **spec,
         )
+        for old in meta["old"]:
+            if alias is not None:
+                alias(parser, old, flag, f.name, **spec)
+            else:
+                parser.add_argument(old, dest=f.name, help=argparse.SUPPRESS, **spec)
 
 
 def given_options(args: Any) -> dict[str, Any]:

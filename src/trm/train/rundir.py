@@ -20,10 +20,15 @@ from ..hardware import machine_info
 from ..utils import TRMError, atomic_write_json
 
 
+def holds_run(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a training run (a checkpoint or a metrics log)."""
+    return (run_dir / "checkpoints" / "last").exists() or (run_dir / "metrics.jsonl").exists()
+
+
 def prepare_run_dir(run_dir: Path, overwrite: bool, is_main: bool) -> None:
     """Refuse to start over an existing run unless ``overwrite``; rank 0 clears it and creates the directory.
     Every rank checks, so that all of them stop together."""
-    if (run_dir / "checkpoints" / "last").exists() or (run_dir / "metrics.jsonl").exists():
+    if holds_run(run_dir):
         if not overwrite:
             raise TRMError(
                 f"{run_dir} already holds a run; continue it with --resume {run_dir} or choose another --out"

@@ -16,48 +16,174 @@
   const where = (n, i) => `row ${Math.floor(i / n) + 1}, column ${(i % n) + 1}`;
 
   // --------------------------------------------------------------------- Sudoku (trm/tasks/sudoku.py)
+  // Sudoku text as people write it (read_sudoku and its helpers, the same rules and messages)
+  const SUDOKU_BLANKS = "._*0", SUDOKU_DIGITS = ".123456789ABCDEFG";
+  const pyRepr = (s) => {  // Python's repr() of a string, as the Python parser's messages quote it
+    const q = s.includes("'") && !s.includes('"') ? '"' : "'";
+    const body = s.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/\r/g, "\\r").replace(/\t/g, "\\t");
+    return q + (q === "'" ? body.replace(/'/g, "\\'") : body) + q;
+  };
+  const isRule = (line) => {  // a line drawn between bands: ------+------, |---+---|, *-----*, box drawing
+    const drawn = [...line].filter((c) => !/\s/.test(c));
+    const box = (c) => c >= "\u2500" && c < "\u2580";
+    return drawn.some((c) => "-=─━═╌╍┄┅┈┉".includes(c)) && drawn.every((c) => "-=+|*".includes(c) || box(c));
+  };
+  const sudokuRows = (text) => {  // the lines that hold cells; column rules become spaces
+    const rows = [];
+    for (const raw of text.split(/\r\n|\r|\n/)) {
+      const line = raw.trim();
+      if (line.startsWith("[") && line.endsWith("]")) {
+        if (rows.length) break;
+        continue;
+      }
+      if (!line || line.startsWith("#") || isRule(line)) continue;
+      const cells = line.replace(/[|+\u2500-\u257f]/g, " ").trim();
+      if (cells) rows.push(cells);
+    }
+    return rows;
+  };
+  const sudokuCells = (rows, count) => {  // comma/semicolon fields; else words if `count`; else characters
+    if (rows.some((r) => r.includes(",") || r.includes(";")))
+      return rows.flatMap((r) => {
+        const fields = r.trim().split(/\s*[,;]\s*|\s+/);
+        if (fields.length > 1 && fields[fields.length - 1] === "" && /[,;]$/.test(r.trimEnd())) fields.pop();
+        return fields;
+      });
+    const words = rows.flatMap((r) => r.split(/\s+/).filter(Boolean));
+    return words.length === count ? words : Array.from(words.join(""));
+  };
+  const cellValue = (c, m) => {  // cell_symbols(m) and _values: the value 0..m of a cell, null if not one of m x m
+    let v;
+    if (c.length === 1 && SUDOKU_BLANKS.includes(c)) v = 0;
+    else {
+      const d = c.length === 1 ? SUDOKU_DIGITS.indexOf(c.toUpperCase()) : -1;  // lower case: digits from 10 (A..G)
+      if (d >= 1 && d <= m) v = d;
+      else v = c === "" ? 0 : /^[0-9]{1,3}$/.test(c) ? Number(c) : -1;
+    }
+    return v >= 0 && v <= m ? v : null;
+  };
+  const boxFor = (m) => {  // box_for_size: the most square factorisation, rows <= cols
+    for (let br = Math.floor(Math.sqrt(m)); br > 0; br--) if (m % br === 0) return [br, m / br];
+  };
+  const anyRepeat = (vals, m) => {
+    const [br, bc] = boxFor(m), seen = new Set();
+    return vals.some((v, i) => {
+      if (!v) return false;
+      const r = Math.floor(i / m), c = i % m, b = Math.floor(r / br) * (m / bc) + Math.floor(c / bc);
+      const keys = [`r${r}:${v}`, `c${c}:${v}`, `b${b}:${v}`];
+      if (keys.some((k) => seen.has(k))) return true;
+      keys.forEach((k) => seen.add(k));
+      return false;
+    });
+  };
+  const otherSize = (rows, n) => {  // [cells, M]: the rows are a valid M x M Sudoku of another size (4..16)
+    for (let m = 4; m <= 16; m++) {
+      if (m === n) continue;
+      const cells = sudokuCells(rows, m * m);
+      if (cells.length !== m * m) continue;
+      const vals = cells.map((c) => cellValue(c, m));
+      if (vals.every((v) => v !== null) && !anyRepeat(vals, m)) return [cells.length, m];
+    }
+    return null;
+  };
+
   function sudoku(T) {
     const n = T.side, S = n * n, DIG = T.digits, value = T.decode.map((c) => Math.max(DIG.indexOf(c), 0));
-    const peers = range(S).map((i) => T.units.filter(([, idx]) => idx.includes(i)).flatMap(([, idx]) => idx));
     const repeats = (a) => T.units.flatMap(([name, idx], u) => {  // [unit, digit, count, name] per broken unit
       const count = Array(n + 1).fill(0);
       idx.forEach((i) => count[a[i]]++);
       const d = count.findIndex((k, v) => v > 0 && k > 1);
       return d > 0 ? [[u, d, count[d], name]] : [];
     });
-    const solvable = (a) => {  // depth-first search, fewest candidates first
-      let best = -1, cand = 0, fewest = n + 1;
+    const unitsOf = range(S).map((i) => T.units.flatMap(([, idx], u) => (idx.includes(i) ? [u] : [])));
+    const bits = (m) => { let k = 0; for (; m; k++) m &= m - 1; return k; };
+    const solvable = (givens) => {  // search on unit bit masks: branch on the fewest choices (a cell's candidates
+      // or a digit's places in a unit, so hidden singles are forced)
+      const U = T.units.length, used = Array(U).fill(0), full = ((1 << (n + 1)) - 1) & ~1, open = [], val = givens;
       for (let i = 0; i < S; i++) {
-        if (a[i]) continue;
-        let m = 0;
-        for (let d = 1; d <= n; d++) if (!peers[i].some((j) => a[j] === d)) m |= 1 << d;
-        const k = range(n + 1).filter((d) => m & (1 << d)).length;
-        if (k < fewest) [best, cand, fewest] = [i, m, k];
-        if (!k) return false;
+        if (!val[i]) { open.push(i); continue; }
+        const b = 1 << val[i];
+        if (unitsOf[i].some((u) => used[u] & b)) return false;
+        unitsOf[i].forEach((u) => (used[u] |= b));
       }
-      if (best < 0) return true;
-      for (let d = 1; d <= n; d++) if (cand & (1 << d) && ((a[best] = d), solvable(a))) return true;
-      a[best] = 0;
-      return false;
+      const free = (i) => unitsOf[i].reduce((m, u) => m & ~used[u], full);
+      const place = (i, d, on) => {
+        val[i] = on ? d : 0;
+        unitsOf[i].forEach((u) => (on ? (used[u] |= 1 << d) : (used[u] &= ~(1 << d))));
+      };
+      const search = (left) => {
+        if (!left) return true;
+        let at = 0, fewest = n + 1;
+        for (let k = 0; k < left && fewest > 1; k++) {
+          const c = bits(free(open[k]));
+          if (c < fewest) [at, fewest] = [k, c];
+        }
+        if (!fewest) return false;
+        let choices = [];  // [cell, digit] pairs to try
+        if (fewest > 1) {
+          let places = fewest;
+          for (let u = 0; u < U && places > 1; u++) {
+            for (let d = 1; d <= n && places > 1; d++) {
+              const b = 1 << d;
+              if (used[u] & b) continue;
+              const where = T.units[u][1].filter((i) => !val[i] && free(i) & b);
+              if (!where.length) return false;
+              if (where.length < places) [places, choices] = [where.length, where.map((i) => [i, d])];
+            }
+          }
+        }
+        if (!choices.length) {
+          const i = open[at], m = free(i);
+          choices = range(n + 1).filter((d) => m & (1 << d)).map((d) => [i, d]);
+        }
+        for (const [i, d] of choices) {
+          const k = open.indexOf(i);
+          [open[k], open[left - 1]] = [open[left - 1], open[k]];
+          place(i, d, true);
+          const ok = search(left - 1);
+          place(i, d, false);
+          if (ok) return true;
+        }
+        return false;
+      };
+      return search(open.length);
     };
     return {
-      parse(text) {
+      parse(text) {  // read_sudoku: one line, rows, spaced or comma-separated cells, drawn grids, .sdk files
         if (typeof text !== "string") fail(`a ${n}x${n} Sudoku is text`);
-        const chars = text.replace(/\s+/g, "");
-        if (chars.length !== S)
-          fail(`a ${n}x${n} Sudoku needs ${S} cells, got ${chars.length} in '${text.trim().slice(0, 100)}'`);
-        const tokens = Array.from(chars, (c, i) => T.encode[c] ??
-          fail(`bad character '${c}' at cell ${i} (${where(n, i)}); use '.' or '0' for blanks and 1..${DIG[n]} for digits`));
-        const givens = tokens.map((t) => value[t]);
+        text = text.replace(/^\ufeff/, "");
+        const table = T.encode, chars = text.replace(/\s+/g, "");
+        let cells, rows;
+        if (chars.length === S && [...chars].every((c) => c in table)) {  // the common form
+          [cells, rows] = [Array.from(chars), text.split(/\r\n|\r|\n/).filter((l) => l.trim())];
+        } else {
+          rows = sudokuRows(text);
+          cells = sudokuCells(rows, S);
+          if (cells.length !== S) {
+            const other = otherSize(rows, n);
+            if (other)
+              fail(`a ${n}x${n} Sudoku needs ${S} cells, got ${other[0]}: this is a ${other[1]}x${other[1]} Sudoku, which a ${other[1]}x${other[1]} Sudoku model solves`);
+            fail(`a ${n}x${n} Sudoku needs ${S} cells, got ${cells.length} in ${pyRepr(text.trim().slice(0, 100))}`);
+          }
+          const bad = cells.findIndex((c) => cellValue(c, n) === null);
+          if (bad >= 0) {
+            const what = cells.every((c) => c.length <= 1) ? "character" : "cell";
+            const numbers = n > 9 && what === "cell" ? `1..${n} or ` : "";
+            fail(`bad ${what} ${pyRepr(cells[bad])} at cell ${bad} (${where(n, bad)}); use '.' or '0' for blanks and ${numbers}1..${DIG[n]} for digits`);
+          }
+        }
+        const givens = cells.map((c) => cellValue(c, n)), tokens = givens.map((v) => table[DIG[v]]);
+        const shown = cells.every((c) => c.length === 1) ? cells.join("") : givens.map((v) => DIG[v]).join("");
         for (const [, d, , name] of repeats(givens).slice(0, 1))
-          fail(`invalid Sudoku '${chars}': digit ${DIG[d]} appears twice in ${name.startsWith("box") ? "the " : ""}${name}`);
+          fail(`invalid Sudoku ${pyRepr(shown)}: digit ${DIG[d]} appears twice in ${name.startsWith("box") ? "the " : ""}${name}`);
         if (!solvable(givens.slice())) fail(`this ${n}x${n} Sudoku has no solution (its givens contradict each other)`);
-        const lines = text.trim().split("\n").filter((l) => l.trim()).length === n;
-        return { tokens, givens, lines, blank: text.includes("0") && !text.includes(".") ? "0" : "." };
+        const blanks = [...new Set(cells.filter((c, i) => givens[i] === 0))];
+        const blank = blanks.length === 1 && SUDOKU_BLANKS.includes(blanks[0]) ? blanks[0] : ".";
+        return { tokens, givens, lines: rows.length === n, blank };
       },
       format(tokens, p) {
         let text = tokens.map((t) => T.decode[t]).join("");
-        if (p.blank === "0") text = text.replaceAll(".", "0");
+        if (p.blank !== ".") text = text.replaceAll(".", p.blank);
         return p.lines ? range(n).map((r) => text.slice(r * n, (r + 1) * n)).join("\n") : text;
       },
       verify(p, tokens) {  // check_sudoku: blanks, changed givens, repeats (at most 5 of each)
@@ -254,5 +380,5 @@
     return new Solver(W, session, ep);
   }
 
-  self.TRMWeb = { load, PuzzleError };
+  self.TRMWeb = { load, PuzzleError, tasks: { sudoku, maze } };  // tasks: the parsers, formats and verifiers
 })();
