@@ -122,3 +122,14 @@ def test_benchmark_overrides_are_positional_and_the_former_option_still_works(ca
     args = p.parse_intermixed_args(["--set", "train.lr=1", "train.seed=2", "--data", "D"])
     assert overrides_of(args) == ["train.lr=1", "train.seed=2"]
     assert "--set is deprecated" in capsys.readouterr().err
+
+
+def test_a_missing_extra_names_its_packages_not_a_pypi_name():
+    """A missing optional dependency names the packages of the extra (read from pyproject.toml through the
+    installed metadata) and the checkout's spelling, never `pip install 'trm[...]'` (another project on PyPI)."""
+    from trm.utils import install_hint
+
+    hint = install_hint("serve")
+    assert "'fastapi" in hint and "'uvicorn" in hint and "pip install -e '.[serve]'" in hint
+    assert "trm[" not in hint
+    assert "'mcp" in install_hint("mcp") and "'onnxruntime" in install_hint("onnx")

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install 'trm[serve]')")
-uvicorn = pytest.importorskip("uvicorn", reason="the serve extra is not installed (pip install 'trm[serve]')")
+pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install -e '.[serve]')")
+uvicorn = pytest.importorskip("uvicorn", reason="the serve extra is not installed (pip install -e '.[serve]')")
 
 from trm.checkpoint import save_model  # noqa: E402
 from trm.deploy.server import create_app  # noqa: E402
@@ -45,7 +45,7 @@ def _find_browser() -> str | None:
 def chromium() -> str:
     """The system browser's path; skip (never install) when it or Playwright is missing."""
     pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed (pip install 'trm[browser]')"
+        "playwright.sync_api", reason="playwright is not installed (pip install -e '.[browser]')"
     )
     path = _find_browser()
     if path is None:

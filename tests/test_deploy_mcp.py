@@ -20,7 +20,7 @@ from trm.tasks import maze, sudoku
 from trm.utils import TRMError
 
 mcp = pytest.importorskip(
-    "mcp", reason="the MCP SDK is not installed (pip install 'trm[mcp]'; CI installs [all])"
+    "mcp", reason="the MCP SDK is not installed (pip install -e '.[mcp]'; CI installs [all])"
 )
 
 

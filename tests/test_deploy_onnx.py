@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("onnx", reason="the onnx extra is not installed (pip install 'trm[onnx]')")
-pytest.importorskip("onnxruntime", reason="the onnx extra is not installed (pip install 'trm[onnx]')")
+pytest.importorskip("onnx", reason="the onnx extra is not installed (pip install -e '.[onnx]')")
+pytest.importorskip("onnxruntime", reason="the onnx extra is not installed (pip install -e '.[onnx]')")
 
 from trm.checkpoint import save_model  # noqa: E402
 from trm.config import Config  # noqa: E402
@@ -134,15 +134,15 @@ def test_standalone_runner_needs_no_torch(sudoku_export, tmp_path):
         f"sys.path.insert(0, {str(export)!r})\n"
         "import trm_onnx_runner as r\n"
         f"s = r.OnnxSolver({str(export)!r})\n"
-        f"print(json.dumps(s.solve({puzzle!r}, mode='adaptive').to_json()))\n"
+        f"print(json.dumps(s.solve({puzzle!r}, mode='adaptive', budget=8).to_json()))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout)
-    ref = load_onnx_solver(export).solve(puzzle, mode="adaptive").to_json()
+    ref = load_onnx_solver(export).solve(puzzle, mode="adaptive", budget=8).to_json()
     _same(res, ref)
     cli = subprocess.run(
-        [sys.executable, str(export / "trm_onnx_runner.py"), str(export), puzzle, "--json"],
+        [sys.executable, str(export / "trm_onnx_runner.py"), str(export), puzzle, "--json", "--budget", "0"],
         capture_output=True,
         text=True,
         cwd=tmp_path,

@@ -126,7 +126,7 @@ def test_card_header_is_hub_metadata(tmp_path):
     assert header[:2] == ["library_name: trm", "license: mit"]
     assert "metrics: [exact_match]" in header and "datasets: [someone/sudoku6]" in header
     hub = pytest.importorskip(
-        "huggingface_hub", reason="huggingface_hub not installed (pip install 'trm[hub]')"
+        "huggingface_hub", reason="huggingface_hub not installed (pip install -e '.[hub]')"
     )
     data = hub.ModelCard.load(folder / "README.md").data  # the Hub's own parser reads the header
     assert data.library_name == "trm" and data.license == "mit" and "tiny-recursive-model" in data.tags
@@ -148,7 +148,7 @@ for call in (lambda: from_pretrained("someone/absent"), lambda: push_to_hub(sys.
 
 
 def test_hub_repo_ids_offline(tmp_path):
-    pytest.importorskip("huggingface_hub", reason="huggingface_hub not installed (pip install 'trm[hub]')")
+    pytest.importorskip("huggingface_hub", reason="huggingface_hub not installed (pip install -e '.[hub]')")
     import os
     import subprocess
     import sys

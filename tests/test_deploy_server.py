@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install 'trm[serve]')")
+pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install -e '.[serve]')")
 pytest.importorskip("httpx", reason="httpx is needed for FastAPI's TestClient (pip install httpx)")
 
 from fastapi.testclient import TestClient  # noqa: E402

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("onnxruntime", reason="the onnx extra is not installed (pip install 'trm[onnx]')")
+pytest.importorskip("onnxruntime", reason="the onnx extra is not installed (pip install -e '.[onnx]')")
 
 from trm.checkpoint import save_model  # noqa: E402
 from trm.cli import main  # noqa: E402

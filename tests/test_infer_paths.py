@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("onnxruntime", reason="the onnx extra is not installed (pip install 'trm[onnx]')")
-pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install 'trm[serve]')")
+pytest.importorskip("onnxruntime", reason="the onnx extra is not installed (pip install -e '.[onnx]')")
+pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install -e '.[serve]')")
 pytest.importorskip("httpx", reason="httpx is needed for FastAPI's TestClient (pip install httpx)")
 
 from fastapi.testclient import TestClient  # noqa: E402

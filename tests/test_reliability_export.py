@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-pytest.importorskip("onnx", reason="the onnx extra is not installed (pip install 'trm[onnx]')")
-pytest.importorskip("onnxruntime", reason="the onnx extra is not installed (pip install 'trm[onnx]')")
+pytest.importorskip("onnx", reason="the onnx extra is not installed (pip install -e '.[onnx]')")
+pytest.importorskip("onnxruntime", reason="the onnx extra is not installed (pip install -e '.[onnx]')")
 
 from trm.checkpoint import save_model  # noqa: E402
 from trm.deploy.onnx_export import export_onnx  # noqa: E402
@@ -148,7 +148,7 @@ def test_symlink_inside_the_folder_is_fine(export, tmp_path):
     d = _clone(export, tmp_path / "e")
     (d / "step.onnx").rename(d / "real.onnx")
     os.symlink("real.onnx", d / "step.onnx")
-    r = OnnxSolver(d).solve(PUZZLE)
+    r = OnnxSolver(d).solve(PUZZLE, budget=0)  # the protocol once: the folder, not the ladder, is under test
     assert r.answer or r.candidate  # an untrained model: a candidate, no verified answer
 
 

@@ -284,3 +284,20 @@ class atomic_directory:
         finally:
             if self.tmp.exists():
                 shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def install_hint(extra: str) -> str:
+    """How to install an optional extra of trm, naming its packages (read from the installed metadata, so that
+    pyproject.toml stays the one list): ``pip install 'mcp>=2,<3'`` (in a checkout: ``pip install -e '.[mcp]'``)."""
+    import importlib.metadata as md
+
+    try:
+        requires = md.requires("trm") or []
+    except md.PackageNotFoundError:
+        requires = []
+    marker = f'extra == "{extra}"'
+    packages = [r.split(";")[0].strip() for r in requires if marker in r.replace("'", '"')]
+    direct = (
+        f"pip install {' '.join(repr(p) for p in packages)}" if packages else f"install trm's {extra} extra"
+    )
+    return f"{direct} (in a checkout of trm: pip install -e '.[{extra}]')"

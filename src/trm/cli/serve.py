@@ -75,14 +75,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..utils import TRMError
+    from ..utils import TRMError, install_hint
 
     limits = Limits(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Limits)}).validate()
     access = check_network_arguments(args)
     try:
         import uvicorn
     except ImportError:
-        raise TRMError("trm serve needs the serve extras: pip install 'trm[serve]'") from None
+        raise TRMError(f"trm serve needs the serve extra: {install_hint('serve')}") from None
     from ..deploy.server import create_app  # FastAPI loads only for this command
 
     app = create_app(args.checkpoint, limits=limits, device=args.device, dtype=args.dtype, threads=args.threads,

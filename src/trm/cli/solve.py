@@ -137,9 +137,8 @@ def run(args: argparse.Namespace) -> int:
         result = solver.solve(puzzle, solver.settings(**given_options(args)), trace=want_trace)
     except OtherSizeError as e:
         raise TRMError(_with_shipped_model(e)) from None
-    if hasattr(
-        solver.backend, "dtype"
-    ):  # PyTorch: what --device/--dtype auto chose, once the solve succeeded
+    # PyTorch: what --device/--dtype auto chose, said once the solve succeeded (an ONNX export has neither)
+    if hasattr(solver.backend, "dtype"):
         announce_device(solver.backend.device, solver.backend.dtype, args.device, args.dtype)
     notes = []
     if args.gif or args.png:
@@ -174,10 +173,9 @@ def open_solver(args: argparse.Namespace):
                 "--data is not supported with an ONNX export (the export carries its task details)"
             )
         return load_onnx_solver(args.checkpoint, threads=args.threads)
-    solver = load_solver(
+    return load_solver(
         args.checkpoint, device=args.device, dtype=args.dtype, data=args.data, threads=args.threads
     )
-    return solver
 
 
 def _with_shipped_model(e: OtherSizeError) -> str:

@@ -13,7 +13,7 @@ from ..checkpoint import load_model
 from ..config import Config
 from ..infer.solver import Solver
 from ..infer.torch_backend import torch_solver
-from ..utils import TRMError, resolve_device, resolve_dtype
+from ..utils import TRMError, install_hint, resolve_device, resolve_dtype
 from .onnx_runner import MANIFEST, OnnxSolver
 
 
@@ -28,7 +28,7 @@ def load_onnx_solver(
     try:
         import onnxruntime  # noqa: F401  (a clear error here rather than deep in a session)
     except ImportError:
-        raise TRMError("the ONNX backend needs onnxruntime: pip install 'trm[onnx]'") from None
+        raise TRMError(f"the ONNX backend needs onnxruntime: {install_hint('onnx')}") from None
     if not is_export_dir(export_dir):
         raise TRMError(
             f"{export_dir}: not an ONNX export folder (no {MANIFEST}); create one with "

@@ -28,7 +28,7 @@ from typing_extensions import NotRequired, TypedDict  # pydantic needs these on 
 from .. import __version__
 from ..infer.settings import Settings
 from ..infer.solver import ArcRequest
-from ..utils import TRMError
+from ..utils import TRMError, install_hint
 from .access import Access, AccessMiddleware
 from .backends import load_for_serving
 from .batcher import Busy, Limits
@@ -55,7 +55,7 @@ def _require_mcp():
         from mcp.server.mcpserver import MCPServer
         from mcp.server.mcpserver.exceptions import ToolError
     except ImportError:
-        raise TRMError("trm mcp needs the Model Context Protocol SDK: pip install 'trm[mcp]'") from None
+        raise TRMError(f"trm mcp needs the Model Context Protocol SDK: {install_hint('mcp')}") from None
     return MCPServer, ToolError
 
 

@@ -33,7 +33,7 @@ from ..config import Config
 from ..infer.settings import Settings
 from ..infer.tasks import task_info
 from ..model import TRM
-from ..utils import TRMError, atomic_write_json
+from ..utils import TRMError, atomic_write_json, install_hint
 from .onnx_runner import OnnxSolver
 
 MANIFEST = "trm_export.json"
@@ -224,7 +224,7 @@ def export_onnx(model_path: str | os.PathLike, out: str | os.PathLike, **options
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
     except ImportError as e:
-        raise TRMError(f"ONNX export needs the onnx extras: pip install 'trm[onnx]' ({e})") from None
+        raise TRMError(f"ONNX export needs the onnx extra: {install_hint('onnx')} ({e})") from None
     model, cfg, meta = load_model(model_path, dtype=torch.float32)
     return export_model(model, cfg, out, meta=meta, source=str(model_path), **options)
 

@@ -21,7 +21,7 @@ the evaluation protocol (N_sup, halting, voting, pass@k), results with their int
 
 Folders follow the Hugging Face Hub layout (``config.json``, ``model.safetensors``, ``README.md`` with a YAML
 metadata header: ``library_name: trm``, license, tags, metrics), so :func:`push_to_hub` uploads one as it is and
-:func:`from_pretrained` also takes a Hub repo id (``owner/name``; needs ``pip install 'trm[hub]'``, works offline
+:func:`from_pretrained` also takes a Hub repo id (``owner/name``; needs the ``hub`` extra, works offline
 from the Hub cache) or the name of a model shipped with trm (:mod:`trm.models`). A local path always wins.
 """
 
@@ -42,7 +42,7 @@ from ..infer.settings import Settings
 from ..model import TRM
 from ..models import shipped_model
 from ..tasks import task_class
-from ..utils import TRMError, atomic_write_text
+from ..utils import TRMError, atomic_write_text, install_hint
 
 CARD_FILE = "README.md"
 HUB_FILES = (CONFIG_FILE, WEIGHTS_FILE, CARD_FILE)  # what a Hub repo of a trm model holds
@@ -102,7 +102,7 @@ def hub_download(repo_id: str, revision: str | None = None, token: str | bool | 
     except ImportError:
         raise TRMError(
             f"{repo_id}: no such local folder; loading from the Hugging Face Hub needs huggingface_hub: "
-            "pip install 'trm[hub]'"
+            + install_hint("hub")
         ) from None
     try:
         folder = snapshot_download(
@@ -139,7 +139,7 @@ def push_to_hub(
     try:
         from huggingface_hub import HfApi
     except ImportError:
-        raise TRMError("push_to_hub needs huggingface_hub: pip install 'trm[hub]'") from None
+        raise TRMError(f"push_to_hub needs huggingface_hub: {install_hint('hub')}") from None
     api = HfApi(token=token, library_name="trm", library_version=__version__)
     try:
         api.create_repo(repo_id, private=private, exist_ok=True)

@@ -35,7 +35,7 @@ from ..infer.settings import Settings
 from ..infer.solver import ArcRequest
 from ..tasks import TASKS, Task
 from ..tasks.examples import example_puzzle
-from ..utils import TRMError
+from ..utils import TRMError, install_hint
 from .access import Access, AccessMiddleware
 from .backends import LoadedModel, load_for_serving
 from .batcher import Batcher, Busy, Limits
@@ -342,7 +342,7 @@ def create_app(
     rate limit, CORS closed (``trm serve`` applies its own defaults, a rate limit among them).
     """
     if _MISSING is not None:
-        raise TRMError(f"trm serve needs the serve extras: pip install 'trm[serve]' ({_MISSING})")
+        raise TRMError(f"trm serve needs the serve extra: {install_hint('serve')} ({_MISSING})")
     if loaded is None:
         if model_path is None:
             raise TRMError("create_app needs a model path")

@@ -1,5 +1,5 @@
 """Showing how an answer evolves: a coloured terminal trace, grid images per step (PNG strip or GIF), and the
-per-step accuracy plot of ``trm eval``. Images need pillow (``pip install 'trm[plot]'``)."""
+per-step accuracy plot of ``trm eval``. Images need pillow (the ``plot`` extra)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..tasks import Task
-from ..utils import TRMError
+from ..utils import TRMError, install_hint
 
 RESET, BOLD, DIM, YELLOW, GREEN, RED, CYAN = (
     "\033[0m",
@@ -118,9 +118,7 @@ def _pil():
     try:
         from PIL import Image, ImageDraw
     except ImportError:
-        raise TRMError(
-            "drawing images needs pillow: pip install 'trm[plot]' (or pip install pillow)"
-        ) from None
+        raise TRMError(f"drawing images needs pillow: {install_hint('plot')}") from None
     return Image, ImageDraw
 
 
