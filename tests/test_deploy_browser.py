@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install -e '.[serve]')")
-uvicorn = pytest.importorskip("uvicorn", reason="the serve extra is not installed (pip install -e '.[serve]')")
+uvicorn = pytest.importorskip(
+    "uvicorn", reason="the serve extra is not installed (pip install -e '.[serve]')"
+)
 
 from trm.checkpoint import save_model  # noqa: E402
 from trm.deploy.server import create_app  # noqa: E402
