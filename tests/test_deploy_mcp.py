@@ -142,7 +142,7 @@ def test_missing_sdk_is_a_clear_error(monkeypatch):
     from trm.deploy import mcp_server
 
     monkeypatch.setitem(sys.modules, "mcp.server.mcpserver", None)
-    with pytest.raises(TRMError, match=r"pip install 'trm\[mcp\]'"):
+    with pytest.raises(TRMError, match=r"pip install 'mcp.*pip install -e '\.\[mcp\]'"):
         mcp_server.create_server("sudoku6")
 
 

@@ -176,7 +176,9 @@ def test_hub_without_huggingface_hub(tmp_path, monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "huggingface_hub", None)
-    with pytest.raises(TRMError, match=r"owner/name: no such local folder.*pip install 'trm\[hub\]'"):
+    with pytest.raises(
+        TRMError, match=r"owner/name: no such local folder.*pip install 'huggingface_hub.*'\.\[hub\]'"
+    ):
         from_pretrained("owner/name")
     with pytest.raises(TRMError, match="no model.safetensors"):
         push_to_hub(tmp_path, "owner/name")

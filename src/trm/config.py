@@ -82,7 +82,7 @@ def find_multiple(a: int, b: int) -> int:
 
 
 def swiglu_width(k: int, expansion: float, multiple: int = 256) -> int:
-    """Intermediate width m of a SwiGLU acting on an axis of size k (SPEC §2: rounded up to a multiple of 256)."""
+    """Intermediate width m of a SwiGLU acting on an axis of size k (rounded up to a multiple of 256)."""
     return find_multiple(round(expansion * k * 2 / 3), multiple)
 
 
@@ -114,7 +114,7 @@ def parse_depth_curriculum(text: str) -> list[tuple[float, int, int]]:
 
 @dataclass
 class ModelConfig:
-    """The network, its recursion and its halting wrapper (SPEC §2–3)."""
+    """The network, its recursion and its halting wrapper (docs/PARITY.md)."""
 
     arch: Literal["trm", "hrm"] = _f(
         "trm", "trm: one tiny net, deep recursion; hrm: H and L nets, 1-step grad"
@@ -222,7 +222,7 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    """Where the training data lives and how it is sampled (SPEC §6)."""
+    """Where the training data lives and how it is sampled (docs/DATA.md)."""
 
     path: str = _f("", "dataset directory in the official layout (train/ and test/ inside)")
     test_split: str = _f(
@@ -409,7 +409,7 @@ assert len(TRAIN_KEYS) == sum(len(dataclasses.fields(c)) for c in TRAIN_GROUPS.v
 
 @dataclass(init=False)
 class TrainConfig:
-    """Optimisation and the training loop (SPEC §3–5), in groups: ``optim``, ``recipe``, ``loop``, ``system``,
+    """Optimisation and the training loop (docs/PARITY.md), in groups: ``optim``, ``recipe``, ``loop``, ``system``,
     ``log`` (``cfg.train.optim.lr``; ``trm train ... train.optim.lr=3e-4``; config files ``train: {optim: {lr:
     ...}}``).
 
@@ -493,7 +493,7 @@ def train_key(key: str) -> str:
 
 @dataclass
 class EvalConfig:
-    """The inference protocol of this run (SPEC §3, §7): ``trm eval`` and ``trm solve`` of the run start from
+    """The inference protocol of this run (docs/PARITY.md): ``trm eval`` and ``trm solve`` of the run start from
     these settings and its model card states them. Unset (null) fields take the library's defaults, declared
     with their bounds in :class:`trm.infer.engine.Settings`; command-line flags override both."""
 

@@ -1,6 +1,6 @@
 """Run our model on an official config + state dict and write what the official code would, for comparison.
 
-Forward (SPEC §10)::
+Forward (docs/PARITY.md)::
 
     python -m trm.parity --official-config C --official-state-dict S --batch B --out O [--steps K]
 

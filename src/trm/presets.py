@@ -1,4 +1,4 @@
-"""Named presets: every paper run of SPEC §8, plus small CPU presets.
+"""Named presets: every paper run, plus small CPU presets.
 
 Where the paper text and the official code (README commands) differ, the preset follows the official code,
 which produced the reported numbers, and ``get_preset(name, paper=True)`` applies the paper's values instead:

@@ -1,4 +1,4 @@
-"""Training data for every paper task (SPEC §6): the official on-disk format, the group sampler, generators,
+"""Training data for every paper task (docs/DATA.md): the official on-disk format, the group sampler, generators,
 readers and builders for Sudoku (any box shape), Maze (any size) and ARC. The puzzle rules themselves live in
 :mod:`trm.tasks`.
 

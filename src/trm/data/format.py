@@ -1,4 +1,4 @@
-"""The on-disk dataset layout of SPEC §6 (the official one), read with validation and written atomically.
+"""The on-disk dataset layout of the official code (docs/DATA.md), read with validation and written atomically.
 
 Layout::
 
@@ -12,7 +12,7 @@ Layout::
     DIR/trm_task.json                         ours, ignored by the official loader: task kind, box shape, ...
 
 Builders in this package store tokens as uint8 and mark ignored label positions with ``ignore_label_id = 0``
-(the PAD token) like the official builders; the loader maps them to ``IGNORE = -100`` (SPEC §4) when batches
+(the PAD token) like the official builders; the loader maps them to ``IGNORE = -100`` (docs/PARITY.md) when batches
 are made.
 """
 

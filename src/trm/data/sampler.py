@@ -1,4 +1,4 @@
-"""Batches for training and evaluation (SPEC §6).
+"""Batches for training and evaluation (docs/DATA.md).
 
 Training (:class:`TrainSampler`): an *epoch* visits every group once. Per epoch the groups are shuffled with
 a generator seeded by ``(seed, epoch)``; for each group one of its puzzles is drawn, and its examples are

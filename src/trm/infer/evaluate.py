@@ -367,7 +367,7 @@ def vote_arc(
     confidences: list[float],
     labels: np.ndarray | None = None,
 ):
-    """Count the predicted canvases [K, side²] of one augmented test example as votes (SPEC §7): crop each,
+    """Count the predicted canvases [K, side²] of one augmented test example as votes (docs/DATA.md, ARC): crop each,
     undo the augmentation named by ``identifier`` and vote under (task, original test input). Returns (task,
     original input grid, original expected output grid or None)."""
     aug = ArcAugmentation.parse(identifier)

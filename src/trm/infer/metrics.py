@@ -26,7 +26,7 @@ def wilson(successes: float, n: float, z: float = 1.959963984540054) -> tuple[fl
 
 def correctness(preds: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(exact [..., B] bool, correct tokens [..., B], counted tokens [B]) of ``preds`` [..., B, S] against
-    ``labels`` [B, S]; rows without any target are never exact (SPEC §4)."""
+    ``labels`` [B, S]; rows without any target are never exact (docs/PARITY.md)."""
     mask = labels != IGNORE
     count = mask.sum(-1)
     correct = ((preds == labels) & mask).sum(-1)

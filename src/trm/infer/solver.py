@@ -257,7 +257,7 @@ class VerifiedRequest(Request):
 
 class ArcRequest(Request):
     """Every test input of an ARC task, each as the task's versions (puzzle identifier, augmentation) times
-    the trajectories; the answers of the versions are voted per test input (SPEC §7 ranking)."""
+    the trajectories; the answers of the versions are voted per test input (the official ranking)."""
 
     def __init__(
         self,

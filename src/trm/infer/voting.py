@@ -3,7 +3,7 @@
 A puzzle is solved as ``A`` symmetric copies (augmentation voting, symmetries from the task layer) times ``K``
 trajectories (:class:`~trm.infer.engine.Engine` adds seeded noise to trajectories k > 0); the answers are
 mapped back and one is chosen per puzzle by :func:`choose`, ranked by the selector's score (:mod:`.selectors`:
-majority vote with ties by mean confidence, SPEC §7 ranking, or the halting head's confidence alone) over the
+majority vote with ties by mean confidence, the official ranking, or the halting head's confidence alone) over the
 candidates the selector leaves eligible (:meth:`Candidates.finish`; each symmetric copy's eligible rows share
 one vote). ARC votes over the task's augmented versions
 instead (:class:`ArcVoter`): every prediction is cropped, mapped back to the original frame and colours and counted

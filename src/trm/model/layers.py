@@ -1,4 +1,4 @@
-"""Building blocks shared by TRM and HRM (SPEC §2).
+"""Building blocks shared by TRM and HRM (docs/PARITY.md).
 
 Shape legend: B batch, L sequence length including the puzzle prefix, D hidden size, H heads, d head dim,
 V vocabulary, m SwiGLU intermediate width.
@@ -149,7 +149,7 @@ class CastedEmbedding(nn.Module):
 
 
 class PuzzleEmbedding(nn.Module):
-    """Per-puzzle embedding table, kept outside the dense parameters (trained by sign-SGD, SPEC §5).
+    """Per-puzzle embedding table, kept outside the dense parameters (trained by sign-SGD, as the official code does).
 
     The table is a persistent buffer. In training, the rows of the batch are gathered into a fresh leaf
     tensor (``local_weights``) that receives the gradient; the optimizer reads it with ``local_ids``.

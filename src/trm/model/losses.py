@@ -1,4 +1,4 @@
-"""Losses and per-step metrics (SPEC §4).
+"""Losses and per-step metrics (docs/PARITY.md).
 
 Labels use ``IGNORE`` (-100, :data:`trm.tasks.IGNORE`) for positions that carry no target.
 """

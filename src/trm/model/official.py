@@ -1,4 +1,4 @@
-"""Import of the official TRM/HRM configs and checkpoints (SPEC §9).
+"""Import of the official TRM/HRM configs and checkpoints (docs/PARITY.md).
 
 Official checkpoints are state dicts of the compiled loss head: keys carry ``_orig_mod.model.`` (compiled) or
 ``model.`` (eager) prefixes, then ``inner.``. Every tensor is mapped to our module names; unknown, missing or

@@ -8,7 +8,7 @@ interface (:class:`~trm.tasks.base.Task`) and a registry.
 
 Modules: :mod:`~trm.tasks.sudoku` (any box shape; exact solver in :mod:`~trm.tasks.sudoku_solver`),
 :mod:`~trm.tasks.maze`, :mod:`~trm.tasks.arc`, :mod:`~trm.tasks.base` (interface, custom token rows),
-:mod:`~trm.tasks.errors`; further families are discovered (:data:`TASKS`). Token schemes: SPEC §6. The package imports numpy and :mod:`trm.errors` only, so an
+:mod:`~trm.tasks.errors`; further families are discovered (:data:`TASKS`). Token schemes: docs/DATA.md. The package imports numpy and :mod:`trm.errors` only, so an
 ONNX export folder carries a copy of it (``trm_runtime/tasks/``, see :func:`trm.deploy.onnx_export.copy_runtime`).
 """
 

@@ -1,4 +1,4 @@
-"""ARC (SPEC §6): grids and task JSON with clear errors, the 30×30 canvas, augmentations and their inverses,
+"""ARC (docs/DATA.md): grids and task JSON with clear errors, the 30×30 canvas, augmentations and their inverses,
 identifiers, and :class:`ArcTask`.
 
 Canvas tokens: PAD 0, EOS 1, colour c → c + 2 (vocab 12, sequence 900). A grid of h×w placed at (r0, c0)
@@ -179,7 +179,7 @@ def encode_canvas(grid: np.ndarray, r0: int = 0, c0: int = 0, side: int = MAX_SI
 
 
 def crop_canvas(tokens: np.ndarray) -> np.ndarray:
-    """The grid of a canvas placed at (0, 0) (SPEC §7): the largest top-left rectangle of colour tokens, minus 2.
+    """The grid of a canvas placed at (0, 0) (docs/DATA.md, ARC): the largest top-left rectangle of colour tokens, minus 2.
 
     Row by row, the width is cut at the first non-colour token; the kept height and width are those of the
     largest area (fewest rows on ties, the official evaluator's rule). An empty rectangle gives a 0×0 grid."""

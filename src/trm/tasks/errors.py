@@ -14,7 +14,7 @@ class PuzzleError(TRMError, ValueError):
 
 
 IGNORE = -100
-"""Label value of positions that do not count in the loss or in accuracy (SPEC §4)."""
+"""Label value of positions that do not count in the loss or in accuracy (docs/PARITY.md)."""
 
 
 class OtherSizeError(PuzzleError):

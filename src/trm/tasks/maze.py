@@ -1,4 +1,4 @@
-"""Mazes on an N×N grid (SPEC §6): text, tokens, shortest paths, the verifier, symmetries and :class:`MazeTask`.
+"""Mazes on an N×N grid (docs/DATA.md): text, tokens, shortest paths, the verifier, symmetries and :class:`MazeTask`.
 
 Text: one character per cell, ``#`` wall, space open, ``S`` start, ``G`` goal, ``o`` path (answers only).
 Grids are int8 arrays [N, N] of cell codes ``CHARSET.index(ch)``: 0 ``#``, 1 open, 2 ``S``, 3 ``G``, 4 ``o``.

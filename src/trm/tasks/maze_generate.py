@@ -1,4 +1,4 @@
-"""Maze generation (SPEC §6 Maze-Hard-like): random walls, then walls added on the shortest path until it is
+"""Maze generation (Maze-Hard-like, docs/DATA.md): random walls, then walls added on the shortest path until it is
 long enough; labels with the tie-break of :mod:`trm.tasks.maze`, which holds the maze rules themselves.
 
 One chunk of mazes depends only on ``(seed, chunk index)`` (:func:`generate_chunk`); dataset builds run many

@@ -6,9 +6,9 @@ An N×N Sudoku has boxes of ``box = (rows, cols)`` cells with ``N = rows · cols
 ``A``..``G`` (or the numbers 10..16 where cells are separated). :func:`read_sudoku` reads the forms people write
 (rows, commas, drawn grids, .sdk files; docs/DATA.md "Puzzles as text"), :func:`draw_sudoku` draws one for them.
 
-Tokens (SPEC §6): PAD 0, blank 1, digit d → d + 1; vocab N + 2; sequence N² in row-major order.
+Tokens (docs/DATA.md): PAD 0, blank 1, digit d → d + 1; vocab N + 2; sequence N² in row-major order.
 
-Symmetries (SPEC §6 "shuffle", any box shape): a permutation of the digits, of the bands and of the rows in
+Symmetries (the official "shuffle", any box shape): a permutation of the digits, of the bands and of the rows in
 each band, of the stacks and of the columns in each stack, and a transpose where the boxes are square.
 """
 

@@ -1,4 +1,4 @@
-"""Training: the loop of SPEC §3–5, its optimizers, schedule, EMA, checkpoints, multi-process and the demo.
+"""Training: the loop of the paper and the official code (docs/PARITY.md), its optimizers, schedule, EMA, checkpoints, multi-process and the demo.
 
 from trm.presets import get_preset
 from trm.train import train

@@ -242,7 +242,7 @@ def subset_examples(split: Any, n: int, seed: int = 0) -> Any:
 
 def make_augment(cfg: Config, task: dict[str, Any]):
     """The on-the-fly augmentation of the dataset's task: a random symmetry of the family per batch (Sudoku:
-    the 'shuffle' of SPEC §6; maze: a dihedral transform)."""
+    the official 'shuffle'; maze: a dihedral transform)."""
     augment = get_task(task, cfg.model.seq_len, cfg.model.vocab_size).augmenter()
     if augment is None:
         raise TRMError(

@@ -1,4 +1,4 @@
-"""Exponential moving average of the dense weights (SPEC §5), used for evaluation and saved checkpoints.
+"""Exponential moving average of the dense weights (docs/PARITY.md), used for evaluation and saved checkpoints.
 
 ``shadow ← rate · shadow + (1 − rate) · θ`` after every optimizer step, starting from the initial weights
 (``warmup=True``: the rate of update k is min(rate, (1 + k) / (10 + k)), so that a short run's average is not

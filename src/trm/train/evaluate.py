@@ -1,4 +1,4 @@
-"""Evaluation during training: SPEC §4 metrics in the official mode (every row runs N_sup steps).
+"""Evaluation during training: the official metrics in the official mode (every row runs N_sup steps).
 
 The richer inference (early halting, test-time depth, voting) lives in :mod:`trm.infer`; this module is the
 small, dependable scorer the trainer uses to pick its best checkpoint.

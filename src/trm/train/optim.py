@@ -1,4 +1,4 @@
-"""Optimizers of SPEC §5: AdamATan2 for the dense parameters, sign-SGD for the puzzle-embedding table.
+"""Optimizers of the official code (docs/PARITY.md): AdamATan2 for the dense parameters, sign-SGD for the puzzle-embedding table.
 
 AdamATan2 is written in plain PyTorch (the official package is a CUDA-only extension); the update per element
 at step t is

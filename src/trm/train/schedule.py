@@ -1,4 +1,4 @@
-"""Learning-rate schedule of SPEC §5: linear warm-up from 0, then cosine down to ``lr · min_ratio``."""
+"""Learning-rate schedule of the official code: linear warm-up from 0, then cosine down to ``lr · min_ratio``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""One optimizer step of SPEC §3–5 (one ACT call), the model/optimizer/EMA set-up, and the speed switches.
+"""One optimizer step (one ACT call; docs/PARITY.md), the model/optimizer/EMA set-up, and the speed switches.
 
 Every switch defaults to the official behaviour; the fast recipes (presets ``*_fast`` and the CPU demo) turn
 some of them on: Muon for the hidden matrices, gradient clipping, the halting-loss weight, a curriculum over
@@ -55,7 +55,7 @@ _log = logging.getLogger(__name__)
 
 
 class TrainStep:
-    """One optimizer step = one ACT call (SPEC §3–5), usable on its own (benchmarks) and by the trainer.
+    """One optimizer step = one ACT call (docs/PARITY.md), usable on its own (benchmarks) and by the trainer.
 
     ``carry, loss, sums = step(carry, batch, k)`` runs the supervision step of every row, backpropagates the
     loss divided by the global batch, updates the dense parameters with the schedule's learning rate for the

@@ -1,4 +1,4 @@
-"""The training loop of SPEC §3–5, on one CPU core or several GPUs, from one code path.
+"""The training loop of the paper and the official code (docs/PARITY.md), on one CPU core or several GPUs, from one code path.
 
 Every call of the ACT wrapper is one optimizer step: halted rows are refilled from the sampler, one
 supervision step runs, the loss (summed over rows) is divided by the global batch size, the dense parameters

@@ -1,4 +1,4 @@
-"""ARC datasets (SPEC §6): every task in ``1 + num_aug`` distinct augmented versions with their own
+"""ARC datasets (docs/DATA.md): every task in ``1 + num_aug`` distinct augmented versions with their own
 identifiers, written straight into memory-mapped arrays by worker processes."""
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ def build_arc(
     canvas: int = MAX_SIZE,
     val: int | None = None,
 ) -> Path:
-    """An ARC dataset (SPEC §6): every pair of the non-test subsets and the demonstration pairs of
+    """An ARC dataset (docs/DATA.md): every pair of the non-test subsets and the demonstration pairs of
     ``test_subset`` for training (random translation except one example per puzzle), the test pairs of
     ``test_subset`` for testing (at the origin), each task in ``1 + num_aug`` distinct augmented versions with
     their own identifiers (``select``: which of the loaded tasks), on a ``canvas``×``canvas`` canvas (30: the

@@ -1,5 +1,5 @@
 """``majority`` (the default): the answer given by the most candidates once every row is done, ties broken by
-the mean confidence of the candidates giving it (SPEC §7 ranking)."""
+the mean confidence of the candidates giving it (the official ranking)."""
 
 from __future__ import annotations
 
