@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -30,22 +29,13 @@ import numpy as np
 
 from trm.checkpoint import load_model
 from trm.data.format import load_split
+from trm.hardware import cpu_model
 from trm.infer import Settings
 from trm.infer.engine import Engine
 from trm.infer.voting import Candidates
 from trm.tasks import get_task
 from trm.tasks.nqueens import decode
 from trm.utils import TRMError, atomic_write_json
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def coverage(run: Path, data: Path, split: str, samples: int, noise: float, limit: int | None, seed: int):
@@ -126,7 +116,7 @@ def coverage(run: Path, data: Path, split: str, samples: int, noise: float, limi
             for g, v in sorted(by_given.items())
         },
         "seconds": seconds,
-        "cpu": cpu_name(),
+        "cpu": cpu_model(),
     }
 
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
 from trm.checkpoint import load_model
+from trm.hardware import cpu_model
 from trm.infer import Settings, evaluate
 from trm.infer.render import plot_frontier
 from trm.infer.selectors import names
@@ -29,16 +29,6 @@ from trm.infer.torch_backend import TorchBackend
 from trm.utils import atomic_write_json
 
 EARLY = ("halt-first", "converged")  # the selectors that differ from a single pass at one trajectory
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def summarise(points: list[dict], n_sup: int) -> dict:
@@ -126,7 +116,7 @@ def main() -> None:
     report = {
         "checkpoint": str(args.checkpoint),
         "data": str(args.data),
-        "cpu": cpu_name(),
+        "cpu": cpu_model(),
         "subset": r["subset"],
         "base_settings": base.describe(n_sup),
         "points": points,

@@ -23,6 +23,7 @@ from trm.model.official import config_from_official, load_official_state_dict  #
 
 from .conftest import GOLDEN_CASES, load_golden  # noqa: E402
 from .test_deploy_pretrained import make_sudoku_model  # noqa: E402
+from .test_infer_cli import SOLVE_JSON_KEYS  # noqa: E402
 
 
 def _rel(a, b):
@@ -148,19 +149,7 @@ def test_standalone_runner_needs_no_torch(sudoku_export, tmp_path):
         cwd=tmp_path,
     )
     assert cli.returncode == 0, cli.stderr
-    keys = {
-        "answer",
-        "verified",
-        "candidate",
-        "steps",
-        "confidence",
-        "valid",
-        "errors",
-        "calls",
-        "rung",
-        "rungs",
-    }
-    assert set(json.loads(cli.stdout)) == keys
+    assert set(json.loads(cli.stdout)) == SOLVE_JSON_KEYS
     bad = subprocess.run(
         [sys.executable, str(export / "trm_onnx_runner.py"), str(export), "12"],
         capture_output=True,

@@ -32,25 +32,28 @@ def _json_line(out: str) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+# the fields of `trm solve --json` (and of the exported runner's), without --trace
+SOLVE_JSON_KEYS = {
+    "answer",
+    "verified",
+    "candidate",
+    "steps",
+    "confidence",
+    "valid",
+    "errors",
+    "calls",
+    "rung",
+    "rungs",
+}
+
+
 def test_solve_json(sudoku_run, capsys):
     root, puzzles = sudoku_run
     code = main(
         ["solve", str(root / "run"), puzzles[0], "--json", "--trace", "--mode", "adaptive", "--budget", "0"]
     )
     res = _json_line(capsys.readouterr().out)
-    keys = {
-        "answer",
-        "verified",
-        "candidate",
-        "steps",
-        "confidence",
-        "valid",
-        "errors",
-        "calls",
-        "rung",
-        "rungs",
-    }
-    assert set(res) == keys | {"trace"}
+    assert set(res) == SOLVE_JSON_KEYS | {"trace"}
     shown = res["answer"] if res["verified"] else res["candidate"]  # never an unverified answer as the answer
     assert (res["answer"] is None) == (not res["verified"]) and res["rungs"] == ["protocol"]
     assert len(shown) == 16 and 1 <= res["steps"] <= 6 and 0 <= res["confidence"] <= 1

@@ -24,6 +24,8 @@ from trm.tasks.nqueens import (
     remove_queens,
 )
 
+from .docs_blocks import TINY_TRAIN
+
 BOARD = "\n".join(
     ["Q.......", "........", "........", ".....Q..", "........", "........", "........", "........"]
 )
@@ -212,20 +214,8 @@ def test_cli_builds_and_shows_the_preset(tmp_path, capsys):
 def test_tiny_demo_trains_evaluates_solves_and_exports(tmp_path, capsys):
     data = DATASET_PRESETS["nqueens"].build(tmp_path / "data", size=6, instances=200, removed=(3, 4), val=2)
     out = tmp_path / "run"
-    tiny = [
-        "train.autotune=false",
-        "train.kernels=eager",
-        "train.dtype=float32",
-        "train.global_batch_size=8",
-        "train.max_steps=2",
-        "train.lr_warmup_steps=1",
-        "train.eval_interval_steps=2",
-        "model.hidden_size=16",
-        "model.num_heads=2",
-        "model.N_sup=2",
-    ]
     args = ["demo", "--task", "nqueens", "--out", str(out), "--minutes", "1", "--data", str(data)]
-    assert main(args + tiny) == 0
+    assert main(args + TINY_TRAIN) == 0
     text = capsys.readouterr().out
     assert "N-Queens" in text.splitlines()[0] and "direct prediction after" in text
     summary = json.loads((out / "demo_summary.json").read_text())

@@ -105,11 +105,16 @@ def overrides_of(args: argparse.Namespace) -> list[str]:
     return flat + list(args.overrides or [])
 
 
-def announce_device(device, dtype, asked_device: str, asked_dtype: str) -> None:
-    """Say on standard error what runs the model when ``auto`` chose it (standard output stays the answer's)."""
-    import torch
+def runs_on(backend) -> str | None:
+    """What runs a PyTorch backend's model (``cpu, float32``); None for another backend (onnxruntime)."""
+    if not hasattr(backend, "device") or not hasattr(backend, "dtype"):
+        return None
+    return f"{backend.device}, {str(backend.dtype).removeprefix('torch.')}"
 
-    name = str(dtype).removeprefix("torch.") if isinstance(dtype, torch.dtype) else str(dtype)
+
+def announce_device(backend, asked_device: str, asked_dtype: str) -> None:
+    """Say on standard error what runs the model when ``auto`` chose it (standard output stays the answer's)."""
     chosen = [w for w, asked in (("device", asked_device), ("dtype", asked_dtype)) if asked == "auto"]
-    if chosen:
-        print(f"trm: running on {device}, {name} ({' and '.join(chosen)} chosen by auto)", file=sys.stderr)
+    where = runs_on(backend)
+    if chosen and where:
+        print(f"trm: running on {where} ({' and '.join(chosen)} chosen by auto)", file=sys.stderr)

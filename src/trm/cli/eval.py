@@ -90,8 +90,7 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         dev = resolve_device(args.device)
-        dtype = resolve_dtype(args.dtype, dev)
-        model, cfg, meta = load_model(args.checkpoint, dev, dtype)
+        model, cfg, meta = load_model(args.checkpoint, dev, resolve_dtype(args.dtype, dev))
         backend = TorchBackend(model, args.threads)
     data_info, _ = dataset_task_info(args.data)
     st = Settings.from_eval(cfg.eval).replace(**given_options(args)).validate()
@@ -108,10 +107,7 @@ def run(args: argparse.Namespace) -> int:
         out_dir=out,
         per_puzzle=args.per_puzzle,
     )
-    if not is_export_dir(
-        args.checkpoint
-    ):  # what --device/--dtype auto chose (stderr: stdout is the report's)
-        announce_device(dev, dtype, args.device, args.dtype)
+    announce_device(backend, args.device, args.dtype)
     print(format_report(report))
     for note in save_report(report, out):
         print(note)

@@ -8,6 +8,7 @@ import dataclasses
 from ..deploy import access as access_mod
 from ..deploy.batcher import Limits
 from ..typed import flag_help, flag_type
+from .common import runs_on
 
 HELP = "serve a model over HTTP (POST /v1/solve, web page at /)"
 DESCRIPTION = """Serve CHECKPOINT (model folder, checkpoint, run directory or ONNX export folder).
@@ -56,14 +57,6 @@ def check_network_arguments(args: argparse.Namespace, listens: bool = True) -> a
     return access
 
 
-def runs_on(solver) -> str:
-    """What runs a loaded model: ``onnxruntime`` or the PyTorch device and dtype (what ``auto`` chose)."""
-    backend = solver.backend
-    if not hasattr(backend, "dtype") or not hasattr(backend, "device"):
-        return "onnxruntime"
-    return f"{backend.device}, {str(backend.dtype).removeprefix('torch.')}"
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "checkpoint",
@@ -90,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     guard = "API key required" if access.api_keys else "no API key"
     rate = f"{access.rate:g}/s per client" if access.rate > 0 else "no rate limit"
     print(
-        f"serving {args.checkpoint} ({runs_on(app.state.service.solver)}) on http://{args.host}:{args.port}/ "
+        f"serving {args.checkpoint} ({runs_on(app.state.service.solver.backend) or 'onnxruntime'}) on http://{args.host}:{args.port}/ "
         f"(API docs at /docs; {guard}; {rate})",
         flush=True,
     )

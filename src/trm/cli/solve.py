@@ -137,9 +137,7 @@ def run(args: argparse.Namespace) -> int:
         result = solver.solve(puzzle, solver.settings(**given_options(args)), trace=want_trace)
     except OtherSizeError as e:
         raise TRMError(_with_shipped_model(e)) from None
-    # PyTorch: what --device/--dtype auto chose, said once the solve succeeded (an ONNX export has neither)
-    if hasattr(solver.backend, "dtype"):
-        announce_device(solver.backend.device, solver.backend.dtype, args.device, args.dtype)
+    announce_device(solver.backend, args.device, args.dtype)  # once the solve succeeded
     notes = []
     if args.gif or args.png:
         notes += _draw(solver, text, result, args)
