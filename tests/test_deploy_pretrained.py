@@ -201,6 +201,40 @@ def test_shipped_model_solves_a_held_out_puzzle_in_seconds():
     assert time.perf_counter() - t0 < 10.0  # 0.3-3 s on a shared 2-core AMD EPYC
 
 
+def _shipped():
+    from trm.models import shipped_names
+
+    return shipped_names()
+
+
+@pytest.mark.parametrize("name", _shipped())
+def test_every_shipped_model_solves_its_example_verified(name):
+    """Each shipped model: the Hub files only, small, a card that says how it was made and what it scores on
+    held-out data, no path of the machine it was trained on, and an example puzzle made like its training ones
+    solved and verified in process with the default budget, in seconds."""
+    import time
+
+    from trm.deploy.pretrained import HUB_FILES
+    from trm.infer import load_solver
+    from trm.models import shipped_model
+    from trm.tasks.examples import example_puzzle
+
+    folder = shipped_model(name)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(HUB_FILES)
+    assert sum(p.stat().st_size for p in folder.iterdir()) < 3 << 20
+    card = (folder / "README.md").read_text()
+    for needle in ("library_name: trm", "held-out", "## How it was made", f"trm mcp {name}", "verified"):
+        assert needle in card, (name, needle)
+    _, cfg, meta = from_pretrained(name)
+    assert cfg.data.path == "" and "/work/" not in json.dumps(meta.get("data_info") or {})
+    solver = load_solver(name, threads=1)
+    puzzle = example_puzzle(solver.info, 3, meta.get("data_info"))
+    t0 = time.perf_counter()
+    result = solver.solve(puzzle)
+    assert result.verified is True and result.valid is True and result.calls >= 1
+    assert time.perf_counter() - t0 < 10.0  # a median solve is well under a second (the cards)
+
+
 def test_shipped_folder_and_card():
     from trm.checkpoint import resolve_model_dir
     from trm.deploy.pretrained import HUB_FILES

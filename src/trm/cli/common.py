@@ -19,11 +19,18 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..models import shipped_names
+
 DEVICES = "auto, cpu, cuda, cuda:N or mps"
 DTYPES = ["auto", "float32", "bfloat16", "float16"]
 MAX_THREADS = 4096
 OVERRIDES_METAVAR = "section.key=value"
 OVERRIDES_HELP = "config overrides, e.g. train.lr=3e-4 model.n=6 (docs/CLI.md)"
+
+
+def shipped_list() -> str:
+    """The shipped models' names for a help text: ``sudoku6, sudoku9, maze``."""
+    return ", ".join(shipped_names()) or "none"
 
 
 def warn(message: str) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..deploy.onnx_export import MANIFEST, export_onnx
 from ..deploy.web_export import export_web
+from .common import shipped_list
 
 HELP = "export a model to ONNX (a numpy/onnxruntime runner) or to a static web page (onnxruntime-web)"
 DESCRIPTION = """Export CHECKPOINT (model folder, checkpoint or run directory) to DIR.
@@ -32,7 +33,9 @@ static host (`python -m http.server -d DIR`) or with `trm serve DIR`.
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", help="model folder, checkpoint, run directory or shipped name (sudoku6)")
+    p.add_argument(
+        "checkpoint", help=f"model folder, checkpoint, run directory or shipped name ({shipped_list()})"
+    )
     p.add_argument("--format", choices=["onnx", "web"], default="onnx", help="export format (default onnx)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .common import shipped_list
 from .serve import MCP_PORT, add_network_arguments, check_network_arguments
 
 HELP = "serve a model to LLM agents over the Model Context Protocol (stdio or streamable HTTP)"
@@ -26,7 +27,10 @@ examples:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", help="model folder, run directory, ONNX export folder or shipped model name")
+    p.add_argument(
+        "checkpoint",
+        help=f"model folder, run directory, ONNX export folder or shipped model name ({shipped_list()})",
+    )
     p.add_argument("--transport", choices=["stdio", "http"], default="stdio", help="default stdio")
     add_network_arguments(p, "http: ", port=MCP_PORT)
 

@@ -8,7 +8,7 @@ import dataclasses
 from ..deploy import access as access_mod
 from ..deploy.batcher import Limits
 from ..typed import flag_help, flag_type
-from .common import runs_on
+from .common import runs_on, shipped_list
 
 HELP = "serve a model over HTTP (POST /v1/solve, web page at /)"
 DESCRIPTION = """Serve CHECKPOINT (model folder, checkpoint, run directory or ONNX export folder).
@@ -60,7 +60,7 @@ def check_network_arguments(args: argparse.Namespace, listens: bool = True) -> a
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "checkpoint",
-        help="model folder, checkpoint, run directory, ONNX export folder or shipped name (sudoku6)",
+        help=f"model folder, checkpoint, run directory, ONNX export folder or shipped name ({shipped_list()})",
     )
     add_network_arguments(p)
     add_flags(p, Limits)

@@ -21,7 +21,7 @@ from ..models import shipped_model, shipped_names
 from ..tasks.base import names_file
 from ..tasks.errors import OtherSizeError
 from ..utils import TRMError
-from .common import add_device, add_dtype, add_threads, announce_device, deprecated_alias
+from .common import add_device, add_dtype, add_threads, announce_device, deprecated_alias, shipped_list
 
 HELP = "solve one puzzle (Sudoku string, maze text file, ARC task JSON) and verify the answer"
 DESCRIPTION = """Solve one puzzle with a trained model, print the answer (a Sudoku drawn as a grid; --raw: in the
@@ -57,7 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "checkpoint",
         help="run directory, checkpoint directory, model folder, ONNX export folder, or a shipped model "
-        "name: sudoku6",
+        f"name: {shipped_list()}",
     )
     p.add_argument(
         "puzzle", help="a Sudoku string, or a file: Sudoku text, maze text, ARC task JSON ('-' = stdin)"

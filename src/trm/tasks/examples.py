@@ -62,7 +62,9 @@ def _maze(info: TaskInfo, seed: int, d: Mapping[str, Any]) -> str:
     inner = n - 2 if ring else n
     if inner < 2:
         raise PuzzleError(f"maze size must be at least {4 if ring else 2}, got {n}")
-    min_path = max(1, maze_generate.default_min_path(n, walled or perfect) // 2)
+    min_path = d.get("min_path")  # the training mazes' shortest-path threshold: an example like them
+    if not (isinstance(min_path, int) and not isinstance(min_path, bool) and 1 <= min_path <= n * n // 4):
+        min_path = max(1, maze_generate.default_min_path(n, walled or perfect) // 2)
     mazes, _ = maze_generate.generate_chunk((inner, seed, 0, 1, min_path, (0.3, 0.5), False, perfect))
     grid = np.pad(mazes[0], 1, constant_values=maze.WALL) if ring else mazes[0]
     return maze.format_maze(grid)
