@@ -62,8 +62,14 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(autouse=True)
 def _deterministic():
+    """Every test starts from the same torch seed and leaves torch's thread count as it found it: a solver or
+    command run in process with ``threads=1`` sets the process-wide count, and float32 reductions (the golden
+    training fixtures among them) change at the 1e-4 level with it."""
     torch.manual_seed(0)
+    threads = torch.get_num_threads()
     yield
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -227,7 +227,7 @@ def test_every_shipped_model_solves_its_example_verified(name):
         assert needle in card, (name, needle)
     _, cfg, meta = from_pretrained(name)
     assert cfg.data.path == "" and "/work/" not in json.dumps(meta.get("data_info") or {})
-    solver = load_solver(name, threads=1)
+    solver = load_solver(name)
     puzzle = example_puzzle(solver.info, 3, meta.get("data_info"))
     t0 = time.perf_counter()
     result = solver.solve(puzzle)

@@ -31,7 +31,8 @@ ALLOWED = (
     | {f"src/trm/models/{name}/model.safetensors" for name in shipped_names()}
 )
 ALLOWED_MAX_BYTES = 2_000_000  # each allowed fixture (the largest is 1.6 MB)
-ALLOWED_TOTAL_BYTES = 9_000_000  # all of them together (4.0 MB forward, 3.7 MB training, the shipped model)
+# all of them together: 4.0 MB forward, 3.7 MB training, the shipped models 3.2 MB (sudoku6, sudoku9, maze)
+ALLOWED_TOTAL_BYTES = 12_000_000
 
 
 def _tracked() -> list[tuple[str, int]]:
@@ -58,7 +59,7 @@ def violations(files: list[tuple[str, int]]) -> list[str]:
         elif size > MAX_BYTES:
             bad.append(f"{path}: {size} bytes, over {MAX_BYTES}")
     if allowed_total > ALLOWED_TOTAL_BYTES:
-        bad.append(f"golden fixtures: {allowed_total} bytes together, over {ALLOWED_TOTAL_BYTES}")
+        bad.append(f"fixtures and shipped models: {allowed_total} bytes together, over {ALLOWED_TOTAL_BYTES}")
     return bad
 
 
@@ -88,9 +89,9 @@ def test_the_guard_flags_what_it_should():
         f"docs/big.png: {MAX_BYTES + 1} bytes, over {MAX_BYTES}"
     ]
     assert "over" in violations([(fixture, ALLOWED_MAX_BYTES + 1)])[0]
-    spread = [(p, 1_900_000) for p in sorted(ALLOWED)[:5]]
+    spread = [(p, 1_900_000) for p in sorted(ALLOWED)[:7]]
     assert violations(spread) == [
-        f"golden fixtures: {5 * 1_900_000} bytes together, over {ALLOWED_TOTAL_BYTES}"
+        f"fixtures and shipped models: {7 * 1_900_000} bytes together, over {ALLOWED_TOTAL_BYTES}"
     ]
 
 
