@@ -49,6 +49,7 @@ def member(folder: Path, rel: Any, what: str) -> Path:
     """``folder/rel`` for a path named by the manifest: relative, without ``..``, resolving (symbolic links
     included) inside the folder, and a regular file; else a one-line :class:`PuzzleError`."""
     where = folder / MANIFEST
+    what = what if what.isprintable() else repr(what)  # a key from the file: one line in the message
     if not isinstance(rel, str) or not rel or "\x00" in rel:
         raise PuzzleError(f"{where}: files.{what} must be a file name inside the folder, got {rel!r}")
     if os.path.isabs(rel) or ".." in Path(rel).parts:
@@ -108,7 +109,8 @@ def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:
             ):
                 raise PuzzleError(f"{path}: files.unrolled must map step counts to file names")
         elif not isinstance(value, str):
-            raise PuzzleError(f"{path}: files.{key} must be a file name, got {value!r}")
+            shown = key if key.isprintable() else repr(key)  # a key from the file: one line in the message
+            raise PuzzleError(f"{path}: files.{shown} must be a file name, got {value!r}")
     if "step" not in files or "carry_init" not in files:
         raise PuzzleError(f"{path}: files must name 'step' and 'carry_init'")
     for obj, key, where, lo, optional in (
