@@ -271,3 +271,14 @@ def test_trm_solve_on_a_corrupt_export_is_one_line(export, tmp_path, capsys):
     assert main(["solve", str(d), PUZZLE, "--backend", "onnx"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and MANIFEST in err
+
+
+def test_a_manifest_key_with_a_newline_gives_a_one_line_error(tmp_path):
+    """Found by the fuzz test above: a key of the manifest's files is echoed in the message, quoted when it is not
+    printable, so the message stays one line."""
+    from trm.deploy.onnx_runner import member
+    from trm.tasks import PuzzleError
+
+    with pytest.raises(PuzzleError) as e:
+        member(tmp_path, None, "step\nx")
+    assert "\n" not in str(e.value) and "'step\\nx'" in str(e.value)
