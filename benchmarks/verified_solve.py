@@ -4,12 +4,12 @@ and seconds per solve, on a dataset's test split. Prints one JSON object.
     python benchmarks/verified_solve.py sudoku6 --data DATA [--limit 200] [--threads 1] [--budget N --mode ...]
     python benchmarks/verified_solve.py sudoku9 --puzzles FILE [--limit 200]   # one puzzle a line, no answers
 
-
 Every puzzle is solved alone (``Solver.solve``, as ``trm solve`` does in process, the model loaded once); "wrong"
 counts answers returned as verified that neither equal the label nor pass the task's check on the dataset's own
 question row. ``--puzzles`` reads puzzles as text, one a line (``#`` lines skipped; the first ``--limit``), e.g.
 the public collections of ``../shared/data/sudoku``: there "wrong" is an answer the task's check rejects on the
-puzzle as parsed, and ``verified_exact`` is not reported (no labels). ``trm eval MODEL --data DATA`` reports the same rates over batches.
+puzzle as parsed, and ``verified_exact`` is not reported (no labels). ``trm eval MODEL --data DATA`` reports the
+same rates over batches.
 """
 
 from __future__ import annotations

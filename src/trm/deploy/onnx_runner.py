@@ -45,11 +45,17 @@ def _is_int(v: Any, lo: int = 0, hi: int = 2**31 - 1) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
 
 
+def _shown(key: str) -> str:
+    """A manifest key as an error message names it: as written, or quoted where it is not printable (a newline
+    in a key would split the one-line message)."""
+    return key if key.isprintable() else repr(key)
+
+
 def member(folder: Path, rel: Any, what: str) -> Path:
     """``folder/rel`` for a path named by the manifest: relative, without ``..``, resolving (symbolic links
     included) inside the folder, and a regular file; else a one-line :class:`PuzzleError`."""
     where = folder / MANIFEST
-    what = what if what.isprintable() else repr(what)  # a key from the file: one line in the message
+    what = _shown(what)
     if not isinstance(rel, str) or not rel or "\x00" in rel:
         raise PuzzleError(f"{where}: files.{what} must be a file name inside the folder, got {rel!r}")
     if os.path.isabs(rel) or ".." in Path(rel).parts:
@@ -109,8 +115,7 @@ def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:
             ):
                 raise PuzzleError(f"{path}: files.unrolled must map step counts to file names")
         elif not isinstance(value, str):
-            shown = key if key.isprintable() else repr(key)  # a key from the file: one line in the message
-            raise PuzzleError(f"{path}: files.{shown} must be a file name, got {value!r}")
+            raise PuzzleError(f"{path}: files.{_shown(key)} must be a file name, got {value!r}")
     if "step" not in files or "carry_init" not in files:
         raise PuzzleError(f"{path}: files must name 'step' and 'carry_init'")
     for obj, key, where, lo, optional in (
