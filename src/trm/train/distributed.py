@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 
 from ..utils import TRMError, resolve_device
+
+
+TEARDOWN_WAIT_S = 120  # how long a finished rank waits at the end for the others before leaving anyway
 
 
 @dataclass
@@ -71,10 +75,24 @@ def setup(device_name: str) -> tuple[DistInfo, torch.device]:
     return info, device
 
 
-def teardown(info: DistInfo) -> None:
+def teardown(info: DistInfo, finished: bool = True) -> None:
+    """Leave the process group this module created.
+
+    ``finished``: every rank reached the end of the run normally, so all wait for each other first; a rank that
+    tears its gloo connections down while a peer is still using them can abort at exit ("terminate called
+    without an active exception"). After an error no barrier is taken (the other ranks may never arrive).
+    """
     import torch.distributed as dist
 
     if info.owns_group and dist.is_initialized():
+        if finished and info.enabled:
+            try:
+                if dist.get_backend(info.group) == "gloo":  # bounded: a rank that died never arrives
+                    dist.monitored_barrier(group=info.group, timeout=timedelta(seconds=TEARDOWN_WAIT_S))
+                else:
+                    dist.barrier(group=info.group)
+            except RuntimeError:
+                pass  # a peer is gone: nothing left to wait for
         dist.destroy_process_group()
 
 

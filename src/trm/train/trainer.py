@@ -115,10 +115,13 @@ def train(
         console=console,
         on_eval=on_eval,
     )
+    finished = False
     try:
-        return trainer.run(stop_at_step=stop_at_step, score_test=score_test)
+        result = trainer.run(stop_at_step=stop_at_step, score_test=score_test)
+        finished = True
+        return result
     finally:
-        trainer.close()
+        trainer.close(finished=finished)
 
 
 class Trainer:
@@ -502,10 +505,11 @@ class Trainer:
         )
 
     # ------------------------------------------------------------------ cleanup
-    def close(self) -> None:
+    def close(self, finished: bool = True) -> None:
+        """Close the loggers and leave the process group (``finished``: the run ended normally on this rank)."""
         for logger in self.loggers:
             logger.close()
-        D.teardown(self.dist)
+        D.teardown(self.dist, finished=finished)
 
 
 def _to_device(batch: Batch, device: torch.device) -> Batch:
