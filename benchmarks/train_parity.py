@@ -2,8 +2,8 @@
 
     python benchmarks/train_parity.py --official PATH/TO/TinyRecursiveModels --data DIR --out OUT.json \
         [--preset sudoku6_mlp] [KEY=VALUE ...] [--seeds 0 1 2] [--steps 1500] [--eval-every 100] \
-        [--eval-limit 500] [--codes official ours]
-    python benchmarks/train_parity.py --report OUT.json [--png OUT.png]
+        [--eval-limit 500] [--stop-at 0.95] [--codes official ours]
+    python benchmarks/train_parity.py --report OUT.json [MORE.json ...] [--png OUT.png]
 
 Each code trains with its own pipeline from its own seeded initialisation: the official side is its model,
 ``ACTLossHead``, optimizers, ``EMAHelper``, ``pretrain.train_batch`` and its ``PuzzleDataset`` sampler
@@ -13,7 +13,8 @@ preset's, with the switches the official code does not have forced to their offi
 on-the-fly augmentation, float32; any other non-official switch is refused). Every ``--eval-every`` steps
 both score their EMA weights with every row running all N_sup steps on the same first ``--eval-limit``
 examples of the dataset's test split (a measurement: nothing is chosen on it). ``--report`` prints steps to
-50/90/95% exact accuracy per run and mean ± sd per code, and plots mean ± sd bands against steps.
+50/90/95% exact accuracy per run, mean ± sd per code and the ratio of the two codes' means, and plots mean ± sd
+bands against steps; given several files (e.g. one process per code, run side by side) it reads their runs as one.
 """
 
 from __future__ import annotations
@@ -121,6 +122,8 @@ def run_ours(cfg: Config, data_dir: Path, seed: int, args, batches, log) -> list
             model.train()
             curve.append(_point(k, m, t0))
             log(curve)
+            if reached(curve, args.stop_at):
+                break
     return curve
 
 
@@ -154,9 +157,16 @@ def run_official(cfg: Config, data_dir: Path, seed: int, args, batches, log) -> 
                 m = run.evaluate(batches)
                 curve.append(_point(k, m, t0))
                 log(curve)
+                if reached(curve, args.stop_at):
+                    return curve
             if k >= args.steps:
                 break
     return curve
+
+
+def reached(curve: list[dict], level: float | None) -> bool:
+    """``--stop-at``: the run's last evaluation reached LEVEL exact accuracy (no more steps are needed)."""
+    return level is not None and bool(curve) and curve[-1]["exact_accuracy"] >= level
 
 
 def _point(step: int, m: dict, t0: float) -> dict:
@@ -178,6 +188,23 @@ def _mean_sd(values: list[float]) -> tuple[float, float]:
     return m, sd
 
 
+def merged(records: list[dict]) -> dict:
+    """Several written records as one (their runs together; a code and seed given twice is an error)."""
+    runs, seen = [], set()
+    for rec in records:
+        for r in rec["runs"]:
+            key = (r["code"], r["seed"])
+            if key in seen:
+                raise SystemExit(f"error: {r['code']} seed {r['seed']} is in more than one file")
+            seen.add(key)
+            runs.append(r)
+    return {**records[0], "runs": runs}
+
+
+def _steps_to(runs: list[dict], level: float) -> list[int | None]:
+    return [first_reaching(r["curve"], level) for r in runs]
+
+
 def report(record: dict) -> str:
     lines = ["| code | seed | " + " | ".join(f"steps to {p:.0%}" for p in LEVELS) + " | final exact |"]
     lines.append("|---" * (len(LEVELS) + 3) + "|")
@@ -190,7 +217,7 @@ def report(record: dict) -> str:
         runs = [r for r in record["runs"] if r["code"] == code]
         cells = []
         for p in LEVELS:
-            s = [first_reaching(r["curve"], p) for r in runs]
+            s = _steps_to(runs, p)
             if any(v is None for v in s):
                 cells.append(f"{sum(v is not None for v in s)}/{len(s)} reached")
             else:
@@ -203,6 +230,17 @@ def report(record: dict) -> str:
             + " | ".join(cells)
             + f" | {m:.1%} ± {sd:.1%} |"
         )
+    by_code = {c: [r for r in record["runs"] if r["code"] == c] for c in ("official", "ours")}
+    if all(by_code.values()):
+        ratios = []
+        for p in LEVELS:
+            a, b = _steps_to(by_code["official"], p), _steps_to(by_code["ours"], p)
+            if any(v is None for v in a + b):
+                ratios.append(f"{p:.0%}: not reached by every run")
+            else:
+                ratios.append(f"{p:.0%}: {(sum(b) / len(b)) / (sum(a) / len(a)):.2f}")
+        lines.append("")
+        lines.append("mean steps, ours / official — " + "; ".join(ratios))
     return "\n".join(lines)
 
 
@@ -263,11 +301,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--eval-limit", type=int, default=500)
-    ap.add_argument("--report", help="print the table of a written JSON (and --png its plot)")
+    ap.add_argument(
+        "--stop-at",
+        type=float,
+        default=None,
+        metavar="LEVEL",
+        help="end a run at its first evaluation with at least LEVEL exact accuracy (e.g. 0.95)",
+    )
+    ap.add_argument(
+        "--report",
+        nargs="+",
+        metavar="JSON",
+        help="print the table of written JSON files (and --png their plot)",
+    )
     ap.add_argument("--png")
     args = ap.parse_intermixed_args(argv)
     if args.report:
-        record = json.loads(Path(args.report).read_text())
+        record = merged([json.loads(Path(f).read_text()) for f in args.report])
         print(report(record))
         if args.png:
             print(plot(record, args.png))

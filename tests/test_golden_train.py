@@ -11,11 +11,14 @@ import torch
 from trm.parity import compare, flatten, run_train_parity
 
 from .conftest import GOLDEN_TRAIN, GOLDEN_TRAIN_CASES, load_golden_train
+from .golden_train.generate import THREADS
 
 TOL = 1e-4
 
 
 def _ours(case: str, explore: bool):
+    """Our K steps, at the thread count the fixtures were made with (generate.THREADS; conftest restores it)."""
+    torch.set_num_threads(THREADS)
     cfg, train, sd, stream, expected, explored = load_golden_train(case)
     out = run_train_parity(cfg, sd, train, stream, train["train_steps"], explore=explore, seed=train["seed"])
     return flatten(out), (explored if explore else expected)
@@ -172,3 +175,12 @@ def test_curve_benchmark_refuses_unofficial_switches_and_reports_steps():
     assert "| ours | 0 | 200 | 400 | – | 90.0% |" in text
     assert "200 ± 0 | 300 ± 0 | 400 ± 0" in text  # official: both seeds reach 50/90/95% at the same steps
     assert "0/1 reached" in text
+    assert "ours / official — 50%: 1.00; 90%: 1.33; 95%: not reached by every run" in text
+    # one process per code, read as one; the same run in two files is refused
+    merged = bench.merged([{"runs": record["runs"][:2]}, {"runs": record["runs"][2:]}])
+    assert bench.report(merged) == text
+    # --stop-at ends a run at its first evaluation at or above the level
+    assert bench.reached(curve(0.2, 0.95), 0.95) and not bench.reached(curve(0.96, 0.9), 0.95)
+    assert not bench.reached(curve(0.99), None) and not bench.reached([], 0.5)
+    with pytest.raises(SystemExit, match="official seed 0"):
+        bench.merged([record, {"runs": record["runs"][:1]}])

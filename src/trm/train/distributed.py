@@ -14,7 +14,6 @@ import torch
 
 from ..utils import TRMError, resolve_device
 
-
 TEARDOWN_WAIT_S = 120  # how long a finished rank waits at the end for the others before leaving anyway
 
 
