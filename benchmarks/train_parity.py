@@ -4,6 +4,7 @@
         [--preset sudoku6_mlp] [KEY=VALUE ...] [--seeds 0 1 2] [--steps 1500] [--eval-every 100] \
         [--eval-limit 500] [--stop-at 0.95] [--codes official ours]
     python benchmarks/train_parity.py --report OUT.json [MORE.json ...] [--png OUT.png]
+    python benchmarks/train_parity.py --official PATH --data DIR --lockstep 120 [--preset sudoku6_mlp] [KEY=VALUE ...]
 
 Each code trains with its own pipeline from its own seeded initialisation: the official side is its model,
 ``ACTLossHead``, optimizers, ``EMAHelper``, ``pretrain.train_batch`` and its ``PuzzleDataset`` sampler
@@ -15,6 +16,12 @@ both score their EMA weights with every row running all N_sup steps on the same 
 examples of the dataset's test split (a measurement: nothing is chosen on it). ``--report`` prints steps to
 50/90/95% exact accuracy per run, mean ± sd per code and the ratio of the two codes' means, and plots mean ± sd
 bands against steps; given several files (e.g. one process per code, run side by side) it reads their runs as one.
+
+``--lockstep K`` takes away the randomness instead: both codes start from the same official initial weights
+(the halting head made live, as the training fixtures make it, so rows halt early), take the same K batches of
+the official sampler and the same exploration draws (the torch RNG seeded with ``1000 + k`` before call k), in
+one process at one thread count, and the per-step losses, halting steps and final weights are compared (our
+side through :func:`trm.parity.run_train_parity`).
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from trm.data.format import load_split
 from trm.data.sampler import test_batches
 from trm.hardware import machine_info
 from trm.model.official import official_arch_config
-from trm.parity import TRAIN_KEYS
+from trm.parity import TRAIN_KEYS, compare, run_train_parity
 from trm.presets import get_preset
 from trm.train.data import open_data
 from trm.train.evaluate import evaluate
@@ -42,7 +49,9 @@ from trm.train.step import build_training
 from trm.utils import atomic_write_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from official_harness import OfficialRun, import_official  # noqa: E402
+from official_harness import OfficialRun, import_official, model_kwargs  # noqa: E402
+
+LOCKSTEP_SEED = 1000  # --lockstep: the torch RNG is seeded with this + k before call k of both codes
 
 # switches the official code lacks, forced to the official behaviour
 FORCED = {
@@ -167,6 +176,62 @@ def run_official(cfg: Config, data_dir: Path, seed: int, args, batches, log) -> 
 def reached(curve: list[dict], level: float | None) -> bool:
     """``--stop-at``: the run's last evaluation reached LEVEL exact accuracy (no more steps are needed)."""
     return level is not None and bool(curve) and curve[-1]["exact_accuracy"] >= level
+
+
+def lockstep(cfg: Config, data_dir: Path, steps: int, official: str) -> str:
+    """``--lockstep``: both codes' steps from one state on one batch stream with the same draws (module doc)."""
+    off = import_official(official)
+    from puzzle_dataset import PuzzleDataset, PuzzleDatasetConfig
+
+    t = cfg.train
+    arch = official_arch_config(open_data(data_dir, cfg, note=lambda _: None).cfg.model, t.global_batch_size)
+    train = {k: getattr(t, k) for k in TRAIN_KEYS if k != "total_steps"} | {"total_steps": steps}
+    torch.manual_seed(0)
+    model = off.load_model_class(arch["name"])(model_kwargs(arch))
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():  # a live halting head: rows halt before N_sup from the first step
+        head = model.inner.q_head
+        head.weight.copy_(torch.randn(head.weight.shape, generator=g) / math.sqrt(arch["hidden_size"]))
+        head.bias.copy_(torch.tensor([0.2, -0.2]))
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    dataset = PuzzleDataset(
+        PuzzleDatasetConfig(
+            seed=0,
+            dataset_paths=[str(data_dir)],
+            global_batch_size=t.global_batch_size,
+            test_set_mode=False,
+            epochs_per_iter=1,
+            rank=0,
+            num_replicas=1,
+        ),
+        split="train",
+    )
+    batches: list[dict] = []
+    while len(batches) < steps:
+        batches += [b for _, b, _ in dataset][: steps - len(batches)]
+    stream = {k: torch.stack([b[k] for b in batches]) for k in batches[0]}
+    run = OfficialRun(off, arch, train, state=state)
+    theirs: dict[str, list[float]] = {"lm_loss": [], "steps": []}
+    for k in range(1, steps + 1):
+        torch.manual_seed(LOCKSTEP_SEED + k)
+        out = run.train_step({n: v[k - 1] for n, v in stream.items()})
+        for name in theirs:
+            theirs[name].append(float(out[f"train/{name}"]))
+    ours = run_train_parity(arch, state, train, stream, steps, explore=True, seed=LOCKSTEP_SEED)
+    lines = [f"{steps} steps of {cfg.name}, both codes from the same weights, batches and exploration draws:"]
+    for name, values in theirs.items():
+        mine = ours["metrics"][name].tolist()
+        rel = max(abs(a - b) / max(abs(b), 1e-12) for a, b in zip(mine, values, strict=True))
+        lines.append(f"  {name} of every call: worst relative difference {rel:.1e}")
+    early = sum(v < arch["halt_max_steps"] for v in theirs["steps"])
+    lines.append(f"  steps in which halted rows averaged fewer than N_sup supervision steps: {early}")
+    for group, tensors in (
+        ("params", {k: v for k, v in run.model.model.state_dict().items()}),
+        ("ema", {k.removeprefix("model."): v for k, v in run.ema.shadow.items()}),
+    ):
+        rel = compare({k: v for k, v in ours[group].items()}, {k: tensors[k] for k in ours[group]})
+        lines.append(f"  {group} after step {steps}: worst relative difference {max(rel.values()):.1e}")
+    return "\n".join(lines)
 
 
 def _point(step: int, m: dict, t0: float) -> dict:
@@ -315,12 +380,25 @@ def main(argv: list[str] | None = None) -> int:
         help="print the table of written JSON files (and --png their plot)",
     )
     ap.add_argument("--png")
+    ap.add_argument(
+        "--lockstep",
+        type=int,
+        metavar="K",
+        help="compare K steps of both codes from one state, stream and draws (needs --official, --data)",
+    )
     args = ap.parse_intermixed_args(argv)
     if args.report:
         record = merged([json.loads(Path(f).read_text()) for f in args.report])
         print(report(record))
         if args.png:
             print(plot(record, args.png))
+        return 0
+    if args.lockstep:
+        if not (args.official and args.data):
+            ap.error("--lockstep needs --official and --data")
+        print(
+            lockstep(recipe(args.preset, overrides_of(args)), Path(args.data), args.lockstep, args.official)
+        )
         return 0
     if not (args.official and args.data and args.out):
         ap.error("training needs --official, --data and --out (or --report FILE)")
