@@ -136,15 +136,15 @@ def run_ours(cfg: Config, data_dir: Path, seed: int, args, batches, log) -> list
     return curve
 
 
-def run_official(cfg: Config, data_dir: Path, seed: int, args, batches, log) -> list[dict]:
-    off = import_official(args.official)
+def official_side(cfg: Config, data_dir: Path, steps: int, official: str, seed: int):
+    """The official modules, arch config, pretrain keys (``total_steps`` = ``steps``) and training sampler."""
+    off = import_official(official)
     from puzzle_dataset import PuzzleDataset, PuzzleDatasetConfig
 
     t = cfg.train
     arch = official_arch_config(open_data(data_dir, cfg, note=lambda _: None).cfg.model, t.global_batch_size)
     # TRAIN.json's official keys carry our TrainConfig field names (see trm.parity.train_config_from_official)
-    train = {k: getattr(t, k) for k in TRAIN_KEYS if k != "total_steps"} | {"total_steps": args.steps}
-    run = OfficialRun(off, arch, train, seed=seed)
+    train = {k: getattr(t, k) for k in TRAIN_KEYS if k != "total_steps"} | {"total_steps": steps}
     dataset = PuzzleDataset(
         PuzzleDatasetConfig(
             seed=seed,
@@ -157,6 +157,12 @@ def run_official(cfg: Config, data_dir: Path, seed: int, args, batches, log) -> 
         ),
         split="train",
     )
+    return off, arch, train, dataset
+
+
+def run_official(cfg: Config, data_dir: Path, seed: int, args, batches, log) -> list[dict]:
+    off, arch, train, dataset = official_side(cfg, data_dir, args.steps, args.official, seed)
+    run = OfficialRun(off, arch, train, seed=seed)
     curve, t0, k = [], time.perf_counter(), 0
     while k < args.steps:
         for _, batch, _ in dataset:  # one pass over the groups per iteration, as pretrain.launch's loop
@@ -180,12 +186,7 @@ def reached(curve: list[dict], level: float | None) -> bool:
 
 def lockstep(cfg: Config, data_dir: Path, steps: int, official: str) -> str:
     """``--lockstep``: both codes' steps from one state on one batch stream with the same draws (module doc)."""
-    off = import_official(official)
-    from puzzle_dataset import PuzzleDataset, PuzzleDatasetConfig
-
-    t = cfg.train
-    arch = official_arch_config(open_data(data_dir, cfg, note=lambda _: None).cfg.model, t.global_batch_size)
-    train = {k: getattr(t, k) for k in TRAIN_KEYS if k != "total_steps"} | {"total_steps": steps}
+    off, arch, train, dataset = official_side(cfg, data_dir, steps, official, seed=0)
     torch.manual_seed(0)
     model = off.load_model_class(arch["name"])(model_kwargs(arch))
     g = torch.Generator().manual_seed(1)
@@ -194,18 +195,6 @@ def lockstep(cfg: Config, data_dir: Path, steps: int, official: str) -> str:
         head.weight.copy_(torch.randn(head.weight.shape, generator=g) / math.sqrt(arch["hidden_size"]))
         head.bias.copy_(torch.tensor([0.2, -0.2]))
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    dataset = PuzzleDataset(
-        PuzzleDatasetConfig(
-            seed=0,
-            dataset_paths=[str(data_dir)],
-            global_batch_size=t.global_batch_size,
-            test_set_mode=False,
-            epochs_per_iter=1,
-            rank=0,
-            num_replicas=1,
-        ),
-        split="train",
-    )
     batches: list[dict] = []
     while len(batches) < steps:
         batches += [b for _, b, _ in dataset][: steps - len(batches)]
