@@ -289,3 +289,30 @@ def test_full_disk_during_a_dataset_build_leaves_nothing(tmp_path, monkeypatch):
     assert sorted(os.listdir(tmp_path)) == ["old"]
     monkeypatch.undo()
     assert fmt.load_split(tmp_path / "old", "train").num_examples == 32
+
+
+@pytest.mark.skipif(not hasattr(os, "fchmod"), reason="POSIX file modes")
+def test_atomic_writes_take_the_umask_mode_not_owner_only(tmp_path):
+    """mkstemp, mkdtemp and safetensors make files 0600 and folders 0700; a model folder or run file written by
+    trm must be readable as a plain write would make it (a service running as another user loads it)."""
+    import stat
+
+    from trm.checkpoint import save_model
+    from trm.utils import atomic_torch_save, atomic_write_json
+
+    old = os.umask(0o027)
+    try:
+        atomic_write_json(tmp_path / "a.json", {"x": 1})
+        atomic_torch_save({"a": torch.ones(2)}, tmp_path / "b.pt")
+        model, cfg, meta = load_model("sudoku6")
+        save_model(tmp_path / "model", model, cfg, meta)
+    finally:
+        os.umask(old)
+    modes = {p.relative_to(tmp_path).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in tmp_path.rglob("*")}
+    assert modes == {
+        "a.json": 0o640,
+        "b.pt": 0o640,
+        "model": 0o750,
+        "model/model.safetensors": 0o640,
+        "model/config.json": 0o640,
+    }

@@ -35,6 +35,7 @@ from .utils import (
     TRMError,
     atomic_directory,
     atomic_write_json,
+    default_mode,
     fault_point,
     fsync_dir,
     fsync_tree,
@@ -65,6 +66,7 @@ def save_tensors(
             raise
         code = int(m.group(1))
         raise OSError(code, os.strerror(code), str(path)) from None
+    os.chmod(path, default_mode())  # safetensors writes 0600
 
 
 def load_tensor_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:

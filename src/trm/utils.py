@@ -160,10 +160,40 @@ def read_json_file(
         raise error(f"{path}: cannot read the {what}: corrupt JSON ({' '.join(str(e).split())})") from None
 
 
+def default_mode(directory: bool = False) -> int:
+    """The mode a plain ``open(path, "w")`` (or ``mkdir``) gives a new file (folder) under the process umask.
+    ``mkstemp``/``mkdtemp`` and safetensors' writer make theirs owner-only; trm's atomically written run files,
+    checkpoints and model folders take this mode instead, so that a service running as another user can read them."""
+    return (0o777 if directory else 0o666) & ~_umask()
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where Linux shows it (``os.umask`` sets it to read it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _temp_beside(path: Path) -> tuple[int, str]:
+    """A temporary file in ``path``'s folder with :func:`default_mode` (``mkstemp`` makes it 0600)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, default_mode())
+    except (AttributeError, OSError):  # no fchmod (Windows): keep mkstemp's mode
+        pass
+    return fd, tmp
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -187,7 +217,7 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _temp_beside(path)
     os.close(fd)
     try:
         torch.save(obj, tmp)
@@ -274,6 +304,7 @@ class atomic_directory:
     def __enter__(self) -> Path:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(dir=self.path.parent, prefix=f".{self.path.name}.tmp-"))
+        os.chmod(self.tmp, default_mode(directory=True))  # mkdtemp makes it 0700
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> None:
