@@ -102,6 +102,25 @@ def model_kwargs(arch: dict) -> dict:
     return {k: v for k, v in arch.items() if k not in ("model", "name", "loss")} | {"causal": False}
 
 
+def live_halting_state(off: types.SimpleNamespace, arch: dict, seed: int) -> dict[str, torch.Tensor]:
+    """The official initialisation (after ``torch.manual_seed(seed)``), then the halting head made live and the
+    puzzle table (if any) non-zero, from a generator seeded ``seed + 1``: the official zero Q weight / -5 bias
+    would never halt a row early, and a zero table would hide its decay. The training fixtures and
+    ``train_parity.py --lockstep`` start from it."""
+    torch.manual_seed(seed)
+    model = off.load_model_class(arch["name"])(model_kwargs(arch | {"halt_exploration_prob": 0.0}))
+    g = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        inner = model.inner
+        inner.q_head.weight.copy_(
+            torch.randn(inner.q_head.weight.shape, generator=g) / math.sqrt(arch["hidden_size"])
+        )
+        inner.q_head.bias.copy_(torch.tensor([0.2, -0.2]))
+        if arch.get("puzzle_emb_ndim", 0) > 0:
+            inner.puzzle_emb.weights.copy_(0.5 * torch.randn(inner.puzzle_emb.weights.shape, generator=g))
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
 class OfficialRun:
     """One official training run: the official model + ``ACTLossHead``, its two optimizers, ``EMAHelper`` and
     ``pretrain.train_batch``; ``arch`` is an official arch config (with ``name`` = the model class identifier,

@@ -49,7 +49,7 @@ from trm.train.step import build_training
 from trm.utils import atomic_write_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from official_harness import OfficialRun, import_official, model_kwargs  # noqa: E402
+from official_harness import OfficialRun, import_official, live_halting_state  # noqa: E402
 
 LOCKSTEP_SEED = 1000  # --lockstep: the torch RNG is seeded with this + k before call k of both codes
 
@@ -187,14 +187,7 @@ def reached(curve: list[dict], level: float | None) -> bool:
 def lockstep(cfg: Config, data_dir: Path, steps: int, official: str) -> str:
     """``--lockstep``: both codes' steps from one state on one batch stream with the same draws (module doc)."""
     off, arch, train, dataset = official_side(cfg, data_dir, steps, official, seed=0)
-    torch.manual_seed(0)
-    model = off.load_model_class(arch["name"])(model_kwargs(arch))
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():  # a live halting head: rows halt before N_sup from the first step
-        head = model.inner.q_head
-        head.weight.copy_(torch.randn(head.weight.shape, generator=g) / math.sqrt(arch["hidden_size"]))
-        head.bias.copy_(torch.tensor([0.2, -0.2]))
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    state = live_halting_state(off, arch, seed=0)  # rows halt before N_sup from the first step
     batches: list[dict] = []
     while len(batches) < steps:
         batches += [b for _, b, _ in dataset][: steps - len(batches)]

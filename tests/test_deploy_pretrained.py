@@ -8,6 +8,7 @@ import torch
 
 from trm.deploy.pretrained import from_pretrained, model_card, push_to_hub, save_pretrained, wilson_interval
 from trm.model import TRM
+from trm.models import shipped_names
 from trm.presets import get_preset
 from trm.utils import TRMError
 
@@ -201,13 +202,7 @@ def test_shipped_model_solves_a_held_out_puzzle_in_seconds():
     assert time.perf_counter() - t0 < 10.0  # 0.3-3 s on a shared 2-core AMD EPYC
 
 
-def _shipped():
-    from trm.models import shipped_names
-
-    return shipped_names()
-
-
-@pytest.mark.parametrize("name", _shipped())
+@pytest.mark.parametrize("name", shipped_names())
 def test_every_shipped_model_solves_its_example_verified(name):
     """Each shipped model: the Hub files only, small, a card that says how it was made and what it scores on
     held-out data, no path of the machine it was trained on, and an example puzzle made like its training ones

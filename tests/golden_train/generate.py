@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from safetensors.torch import load_file, save_file
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "benchmarks"))
-from official_harness import OfficialRun, import_official, model_kwargs  # noqa: E402
+from official_harness import OfficialRun, import_official, live_halting_state  # noqa: E402
 
 # Shared by every case: the official pretrain keys (TRAIN.json of `python -m trm.parity`), K and the RNG seed.
 TRAIN = {
@@ -133,21 +132,6 @@ def make_stream(seed: int, k: int, b: int, seq_len: int, vocab: int, ids: int) -
     return {"inputs": inputs, "labels": labels, "puzzle_identifiers": puzzle_identifiers}
 
 
-def initial_state(off, arch: dict, seed: int) -> dict[str, torch.Tensor]:
-    """The official initialisation (seeded), then the halting head and the puzzle table made non-trivial: the
-    official zero Q weight / -5 bias would never halt a row early, and the zero table would hide its decay."""
-    torch.manual_seed(seed)
-    model = off.load_model_class(arch["name"])(model_kwargs(arch | {"halt_exploration_prob": 0.0}))
-    D = arch["hidden_size"]
-    g = torch.Generator().manual_seed(seed + 1)
-    with torch.no_grad():
-        inner = model.inner
-        inner.q_head.weight.copy_(torch.randn(inner.q_head.weight.shape, generator=g) / math.sqrt(D))
-        inner.q_head.bias.copy_(torch.tensor([0.2, -0.2]))
-        inner.puzzle_emb.weights.copy_(0.5 * torch.randn(inner.puzzle_emb.weights.shape, generator=g))
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-
 def run_official(off, arch: dict, state: dict, stream: dict, explore: bool) -> dict[str, torch.Tensor]:
     """K official training steps from ``state`` on ``stream``; the recorded tensors, flat (see README)."""
     arch = dict(arch, halt_exploration_prob=EXPLORE_PROB if explore else 0.0)
@@ -234,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
             arch["vocab_size"],
             arch["num_puzzle_identifiers"],
         )
-        state = initial_state(off, arch, seed=100 + i)
+        state = live_halting_state(off, arch, seed=100 + i)
         config = {k: v for k, v in arch.items()} | {"loss": LOSS, "halt_exploration_prob": EXPLORE_PROB}
         (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         (out / "train.json").write_text(json.dumps(TRAIN | {"train_steps": K, "seed": SEED}, indent=2) + "\n")
