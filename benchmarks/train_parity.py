@@ -2,7 +2,7 @@
 
     python benchmarks/train_parity.py --official PATH/TO/TinyRecursiveModels --data DIR --out OUT.json \
         [--preset sudoku6_mlp] [KEY=VALUE ...] [--seeds 0 1 2] [--steps 1500] [--eval-every 100] \
-        [--eval-limit 500] [--stop-at 0.95] [--codes official ours]
+        [--eval-limit 500] [--codes official ours]
     python benchmarks/train_parity.py --report OUT.json [MORE.json ...] [--png OUT.png]
     python benchmarks/train_parity.py --official PATH --data DIR --lockstep 120 [--preset sudoku6_mlp] [KEY=VALUE ...]
 
@@ -131,8 +131,6 @@ def run_ours(cfg: Config, data_dir: Path, seed: int, args, batches, log) -> list
             model.train()
             curve.append(_point(k, m, t0))
             log(curve)
-            if reached(curve, args.stop_at):
-                break
     return curve
 
 
@@ -172,16 +170,9 @@ def run_official(cfg: Config, data_dir: Path, seed: int, args, batches, log) -> 
                 m = run.evaluate(batches)
                 curve.append(_point(k, m, t0))
                 log(curve)
-                if reached(curve, args.stop_at):
-                    return curve
             if k >= args.steps:
                 break
     return curve
-
-
-def reached(curve: list[dict], level: float | None) -> bool:
-    """``--stop-at``: the run's last evaluation reached LEVEL exact accuracy (no more steps are needed)."""
-    return level is not None and bool(curve) and curve[-1]["exact_accuracy"] >= level
 
 
 def lockstep(cfg: Config, data_dir: Path, steps: int, official: str) -> str:
@@ -348,13 +339,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--eval-limit", type=int, default=500)
-    ap.add_argument(
-        "--stop-at",
-        type=float,
-        default=None,
-        metavar="LEVEL",
-        help="end a run at its first evaluation with at least LEVEL exact accuracy (e.g. 0.95)",
-    )
     ap.add_argument(
         "--report",
         nargs="+",
