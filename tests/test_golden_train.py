@@ -69,6 +69,21 @@ def test_an_off_by_one_schedule_is_caught(monkeypatch):
     assert rel["loss"] > TOL and max(v for k, v in rel.items() if k.startswith("params/")) > TOL
 
 
+def test_a_run_shorter_than_its_warm_up_trains_as_the_official_code_does():
+    """The official schedule takes total_steps below lr_warmup_steps (every step a warm-up step): so does ours,
+    with the official rates, and still no step past total_steps."""
+    from trm.typed import ConfigError
+
+    cfg, train, sd, stream, _, _ = load_golden_train("trm-mlp")
+    k = train["train_steps"]
+    short = {**train, "lr_warmup_steps": 10 * k, "total_steps": k}
+    out = run_train_parity(cfg, sd, short, stream, k)
+    want = torch.tensor([train["lr"] * step / (10 * k) for step in range(1, k + 1)])
+    torch.testing.assert_close(out["lr"].to(want.dtype), want, rtol=1e-6, atol=0)
+    with pytest.raises(ConfigError, match="total_steps"):
+        run_train_parity(cfg, sd, {**short, "total_steps": k - 1}, stream, k)
+
+
 def test_parity_cli_trains_and_writes_the_official_layout(tmp_path):
     case = "hrm"
     cfg, train, sd, stream, expected, _ = load_golden_train(case)

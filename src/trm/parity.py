@@ -119,7 +119,10 @@ def train_config_from_official(train: dict, model: ModelConfig, dtype: torch.dty
         global_batch_size=int(train["global_batch_size"]),
         ema=True,
         ema_rate=train["ema_rate"],
-        max_steps=int(train["total_steps"]),
+        # the official schedule takes a run shorter than its warm-up (every step is then a warm-up step, whose
+        # rate does not depend on the total); our config refuses one, so it gets the warm-up's length: the same
+        # rates for the steps run (run_train_parity still stops at total_steps)
+        max_steps=max(int(train["total_steps"]), int(train["lr_warmup_steps"])),
         optimizer="adam_atan2",
         dtype=str(dtype).replace("torch.", ""),
         kernels="eager",
@@ -144,7 +147,7 @@ def run_train_parity(
         official["halt_exploration_prob"] = 0.0
     mcfg, dtype = config_from_official(official)
     cfg = train_config_from_official(train, mcfg, dtype)
-    total = cfg.train.max_steps
+    total = int(train["total_steps"])
     stream = _check_batch(mcfg, stream, "batch stream")
     if stream["inputs"].ndim != 3 or stream["puzzle_identifiers"].ndim != 2:
         raise ConfigError(

@@ -468,7 +468,8 @@ DEMO_TASKS: dict[str, DemoTask] = {  # `trm demo --task NAME`: run by trm.app.de
             18.0,
             0.97,
             "generated 9x9 puzzles with 35-45 blanks (lowered from 40-50, which reached 86%; far easier than the "
-            "paper's Sudoku-Extreme); a 2-core AMD EPYC reached 93.3% in 18 min (direct prediction: 48.5%)",
+            "paper's Sudoku-Extreme); a 2-core AMD EPYC reached 93.3% in 18 min (direct prediction: 48.5%) with the "
+            "recipe before (halting-loss weight 0.5, stopped on test puzzles)",
             "50,000 generated puzzles with 35-45 blanks",
             _SUDOKU,
             (0.5, 0.9, 0.97),
