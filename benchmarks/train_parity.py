@@ -191,7 +191,10 @@ def lockstep(cfg: Config, data_dir: Path, steps: int, official: str) -> str:
         for name in theirs:
             theirs[name].append(float(out[f"train/{name}"]))
     ours = run_train_parity(arch, state, train, stream, steps, explore=True, seed=LOCKSTEP_SEED)
-    lines = [f"{steps} steps of {cfg.name}, both codes from the same weights, batches and exploration draws:"]
+    lines = [
+        f"{steps} steps of {cfg.name} (task {cfg.task}) on {data_dir}, both codes from the same weights, batches "
+        "and exploration draws:"
+    ]
     for name, values in theirs.items():
         mine = ours["metrics"][name].tolist()
         rel = max(abs(a - b) / max(abs(b), 1e-12) for a, b in zip(mine, values, strict=True))
