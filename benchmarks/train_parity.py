@@ -5,6 +5,7 @@
         [--eval-limit 500] [--codes official ours]
     python benchmarks/train_parity.py --report OUT.json [MORE.json ...] [--png OUT.png]
     python benchmarks/train_parity.py --official PATH --data DIR --lockstep 120 [--preset sudoku6_mlp] [KEY=VALUE ...]
+    python benchmarks/train_parity.py --official PATH --data DIR --init-stats 6 [--preset sudoku6_mlp] [KEY=VALUE ...]
 
 Each code trains with its own pipeline from its own seeded initialisation: the official side is its model,
 ``ACTLossHead``, optimizers, ``EMAHelper``, ``pretrain.train_batch`` and its ``PuzzleDataset`` sampler
@@ -22,6 +23,10 @@ bands against steps; given several files (e.g. one process per code, run side by
 the official sampler and the same exploration draws (the torch RNG seeded with ``1000 + k`` before call k), in
 one process at one thread count, and the per-step losses, halting steps and final weights are compared (our
 side through :func:`trm.parity.run_train_parity`).
+
+``--init-stats N`` checks the other random draw the two codes make apart: their initial weights. For seeds 0 … N-1
+each code builds its model as a training run of that seed would, and every tensor's mean and standard deviation,
+averaged over the seeds, is printed for both (keys as the official code names them).
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from trm.config import Config
 from trm.data.format import load_split
 from trm.data.sampler import test_batches
 from trm.hardware import machine_info
-from trm.model.official import official_arch_config
+from trm.model.official import export_official_state_dict, official_arch_config
 from trm.parity import TRAIN_KEYS, compare, run_train_parity
 from trm.presets import get_preset
 from trm.train.data import open_data
@@ -210,6 +215,46 @@ def lockstep(cfg: Config, data_dir: Path, steps: int, official: str) -> str:
     return "\n".join(lines)
 
 
+def init_stats(cfg: Config, data_dir: Path, seeds: int, official: str) -> str:
+    """``--init-stats``: each code's initial weights for seeds 0 … seeds-1, per tensor mean and sd (module doc)."""
+    stats: dict[str, dict[str, list[tuple[float, float]]]] = {"official": {}, "ours": {}}
+    shapes: dict[str, tuple[int, ...]] = {}
+    for seed in range(seeds):
+        off, arch, train, _ = official_side(cfg, data_dir, 1, official, seed)
+        theirs = OfficialRun(off, arch, train, seed=seed).model.state_dict()
+        c = cfg.override({"train.seed": seed})
+        model, *_ = build_training(
+            open_data(data_dir, c, note=lambda _: None).cfg,
+            torch.device("cpu"),
+            torch.float32,
+            1,
+            note=lambda _: None,
+        )
+        mine = export_official_state_dict(model, prefix="")
+        for code, sd in (("official", theirs), ("ours", mine)):
+            for key, v in sd.items():
+                key = key.removeprefix("_orig_mod.").removeprefix("model.")
+                v = v.detach().float()
+                shapes[key] = tuple(v.shape)
+                sd_ = v.std().item() if v.numel() > 1 else 0.0
+                stats[code].setdefault(key, []).append((v.mean().item(), sd_))
+
+    def cell(values: list[tuple[float, float]] | None) -> str:
+        if values is None:
+            return "missing"
+        n = len(values)
+        return f"{sum(m for m, _ in values) / n:+.4f} / {sum(s for _, s in values) / n:.4f}"
+
+    lines = [
+        f"initial weights of {cfg.name} (task {cfg.task}), mean / sd per tensor averaged over seeds 0-{seeds - 1}:"
+    ]
+    lines.append(f"  {'tensor':52s} {'shape':12s} {'official':>18s} {'ours':>18s}")
+    for key in sorted(set(stats["official"]) | set(stats["ours"])):
+        a, b = stats["official"].get(key), stats["ours"].get(key)
+        lines.append(f"  {key:52s} {str(shapes[key]):12s} {cell(a):>18s} {cell(b):>18s}")
+    return "\n".join(lines)
+
+
 def _point(step: int, m: dict, t0: float) -> dict:
     return {
         "step": step,
@@ -355,6 +400,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="K",
         help="compare K steps of both codes from one state, stream and draws (needs --official, --data)",
     )
+    ap.add_argument(
+        "--init-stats",
+        type=int,
+        metavar="N",
+        help="print both codes' initial weights' mean and sd per tensor over seeds 0..N-1 (needs --official, --data)",
+    )
     args = ap.parse_intermixed_args(argv)
     if args.report:
         record = merged([json.loads(Path(f).read_text()) for f in args.report])
@@ -367,6 +418,15 @@ def main(argv: list[str] | None = None) -> int:
             ap.error("--lockstep needs --official and --data")
         print(
             lockstep(recipe(args.preset, overrides_of(args)), Path(args.data), args.lockstep, args.official)
+        )
+        return 0
+    if args.init_stats:
+        if not (args.official and args.data):
+            ap.error("--init-stats needs --official and --data")
+        print(
+            init_stats(
+                recipe(args.preset, overrides_of(args)), Path(args.data), args.init_stats, args.official
+            )
         )
         return 0
     if not (args.official and args.data and args.out):
