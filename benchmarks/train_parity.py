@@ -219,8 +219,10 @@ def init_stats(cfg: Config, data_dir: Path, seeds: int, official: str) -> str:
     """``--init-stats``: each code's initial weights for seeds 0 … seeds-1, per tensor mean and sd (module doc)."""
     stats: dict[str, dict[str, list[tuple[float, float]]]] = {"official": {}, "ours": {}}
     shapes: dict[str, tuple[int, ...]] = {}
+    off, arch, train, _ = official_side(
+        cfg, data_dir, 1, official, seed=0
+    )  # the seed only orders its sampler
     for seed in range(seeds):
-        off, arch, train, _ = official_side(cfg, data_dir, 1, official, seed)
         theirs = OfficialRun(off, arch, train, seed=seed).model.state_dict()
         c = cfg.override({"train.seed": seed})
         model, *_ = build_training(
